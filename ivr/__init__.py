@@ -1,0 +1,1 @@
+"""Phone menus as plain YAML files, served to Twilio as TwiML."""

@@ -1,0 +1,35 @@
+"""The built-in side effects an `action` node may request, and their parameters.
+
+The engine only emits an `Effect` naming one of these; the service performs it
+through its outbox, so a retried webhook never performs it twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """What an action needs from the flow."""
+
+    name: str
+    required: frozenset[str]
+    optional: frozenset[str] = frozenset()
+    summary: str = ""
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """Every parameter name the action takes."""
+        return self.required | self.optional
+
+
+ACTIONS: dict[str, ActionSpec] = {
+    spec.name: spec
+    for spec in (
+        ActionSpec("send_text", frozenset({"body"}), frozenset({"to"}),
+                   "text the caller (or `to`) a message"),
+        ActionSpec("book_ride", frozenset(), frozenset({"summary"}),
+                   "hand a ride request to the transportation desk"),
+    )
+}

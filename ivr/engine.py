@@ -1,0 +1,405 @@
+"""The call engine: `step(flow, state, event) -> (state, commands)`, and nothing else.
+
+Theory of operation
+-------------------
+A call is always either waiting at one node (a menu, a question, a section of a
+read-out, a transfer or a recording) or ended. Each event is answered by walking
+the flow from where the call waits until it reaches the next node that waits,
+collecting what the caller hears on the way, so one input yields one complete
+response. Walking is bounded (`MAX_STEPS`); a call caught in a loop, or waiting at
+a node that no longer exists, is apologised to and sent to a person.
+
+Global keys (repeat, back, operator) are handled here, at every waiting node,
+unless the node itself gives the key a meaning. Silence and wrong keys count as
+tries; past the node's retries the caller goes to its `on_fail` node.
+
+The engine does no I/O and reads no clock: time arrives with the event. State is
+small plain data (`CallState.to_dict`) so any store can keep it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from . import speech, validators
+from .commands import Dial, Effect, Gather, Hangup, Record, Say
+from .events import CallStarted, DialDone, Digits, Event, NoInput, RecordingDone
+from .flow import (ActionNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode, Text,
+                   TransferNode)
+
+STATE_VERSION = 1
+MAX_STEPS = 60  # nodes walked in one turn before the walk counts as a loop
+MAX_HISTORY = 20
+ANSWERED = frozenset({"completed", "answered"})
+
+
+@dataclass(slots=True)
+class CallState:
+    """Where one call stands, as plain data."""
+
+    flow: str
+    flow_version: str
+    lang: str
+    node: str | None = None
+    phase: str = ""  # "" asking, "confirm" reading an entry back, "section" in a read-out
+    section: int = 0
+    pending: str | None = None
+    tries: int = 0
+    answers: dict[str, str] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    turn: int = 0
+    ended: bool = False
+
+    def copy(self) -> CallState:
+        """A copy safe to change."""
+        return replace(self, answers=dict(self.answers), history=list(self.history))
+
+    def to_dict(self) -> dict:
+        """Compact JSON-able form, with the schema version."""
+        return {"v": STATE_VERSION, "f": self.flow, "fv": self.flow_version, "l": self.lang, "n": self.node,
+                "p": self.phase, "s": self.section, "pe": self.pending, "t": self.tries, "a": self.answers,
+                "h": self.history, "tu": self.turn, "e": self.ended}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CallState:
+        """Rebuild from `to_dict`; ValueError for another schema version or a bad shape."""
+        if not isinstance(data, dict) or data.get("v") != STATE_VERSION:
+            raise ValueError("call state of an unknown schema version")
+        try:
+            return cls(flow=str(data["f"]), flow_version=str(data["fv"]), lang=str(data["l"]), node=data["n"],
+                       phase=str(data["p"]), section=int(data["s"]), pending=data["pe"], tries=int(data["t"]),
+                       answers=dict(data["a"]), history=list(data["h"]), turn=int(data["tu"]),
+                       ended=bool(data["e"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"call state has a bad shape: {exc}") from None
+
+
+def new_state(flow: Flow) -> CallState:
+    """The state of a call that has not started yet."""
+    return CallState(flow=flow.id, flow_version=flow.version, lang=flow.languages[0])
+
+
+def step(flow: Flow, state: CallState | None, event: Event) -> tuple[CallState, tuple]:
+    """Advance one call by one event; returns the new state and the commands to perform."""
+    if isinstance(event, CallStarted) or state is None:
+        turn = _Turn(flow, new_state(flow), event)
+        turn.walk(flow.start)
+    else:
+        st = state.copy()
+        st.turn += 1
+        turn = _Turn(flow, st, event)
+        turn.handle()
+    return turn.st, tuple(turn.out)
+
+
+class _Turn:
+    """The work of one step: mutates its own copy of the state, collects commands."""
+
+    def __init__(self, flow: Flow, st: CallState, event: Event):
+        self.flow = flow
+        self.st = st
+        self.event = event
+        self.out: list = []
+        self.steps = 0
+        self.guarded = False
+
+    # -- speaking ------------------------------------------------------------------
+    def context(self) -> dict[str, str]:
+        return {**self.st.answers, "lang": self.st.lang}
+
+    def say(self, text: Text, value: str | None = None) -> Say:
+        source = text.get(self.st.lang)
+        if value is None:
+            spoken = speech.render(source, self.context())
+        else:  # a read-back: the entry goes where the message says {value}
+            spoken = source.replace("{value}", value)
+        lang = self.st.lang
+        return Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang])
+
+    def message(self, name: str) -> Text:
+        return self.flow.messages[name]
+
+    def end(self, goodbye: Text | None = None) -> None:
+        if goodbye is not None:
+            self.out.append(self.say(goodbye))
+        self.out.append(Hangup())
+        self.st.ended = True
+        self.st.node = None
+        self.st.phase = ""
+
+    # -- handling an event at the waiting node ----------------------------------------
+    def handle(self) -> None:
+        st, event = self.st, self.event
+        if st.ended:
+            self.out.append(Hangup())
+            return
+        node = self.flow.node(st.node)
+        if node is None:
+            self.apologise()
+        elif isinstance(event, (Digits, NoInput)) and isinstance(node, (MenuNode, AskNode, SayNode)):
+            self.on_keys(node, event.digits if isinstance(event, Digits) else None)
+        elif isinstance(event, DialDone) and isinstance(node, TransferNode):
+            self.on_dial(node, event.status)
+        elif isinstance(event, RecordingDone) and isinstance(node, RecordNode):
+            st.answers[node.save] = event.url
+            self.walk_next(node.next)
+        else:
+            self.present(node)
+
+    def on_keys(self, node, digits: str | None) -> None:
+        if digits is None:
+            if isinstance(node, SayNode) and self.st.phase == "section":
+                self.next_section(node)
+            else:
+                self.fail(node, "no_input")
+            return
+        if self.global_key(node, digits):
+            return
+        if isinstance(node, MenuNode):
+            option = node.options.get(digits)
+            if option is None:
+                self.fail(node, "reprompt")
+            else:
+                self.apply(option.sets)
+                self.walk(option.next)
+        elif isinstance(node, AskNode):
+            self.on_answer(node, digits)
+        elif digits == "1":
+            self.present(node)
+        elif digits == "2":
+            self.next_section(node)
+        else:
+            self.fail(node, "reprompt")
+
+    def claimed(self, node) -> frozenset[str] | None:
+        """Keys a node gives a meaning of its own (None: any single key may be an answer)."""
+        if isinstance(node, MenuNode):
+            return frozenset(node.options)
+        if isinstance(node, SayNode) or self.st.phase == "confirm" or node.expect == "yesno":
+            return frozenset("12")
+        if node.expect == "choice":
+            return frozenset(node.choices)
+        return None if node.min_length <= 1 else frozenset()
+
+    def global_key(self, node, digits: str) -> bool:
+        claimed = self.claimed(node)
+        if claimed is None or digits in claimed:
+            return False
+        keys = self.flow.keys
+        if digits == keys.repeat:
+            self.present(node)
+        elif digits == keys.back:
+            self.back(node)
+        elif digits == keys.operator and self.flow.operator:
+            self.walk(self.flow.operator)
+        else:
+            return False
+        return True
+
+    def back(self, node) -> None:
+        history = self.st.history
+        if len(history) >= 2 and history[-1] == node.id:
+            history.pop()
+            target = self.flow.node(history[-1])
+        else:
+            target = node
+        self.present(target or node, fresh=True)
+
+    def on_answer(self, node: AskNode, digits: str) -> None:
+        st = self.st
+        if st.phase == "confirm":
+            if digits == "1" and st.pending is not None:
+                self.save(node, st.pending)
+            elif digits == "2":
+                self.present(node, fresh=True)
+            else:
+                self.fail(node, "reprompt")
+            return
+        if node.expect == "yesno":
+            value = {"1": "yes", "2": "no"}.get(digits)
+        elif node.expect == "choice":
+            value = node.choices.get(digits)
+        else:
+            value = self.check_digits(node, digits)
+        if value is None:
+            self.fail(node, "reprompt" if node.expect != "digits" else "invalid_entry")
+        elif node.readback:
+            st.phase, st.pending = "confirm", value
+            self.present(node)
+        else:
+            self.save(node, value)
+
+    def check_digits(self, node: AskNode, digits: str) -> str | None:
+        if not digits.isdigit() or not node.min_length <= len(digits) <= node.max_length:
+            return None
+        if node.validate is None:
+            return digits
+        return validators.VALIDATORS[node.validate](digits, self.event.now)
+
+    def save(self, node: AskNode, value: str) -> None:
+        self.st.answers[node.save] = value
+        self.walk_next(node.next)
+
+    def fail(self, node, kind: str) -> None:
+        st = self.st
+        st.tries += 1
+        if st.tries > node.wait.retries:
+            self.out.append(self.say(self.message("too_many_tries")))
+            target = node.wait.on_fail or self.flow.operator
+            if target:
+                self.walk(target)
+            else:
+                self.end(self.message("goodbye"))
+            return
+        prefix = node.wait.reprompt if kind != "no_input" and node.wait.reprompt else self.message(kind)
+        self.present(node, prefix=prefix)
+
+    def next_section(self, node: SayNode) -> None:
+        if self.st.section + 1 < len(node.sections):
+            self.st.section += 1
+            self.st.tries = 0
+            self.present(node)
+        else:
+            self.walk_next(node.next)
+
+    def on_dial(self, node: TransferNode, status: str) -> None:
+        if status in ANSWERED:
+            self.end()
+        elif node.no_answer:
+            self.walk(node.no_answer)
+        else:
+            self.end(self.message("no_one_available"))
+
+    # -- walking ---------------------------------------------------------------------
+    def apply(self, sets) -> None:
+        for name, value in sets:
+            if name == "lang":
+                if value in self.flow.languages:
+                    self.st.lang = value
+            else:
+                self.st.answers[name] = value
+
+    def walk_next(self, node_id: str | None) -> None:
+        if node_id is None:
+            self.end()
+        else:
+            self.walk(node_id)
+
+    def walk(self, node_id: str) -> None:
+        """Follow the flow from `node_id` until a node waits or the call ends."""
+        while True:
+            self.steps += 1
+            node = self.flow.node(node_id)
+            if self.steps > MAX_STEPS or node is None:
+                self.apologise()
+                return
+            match node:
+                case SayNode() if len(node.sections) == 1:
+                    self.out.append(self.say(node.sections[0]))
+                    if node.next is None:
+                        self.end()
+                        return
+                    node_id = node.next
+                case SayNode() | MenuNode() | AskNode():
+                    self.enter(node)
+                    return
+                case DecideNode():
+                    node_id = self.decide(node)
+                case TransferNode():
+                    self.transfer(node)
+                    return
+                case RecordNode():
+                    self.wait_at(node)
+                    self.out.append(self.say(node.prompt))
+                    self.out.append(Record(max_length=node.max_length, timeout=node.timeout))
+                    return
+                case ActionNode():
+                    params = tuple((k, speech.render(v, self.context())) for k, v in node.params)
+                    key = f"{self.flow.id}:{node.id}:{self.st.turn}:{self.steps}"
+                    self.out.append(Effect(action=node.action, key=key, params=params))
+                    if node.next is None:
+                        self.end()
+                        return
+                    node_id = node.next
+                case HangupNode():
+                    self.end(node.say)
+                    return
+
+    def decide(self, node: DecideNode) -> str:
+        context = self.context()
+        for branch in node.branches:
+            try:
+                matched = speech.evaluate(branch.when, context)
+            except Exception:  # a condition that cannot be evaluated does not match
+                matched = False
+            if matched:
+                self.apply(branch.sets)
+                return branch.next
+        return node.default
+
+    def transfer(self, node: TransferNode) -> None:
+        self.wait_at(node)
+        if node.announce is not None:
+            self.out.append(self.say(node.announce))
+        context = tuple((name, self.st.answers.get(name, "")) for name in node.tell)
+        self.out.append(Dial(team=node.team, numbers=self.flow.teams.get(node.team, ()), timeout=node.timeout,
+                             language=self.flow.speech_languages[self.st.lang], context=context))
+
+    def wait_at(self, node) -> None:
+        st = self.st
+        st.node, st.phase, st.section, st.pending, st.tries = node.id, "", 0, None, 0
+
+    def enter(self, node) -> None:
+        """Arrive at a node that waits for keys."""
+        self.wait_at(node)
+        if isinstance(node, SayNode):
+            self.st.phase = "section"
+        elif not self.st.history or self.st.history[-1] != node.id:
+            self.st.history.append(node.id)
+            del self.st.history[:-MAX_HISTORY]
+        self.present(node)
+
+    def present(self, node, prefix: Text | None = None, fresh: bool = False) -> None:
+        """Ask (again) for keys at a node; `fresh` starts the question over."""
+        st = self.st
+        if fresh:
+            tries = st.tries
+            self.wait_at(node)
+            st.tries = tries
+            if isinstance(node, SayNode):
+                st.phase = "section"
+        if isinstance(node, (TransferNode, RecordNode)):
+            self.walk(node.id)
+            return
+        prompts = [self.say(prefix)] if prefix is not None else []
+        num_digits, finish = 1, "#"
+        if isinstance(node, SayNode):
+            last = st.section + 1 >= len(node.sections)
+            prompts.append(self.say(node.sections[min(st.section, len(node.sections) - 1)]))
+            prompts.append(self.say(self.message("section_last" if last else "section_next")))
+        elif isinstance(node, MenuNode):
+            prompts.append(self.say(node.prompt))
+        elif st.phase == "confirm":
+            spoken = validators.readback(node.validate, st.pending or "", st.lang)
+            prompts.append(self.say(self.message("readback"), value=spoken))
+        else:
+            prompts.append(self.say(node.prompt))
+            if node.expect == "yesno":
+                prompts.append(self.say(self.message("yesno_hint")))
+            elif node.expect == "digits":
+                num_digits = node.max_length if node.min_length == node.max_length else None
+                finish = node.finish_key
+        timeout = node.wait.timeout + node.wait.timeout * st.tries // 2  # more time after each miss
+        st.node = node.id
+        self.out.append(Gather(prompts=tuple(prompts), timeout=timeout, num_digits=num_digits, finish_on_key=finish))
+
+    def apologise(self) -> None:
+        """Something is wrong with where the call is: say sorry and reach a person."""
+        self.out.append(self.say(self.message("apology")))
+        operator = self.flow.operator
+        if self.guarded or not operator or operator not in self.flow.nodes:
+            self.end()
+            return
+        self.guarded = True
+        self.steps = 0
+        self.walk(operator)

@@ -1,0 +1,57 @@
+"""What happens to a call, as typed data the engine consumes.
+
+The web layer builds these from Twilio's form fields; the terminal phone and the
+call-script runner build them from keys. Time always arrives with the event so the
+engine never reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+DIAL_STATUSES = frozenset({"completed", "answered", "busy", "no-answer", "failed", "canceled"})
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    """A new call reached the line."""
+
+    now: datetime
+    caller: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Digits:
+    """The caller pressed keys (a Gather finished with input)."""
+
+    now: datetime
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoInput:
+    """A Gather timed out with no keys."""
+
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DialDone:
+    """A transfer finished; `status` is Twilio's DialCallStatus."""
+
+    now: datetime
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingDone:
+    """A recording finished (or the caller hung up during it)."""
+
+    now: datetime
+    url: str
+    duration: int
+    hung_up: bool = False
+
+
+Event = CallStarted | Digits | NoInput | DialDone | RecordingDone

@@ -1,0 +1,220 @@
+"""A loaded flow: frozen, validated, versioned.
+
+Objects here are only built by `flow_loader.load_flow`, which refuses invalid
+files, so the engine can trust every reference it follows. Each node keeps the
+line and column it was defined at for tools that point back into the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+NODE_KINDS = ("say", "menu", "ask", "decide", "transfer", "record", "action", "hangup")
+ASK_TYPES = ("yesno", "choice", "digits")
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A prompt in each of the flow's languages (each a template source)."""
+
+    by_lang: Mapping[str, str]
+
+    def get(self, lang: str) -> str:
+        """The text in `lang`, or the first language's when `lang` is missing."""
+        text = self.by_lang.get(lang)
+        if text is None:
+            text = next(iter(self.by_lang.values()))
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """How a node that waits for keys handles silence and wrong keys."""
+
+    timeout: int
+    retries: int
+    on_fail: str | None
+    reprompt: Text | None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A menu key: where it leads and which answers it saves."""
+
+    key: str
+    next: str
+    sets: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """One condition of a decide node."""
+
+    when: str
+    next: str
+    sets: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """Fields every node has."""
+
+    id: str
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class SayNode(Node):
+    """Speak one text, or several sections with repeat/next between them."""
+
+    sections: tuple[Text, ...]
+    next: str | None
+    wait: Wait
+    kind = "say"
+
+
+@dataclass(frozen=True, slots=True)
+class MenuNode(Node):
+    """A prompt and keys that lead elsewhere."""
+
+    prompt: Text
+    options: Mapping[str, Option]
+    wait: Wait
+    kind = "menu"
+
+
+@dataclass(frozen=True, slots=True)
+class AskNode(Node):
+    """A question whose keypad answer is saved under a name."""
+
+    prompt: Text
+    expect: str
+    save: str
+    next: str
+    wait: Wait
+    choices: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    min_length: int = 1
+    max_length: int = 20
+    finish_key: str = "#"
+    validate: str | None = None
+    readback: bool = False
+    kind = "ask"
+
+
+@dataclass(frozen=True, slots=True)
+class DecideNode(Node):
+    """Branch on saved answers, first match wins."""
+
+    branches: tuple[Branch, ...]
+    default: str
+    kind = "decide"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferNode(Node):
+    """Connect the caller to a team."""
+
+    team: str
+    announce: Text | None
+    timeout: int
+    no_answer: str | None
+    tell: tuple[str, ...] = ()
+    kind = "transfer"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordNode(Node):
+    """Record a voice message."""
+
+    prompt: Text
+    save: str
+    max_length: int
+    next: str
+    timeout: int = 5
+    kind = "record"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionNode(Node):
+    """Request a built-in side effect, then go on."""
+
+    action: str
+    params: tuple[tuple[str, str], ...]
+    next: str
+    kind = "action"
+
+
+@dataclass(frozen=True, slots=True)
+class HangupNode(Node):
+    """Say goodbye (optionally) and end the call."""
+
+    say: Text | None
+    kind = "hangup"
+
+
+AnyNode = SayNode | MenuNode | AskNode | DecideNode | TransferNode | RecordNode | ActionNode | HangupNode
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Global keys honoured at every prompt; None turns one off."""
+
+    repeat: str | None = "*"
+    back: str | None = "9"
+    operator: str | None = "0"
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A validated phone menu."""
+
+    id: str
+    path: str
+    version: str
+    start: str
+    languages: tuple[str, ...]
+    voices: Mapping[str, str]
+    speech_languages: Mapping[str, str]
+    keys: Keys
+    operator: str | None
+    messages: Mapping[str, Text]
+    teams: Mapping[str, tuple[str, ...]]
+    nodes: Mapping[str, AnyNode]
+
+    def node(self, node_id: str | None) -> AnyNode | None:
+        """The node with this id, or None when it does not exist."""
+        return self.nodes.get(node_id) if node_id else None
+
+
+def successors(node: AnyNode) -> list[str]:
+    """Ids of the nodes a node can lead to directly (not counting global keys)."""
+    match node:
+        case SayNode() | AskNode() | RecordNode() | ActionNode():
+            targets = [node.next] if node.next else []
+        case MenuNode():
+            targets = [opt.next for opt in node.options.values()]
+        case DecideNode():
+            targets = [b.next for b in node.branches] + [node.default]
+        case TransferNode():
+            targets = [node.no_answer] if node.no_answer else []
+        case _:
+            targets = []
+    wait = getattr(node, "wait", None)
+    if wait is not None and wait.on_fail:
+        targets.append(wait.on_fail)
+    return targets
+
+
+def saved_names(node: AnyNode) -> set[str]:
+    """Answer names a node may save."""
+    match node:
+        case AskNode() | RecordNode():
+            return {node.save}
+        case MenuNode():
+            return {k for opt in node.options.values() for k, _ in opt.sets}
+        case DecideNode():
+            return {k for b in node.branches for k, _ in b.sets}
+    return set()

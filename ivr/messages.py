@@ -1,0 +1,56 @@
+"""The phrases the engine says on its own, in every language it knows.
+
+A flow may override any of them under `settings.messages`. `{value}` in
+`readback` is the caller's entry spoken back.
+"""
+
+from __future__ import annotations
+
+BUILT_IN: dict[str, dict[str, str]] = {
+    "reprompt": {
+        "en": "Sorry, that is not one of the choices.",
+        "es": "Perdón, esa no es una de las opciones.",
+    },
+    "no_input": {
+        "en": "Sorry, I didn't hear anything. Take your time.",
+        "es": "Perdón, no escuché nada. Tómese su tiempo.",
+    },
+    "invalid_entry": {
+        "en": "Sorry, that entry doesn't look right.",
+        "es": "Perdón, esa respuesta no parece correcta.",
+    },
+    "yesno_hint": {
+        "en": "For yes, press 1. For no, press 2.",
+        "es": "Para sí, oprima 1. Para no, oprima 2.",
+    },
+    "readback": {
+        "en": "You entered {value}. If that is right, press 1. To try again, press 2.",
+        "es": "Usted marcó {value}. Si es correcto, oprima 1. Para intentarlo de nuevo, oprima 2.",
+    },
+    "section_next": {
+        "en": "To hear this part again, press 1. For the next part, press 2.",
+        "es": "Para escuchar esta parte otra vez, oprima 1. Para la siguiente parte, oprima 2.",
+    },
+    "section_last": {
+        "en": "To hear this part again, press 1. To go on, press 2.",
+        "es": "Para escuchar esta parte otra vez, oprima 1. Para continuar, oprima 2.",
+    },
+    "too_many_tries": {
+        "en": "Let me connect you with someone who can help.",
+        "es": "Le comunico con alguien que le puede ayudar.",
+    },
+    "apology": {
+        "en": "We're sorry, something went wrong on our side. Let me connect you with someone who can help.",
+        "es": "Lo sentimos, tuvimos un problema. Le comunico con alguien que le puede ayudar.",
+    },
+    "no_one_available": {
+        "en": "Sorry, no one could take your call right now. Please call us again later. Goodbye.",
+        "es": "Lo sentimos, nadie pudo atender su llamada en este momento. Por favor llame más tarde. Adiós.",
+    },
+    "goodbye": {
+        "en": "Thank you for calling. Goodbye.",
+        "es": "Gracias por llamar. Adiós.",
+    },
+}
+
+NAMES = frozenset(BUILT_IN)

@@ -1,0 +1,213 @@
+"""Prompt templates and the filters that make answers sound right when spoken.
+
+Templates are Jinja2 in its sandbox: admins edit flows, so a template can read
+saved answers but reach nothing else. Plain text (no `{`) skips Jinja entirely,
+and compiled templates are cached by source, so a turn costs a dict lookup.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+
+from jinja2 import TemplateSyntaxError, meta, nodes, pass_context
+from jinja2.parser import Parser
+from jinja2.sandbox import SandboxedEnvironment
+
+MONTHS = {
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"],
+    "es": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+           "septiembre", "octubre", "noviembre", "diciembre"],
+}
+WEEKDAYS = {
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "es": ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
+}
+_KEY_NAMES = {
+    "en": {"*": "star", "#": "pound"},
+    "es": {"*": "asterisco", "#": "numeral"},
+}
+
+
+def _lang(ctx) -> str:
+    lang = ctx.get("lang") if ctx is not None else None
+    return lang if lang in MONTHS else "en"
+
+
+def ordinal(n: int) -> str:
+    """English ordinal: 1st, 2nd, 3rd, 4th, 11th, 21st."""
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
+def digits_spoken(value, lang: str = "en") -> str:
+    """Keys one by one: "0415" -> "0 4 1 5"."""
+    names = _KEY_NAMES.get(lang, _KEY_NAMES["en"])
+    return " ".join(names.get(ch, ch) for ch in str(value) if not ch.isspace())
+
+
+def date_spoken(value, lang: str = "en", weekday: bool = True, year: bool = False) -> str:
+    """A saved date (YYYY-MM-DD, or MMDD) as words."""
+    text = str(value)
+    try:
+        if len(text) == 4 and text.isdigit():
+            day, when = None, (int(text[:2]), int(text[2:]))
+        else:
+            day = date.fromisoformat(text)
+            when = (day.month, day.day)
+    except ValueError:
+        return digits_spoken(text, lang)
+    month_name = MONTHS.get(lang, MONTHS["en"])[when[0] - 1]
+    if lang == "es":
+        words = f"{when[1]} de {month_name}"
+        if day is not None and weekday:
+            words = f"{WEEKDAYS['es'][day.weekday()]} {words}"
+        if day is not None and year:
+            words = f"{words} de {day.year}"
+        return words
+    words = f"{month_name} {ordinal(when[1])}"
+    if day is not None and weekday:
+        words = f"{WEEKDAYS['en'][day.weekday()]}, {words}"
+    if day is not None and year:
+        words = f"{words}, {day.year}"
+    return words
+
+
+def time_spoken(value, lang: str = "en", meridiem: str | None = None) -> str:
+    """HHMM as a clock time: "0930" -> "9:30" (plus AM/PM when given)."""
+    text = str(value)
+    if len(text) != 4 or not text.isdigit():
+        return digits_spoken(text, lang)
+    hour, minute = int(text[:2]), text[2:]
+    clock = f"{hour}:{minute}" if minute != "00" else f"{hour}"
+    if hour == 0 or hour > 12:
+        meridiem = meridiem or ("am" if hour < 12 else "pm")
+        hour = hour % 12 or 12
+        clock = f"{hour}:{minute}" if minute != "00" else f"{hour}"
+    if meridiem:
+        label = str(meridiem).lower()
+        if lang == "es":
+            clock += " de la mañana" if label == "am" else " de la tarde"
+        else:
+            clock += " AM" if label == "am" else " PM"
+    elif minute == "00" and lang == "en":
+        clock += " o'clock"
+    return clock
+
+
+def phone_spoken(value, lang: str = "en") -> str:
+    """A phone number in groups: "+16265550123" -> "6 2 6, 5 5 5, 0 1 2 3"."""
+    digits = "".join(ch for ch in str(value) if ch.isdigit())
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) != 10:
+        return digits_spoken(digits, lang)
+    return ", ".join(digits_spoken(part, lang) for part in (digits[:3], digits[3:6], digits[6:]))
+
+
+@pass_context
+def _f_digits(ctx, value):
+    return digits_spoken(value, _lang(ctx))
+
+
+@pass_context
+def _f_date(ctx, value, weekday=True, year=False):
+    return date_spoken(value, _lang(ctx), weekday=weekday, year=year)
+
+
+@pass_context
+def _f_time(ctx, value, meridiem=None):
+    return time_spoken(value, _lang(ctx), meridiem)
+
+
+@pass_context
+def _f_phone(ctx, value):
+    return phone_spoken(value, _lang(ctx))
+
+
+def _environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+    env.filters.update(spoken_digits=_f_digits, spoken_date=_f_date, spoken_time=_f_time,
+                       spoken_phone=_f_phone)
+    return env
+
+
+ENV = _environment()
+
+
+class TemplateProblem(ValueError):
+    """A template that cannot be used; `line` counts within the template."""
+
+    def __init__(self, message: str, line: int = 1):
+        super().__init__(message)
+        self.line = line
+
+
+def is_template(source: str) -> bool:
+    """True when the text needs Jinja at all."""
+    return "{" in source
+
+
+def _check_names(tree: nodes.Node) -> None:
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        known = ENV.filters if isinstance(node, nodes.Filter) else ENV.tests
+        if node.name not in known:
+            kind = "filter" if isinstance(node, nodes.Filter) else "test"
+            raise TemplateProblem(f'no {kind} named "{node.name}"', node.lineno)
+
+
+def template_names(source: str) -> set[str]:
+    """Names a template reads; raises TemplateProblem if it does not compile."""
+    if not is_template(source):
+        return set()
+    try:
+        tree = ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(exc.message or "syntax error", exc.lineno) from None
+    _check_names(tree)
+    return set(meta.find_undeclared_variables(tree))
+
+
+def expression_names(source: str) -> set[str]:
+    """Names a condition reads; raises TemplateProblem if it is not one expression."""
+    try:
+        parser = Parser(ENV, source, state="variable")
+        expr = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError(f"unexpected {parser.stream.current.value!r} after the expression",
+                                      parser.stream.current.lineno)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(exc.message or "syntax error", exc.lineno) from None
+    tree = nodes.Template([nodes.Output([expr])], lineno=1)
+    tree.set_environment(ENV)
+    _check_names(tree)
+    return set(meta.find_undeclared_variables(tree))
+
+
+@lru_cache(maxsize=4096)
+def _template(source: str):
+    return ENV.from_string(source)
+
+
+@lru_cache(maxsize=1024)
+def _expression(source: str):
+    return ENV.compile_expression(source)
+
+
+def render(source: str, context: dict[str, str]) -> str:
+    """Fill a prompt template with the call's answers."""
+    if not is_template(source):
+        return source
+    return _template(source).render(context).strip()
+
+
+def evaluate(condition: str, context: dict[str, str]) -> bool:
+    """Evaluate a decide condition over the call's answers."""
+    return bool(_expression(condition)(**context))
+
+
+def word_count(source: str) -> int:
+    """Roughly how many words a prompt speaks (template tags count as one word)."""
+    return len(source.split())

@@ -74,15 +74,16 @@ class CallState:
             raise ValueError(f"call state has a bad shape: {exc}") from None
 
 
-def new_state(flow: Flow) -> CallState:
+def new_state(flow: Flow, lang: str | None = None) -> CallState:
     """The state of a call that has not started yet."""
-    return CallState(flow=flow.id, flow_version=flow.version, lang=flow.languages[0])
+    return CallState(flow=flow.id, flow_version=flow.version,
+                     lang=lang if lang in flow.languages else flow.languages[0])
 
 
 def step(flow: Flow, state: CallState | None, event: Event) -> tuple[CallState, tuple]:
     """Advance one call by one event; returns the new state and the commands to perform."""
     if isinstance(event, CallStarted) or state is None:
-        turn = _Turn(flow, new_state(flow), event)
+        turn = _Turn(flow, new_state(flow, getattr(event, "lang", None)), event)
         turn.walk(flow.start)
     else:
         st = state.copy()

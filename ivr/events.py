@@ -15,10 +15,11 @@ DIAL_STATUSES = frozenset({"completed", "answered", "busy", "no-answer", "failed
 
 @dataclass(frozen=True, slots=True)
 class CallStarted:
-    """A new call reached the line."""
+    """A new call reached the line (`lang`: the number's language, if it has one)."""
 
     now: datetime
     caller: str | None = None
+    lang: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,8 @@ def check_graph(reader, facts, nodes: dict, start: str | None, operator: str | N
             close = difflib.get_close_matches(target, known, n=3)
             hint = f"; did you mean {quoted(close)}?" if close else ""
             reader.error(where, f'{what} goes to unknown node "{target}"{hint}', "unknown-target")
-    if start is None or start not in nodes:
-        return
+    if start is None or start not in nodes or len(nodes) < len(known):
+        return  # the graph is incomplete: its other findings would only echo the errors
     edges = _edges(nodes, operator)
     order = _reachable(start, edges)
     reached = set(order)

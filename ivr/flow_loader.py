@@ -326,8 +326,9 @@ class _Reading:
                          "unknown-kind")
             return None
         if len(kinds) > 1:
-            self.r.error(entries[kinds[1]][0], f'node "{node_id}" has two kinds, {kinds[0]} and {kinds[1]}',
-                         "unknown-kind")
+            others = ", ".join(sorted(KIND_KEYS[kinds[0]] - {kinds[0]}))
+            self.r.error(entries[kinds[1]][0], f'node "{node_id}" has two kinds, {kinds[0]} and {kinds[1]}; '
+                                               f'other keys a {kinds[0]} node takes: {others}', "unknown-kind")
             return None
         kind = kinds[0]
         self.r.check_keys(entries, KIND_KEYS[kind], f"{kind} node \"{node_id}\"")

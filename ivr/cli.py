@@ -1,0 +1,144 @@
+"""The `ivr` command: lint, simulate, test and draw flows."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import callscripts
+from .commands import Dial, Record
+from .flow_loader import flow_files, lint_file, load_flow
+from .graph import mermaid
+from .phone import Phone
+from .problems import FlowError
+
+
+@click.group()
+def main() -> None:
+    """Phone menus as plain YAML files."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+def lint(paths) -> None:
+    """Check flow files (folders: every *.yaml in them). Exit 1 on errors."""
+    files = flow_files(paths or ["flows"])
+    errors = warnings = 0
+    for path in files:
+        _, problems = lint_file(path)
+        for problem in problems:
+            click.echo(str(problem))
+            errors += problem.is_error
+            warnings += not problem.is_error
+    click.echo(f"{len(files)} file(s): {errors} error(s), {warnings} warning(s)", err=True)
+    sys.exit(1 if errors else 0)
+
+
+def _load_or_exit(path: str):
+    try:
+        return load_flow(path)
+    except FlowError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+
+
+def _keys_script(keys: str) -> list[str]:
+    return [k.strip() for k in keys.split(",") if k.strip()]
+
+
+@main.command()
+@click.argument("flow_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--lang", help="Choose this language first, if the flow offers it.")
+@click.option("--keys", help="Comma-separated inputs: digits, 'silence', 'dial:no-answer', 'record:20'.")
+def simulate(flow_path: str, lang: str | None, keys: str | None) -> None:
+    """Call a flow in the terminal: shows what the caller hears, takes keys."""
+    flow = _load_or_exit(flow_path)
+    if lang is not None and lang not in flow.languages:
+        raise click.BadParameter(f"the flow speaks {', '.join(flow.languages)}", param_hint="--lang")
+    phone = Phone(flow)
+    _show(phone.start(lang))
+    inputs = _keys_script(keys) if keys is not None else None
+    while phone.waiting is not None:
+        if inputs is not None:
+            if not inputs:
+                break
+            entry = inputs.pop(0)
+            click.echo(click.style(f"> {entry}", fg="cyan"))
+        else:
+            entry = _ask(phone)
+            if entry is None:
+                break
+        _show(_feed(phone, entry))
+    click.echo(click.style(f"-- call is at: {phone.where()}", bold=True))
+    for effect in phone.effects:
+        click.echo(f"-- requested: {effect.action} {effect.params_dict()}")
+
+
+def _ask(phone: Phone) -> str | None:
+    waiting = phone.waiting
+    if isinstance(waiting, Dial):
+        prompt = "transfer outcome (completed, no-answer, busy, failed)"
+    elif isinstance(waiting, Record):
+        prompt = "seconds recorded"
+    else:
+        prompt = "keys (Enter alone = silence, q = quit)"
+    try:
+        entry = click.prompt(click.style(prompt, fg="cyan"), default="", show_default=False)
+    except (click.Abort, EOFError):
+        return None
+    if entry.strip().lower() == "q":
+        return None
+    if isinstance(waiting, Dial):
+        return f"dial:{entry.strip() or 'completed'}"
+    if isinstance(waiting, Record):
+        return f"record:{entry.strip() or '10'}"
+    return entry.strip() or "silence"
+
+
+def _feed(phone: Phone, entry: str) -> list[str]:
+    if entry == "silence":
+        return phone.silence()
+    if entry.startswith("dial:"):
+        return phone.dial_result(entry[5:])
+    if entry.startswith("record:"):
+        return phone.record(int(entry[7:] or 0))
+    return phone.press(entry)
+
+
+def _show(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(f"  {line}")
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+def test_scripts(paths) -> None:
+    """Run call scripts (folders: their tests/*.yaml). Exit 1 on any failure."""
+    cache: dict = {}
+    passed = failed = 0
+    for path in callscripts.script_files(paths or ["flows"]):
+        cases, problems = callscripts.load_script(path, cache)
+        for problem in problems:
+            click.echo(str(problem))
+        failed += sum(p.is_error for p in problems)
+        for case in cases:
+            failures = callscripts.run_case(case)
+            for failure in failures:
+                click.echo(failure)
+            passed += not failures
+            failed += bool(failures)
+    click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed or not passed else 0)
+
+
+@main.command()
+@click.argument("flow_path", type=click.Path(exists=True, dir_okay=False))
+def graph(flow_path: str) -> None:
+    """Print a flow as a Mermaid flowchart."""
+    click.echo(mermaid(_load_or_exit(flow_path)), nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,99 @@
+"""A telephone without a network: drives the engine the way Twilio would.
+
+Used by `ivr simulate`, call scripts and tests. It keeps what the caller heard and
+where the call stands, and turns the engine's commands into readable lines.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
+from .engine import CallState, step
+from .events import CallStarted, DialDone, Digits, NoInput, RecordingDone
+from .flow import Flow
+
+
+def describe(commands) -> list[str]:
+    """What a caller would notice of each command, one line each."""
+    lines: list[str] = []
+    for command in commands:
+        match command:
+            case Say():
+                lines.append(command.text)
+            case Play():
+                lines.append(f"[audio {command.url}]")
+            case Pause():
+                lines.append(f"[pause {command.seconds}s]")
+            case Gather():
+                lines.extend(describe(command.prompts))
+            case Dial():
+                lines.append(f"[transfer to {command.team}: ringing {len(command.numbers)} phone(s)]")
+            case Record():
+                lines.append("[beep: recording]")
+            case Effect():
+                lines.append(f"[request {command.action}]")
+            case Hangup():
+                lines.append("[hang up]")
+    return lines
+
+
+class Phone:
+    """One simulated call through a flow."""
+
+    def __init__(self, flow: Flow, now: datetime | None = None):
+        self.flow = flow
+        self.now = now or datetime.now(timezone.utc)
+        self.state: CallState | None = None
+        self.commands: tuple = ()
+        self.heard: list[str] = []
+        self.effects: list[Effect] = []
+        self.turns = 0
+        self.visited: set[tuple[str, str]] = set()  # (node waited at, language)
+
+    def _send(self, event) -> list[str]:
+        self.state, self.commands = step(self.flow, self.state, event)
+        self.turns += 1
+        self.effects.extend(c for c in self.commands if isinstance(c, Effect))
+        if self.state.node:
+            self.visited.add((self.state.node, self.state.lang))
+        lines = describe(self.commands)
+        self.heard.extend(lines)
+        return lines
+
+    def start(self, lang: str | None = None) -> list[str]:
+        """Place the call (optionally to a line of one language); returns what is heard first."""
+        return self._send(CallStarted(self.now, lang=lang))
+
+    def press(self, digits: str) -> list[str]:
+        """Press keys at the current prompt."""
+        return self._send(Digits(self.now, digits))
+
+    def silence(self) -> list[str]:
+        """Let the current prompt time out."""
+        return self._send(NoInput(self.now))
+
+    def dial_result(self, status: str) -> list[str]:
+        """Finish a transfer with a DialCallStatus."""
+        return self._send(DialDone(self.now, status))
+
+    def record(self, seconds: int) -> list[str]:
+        """Finish a recording of some seconds."""
+        return self._send(RecordingDone(self.now, f"recording://{self.turns}", seconds))
+
+    @property
+    def waiting(self):
+        """The command the call waits on, or None when it has ended."""
+        last = self.commands[-1] if self.commands else None
+        return None if isinstance(last, Hangup) or last is None else last
+
+    def where(self) -> str:
+        """Where the call stands: `hangup`, `transfer TEAM`, `record NODE` or `waiting NODE`."""
+        last = self.waiting
+        if last is None:
+            return "hangup"
+        if isinstance(last, Dial):
+            return f"transfer {last.team}"
+        if isinstance(last, Record):
+            return f"record {self.state.node}"
+        return f"waiting {self.state.node}"

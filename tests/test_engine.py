@@ -1,0 +1,287 @@
+"""The engine, step by step, on a small two-language flow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from dataclasses import replace
+from datetime import datetime, timezone
+from types import MappingProxyType
+
+import pytest
+
+from ivr.commands import Dial, Effect, Gather, Hangup, Record, Say
+from ivr.engine import MAX_STEPS, CallState, step
+from ivr.events import CallStarted, DialDone, Digits, NoInput, RecordingDone
+from ivr.flow_loader import lint_text
+from ivr.phone import Phone
+
+NOW = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc)
+
+DEMO = (Path(__file__).parent / "flows" / "demo.yaml").read_text()
+
+
+@pytest.fixture(scope="module")
+def flow():
+    loaded, problems = lint_text(DEMO, "demo.yaml")
+    assert problems == []
+    return loaded
+
+
+def texts(commands) -> list[str]:
+    out = []
+    for command in commands:
+        if isinstance(command, Gather):
+            out.extend(texts(command.prompts))
+        elif isinstance(command, Say):
+            out.append(command.text)
+    return out
+
+
+def call(flow, *inputs):
+    """Start a call and feed inputs ('-' is silence); returns (state, last commands)."""
+    state, commands = step(flow, None, CallStarted(NOW))
+    for entry in inputs:
+        event = NoInput(NOW) if entry == "-" else Digits(NOW, entry)
+        state, commands = step(flow, state, event)
+    return state, commands
+
+
+def test_start_chains_say_into_the_first_menu(flow):
+    state, commands = step(flow, None, CallStarted(NOW))
+    assert commands == (
+        Say("Emergency? Dial 911.", "Polly.Joanna", "en-US"),
+        Gather(prompts=(Say("English 1, Spanish 2.", "Polly.Joanna", "en-US"),), timeout=6, num_digits=1),
+    )
+    assert (state.node, state.flow, state.flow_version, state.turn) == ("language", "demo", flow.version, 0)
+
+
+def test_language_choice_switches_voice_and_text(flow):
+    state, commands = call(flow, "2")
+    assert state.lang == "es"
+    assert commands == (Gather(prompts=(Say("Guía 1. Lectura 2. Miembro 3. Mensaje 4.", "Polly.Lupe", "es-US"),),
+                               timeout=6, num_digits=1),)
+
+
+def test_a_line_of_one_language_starts_in_it(flow):
+    state, _ = step(flow, None, CallStarted(NOW, lang="es"))
+    assert state.lang == "es"
+
+
+@pytest.mark.parametrize("answers, recommendation, heard", [
+    (("1", "2"), "ecm", "We suggest ECM; your plan decides."),
+    (("2", "1"), "ecm", "We suggest ECM; your plan decides."),
+    (("2", "2"), "", "Case management may fit."),
+])
+def test_decision_guide(flow, answers, recommendation, heard):
+    state, commands = call(flow, "1", "1", *answers)
+    assert heard in texts(commands)
+    assert state.answers.get("recommendation", "") == recommendation
+
+
+def test_transfer_tells_the_coordinator_the_recommendation(flow):
+    _, commands = call(flow, "1", "1", "1", "1")
+    assert commands[-1] == Dial(team="coordinators", numbers=("+16266696777", "+16266696778"), timeout=30,
+                                language="en-US", context=(("recommendation", "ecm"),))
+
+
+@pytest.mark.parametrize("status, last", [
+    ("completed", Hangup()),
+    ("answered", Hangup()),
+    ("no-answer", Record(max_length=90)),
+    ("busy", Record(max_length=90)),
+    ("failed", Record(max_length=90)),
+])
+def test_every_dial_outcome_leads_somewhere(flow, status, last):
+    state, _ = call(flow, "1", "1", "1", "1")
+    state, commands = step(flow, state, DialDone(NOW, status))
+    assert commands[-1] == last
+
+
+def test_transfer_without_no_answer_apologises_and_ends(flow):
+    state, _ = call(flow, "1", "0")
+    assert state.node == "operator"
+    state, commands = step(flow, state, DialDone(NOW, "no-answer"))
+    assert texts(commands) == ["Sorry, no one could take your call right now. Please call us again later. Goodbye."]
+    assert commands[-1] == Hangup() and state.ended
+
+
+def test_recording_saves_and_goes_on(flow):
+    state, _ = call(flow, "1", "4")
+    state, commands = step(flow, state, RecordingDone(NOW, "https://api.example/rec/RE1", 12))
+    assert state.answers["voicemail"] == "https://api.example/rec/RE1"
+    assert texts(commands) == ["Goodbye."] and commands[-1] == Hangup()
+
+
+def test_repeat_key_replays_without_counting_a_try(flow):
+    state, commands = call(flow, "1", "1", "*")
+    assert state.node == "chronic" and state.tries == 0
+    assert texts(commands) == ["Several chronic conditions?", "For yes, press 1. For no, press 2."]
+
+
+def test_back_key_returns_to_the_previous_question(flow):
+    state, commands = call(flow, "1", "1", "1", "9")
+    assert state.node == "chronic"
+    assert texts(commands)[0] == "Several chronic conditions?"
+    state, _ = step(flow, state, Digits(NOW, "9"))
+    assert state.node == "main"
+
+
+def test_operator_key_reaches_a_person_from_any_prompt(flow):
+    _, commands = call(flow, "1", "1", "0")
+    assert isinstance(commands[-1], Dial)
+
+
+def test_option_key_beats_a_global_key():
+    text = DEMO.replace('"4": voicemail', '"4": voicemail\n      "0": goodbye')
+    flow, problems = lint_text(text, "demo.yaml")
+    assert flow is not None, problems
+    _, commands = call(flow, "1", "0")
+    assert commands[-1] == Hangup()
+
+
+def test_no_input_warns_gives_more_time_then_goes_to_a_person(flow):
+    state, commands = call(flow, "1", "-")
+    assert texts(commands)[0] == "Sorry, I didn't hear anything. Take your time."
+    assert commands[-1].timeout == 9 and state.tries == 1
+    state, commands = step(flow, state, Digits(NOW, "7"))
+    assert texts(commands)[0] == "Let me connect you with someone who can help."
+    assert isinstance(commands[-1], Dial) and state.node == "operator"
+
+
+def test_wrong_key_reprompts(flow):
+    state, commands = call(flow, "1", "8")
+    assert texts(commands) == ["Sorry, that is not one of the choices.",
+                               "Guide 1. Read-out 2. Member 3. Message 4."]
+    assert state.tries == 1
+
+
+def test_digits_with_read_back(flow):
+    state, commands = call(flow, "1", "3", "12345678")
+    assert texts(commands) == ["You entered 1 2 3 4 5 6 7 8. If that is right, press 1. To try again, press 2."]
+    assert state.phase == "confirm" and "member_id" not in state.answers
+    retry, commands = step(flow, state, Digits(NOW, "2"))
+    assert texts(commands) == ["Enter the member ID, then pound."] and retry.phase == ""
+    state, commands = step(flow, state, Digits(NOW, "1"))
+    assert state.answers["member_id"] == "12345678" and state.node == "date"
+
+
+def test_digits_gather_settings(flow):
+    _, commands = call(flow, "1", "3")
+    assert commands[-1] == Gather(prompts=(Say("Enter the member ID, then pound.", "Polly.Joanna", "en-US"),),
+                                  timeout=6, num_digits=None, finish_on_key="#")
+    _, commands = call(flow, "1", "3", "12345678", "1")
+    assert commands[-1].num_digits == 4
+
+
+def test_invalid_entry_is_refused(flow):
+    state, commands = call(flow, "1", "3", "123")
+    assert texts(commands)[0] == "Sorry, that entry doesn't look right." and state.tries == 1
+
+
+def test_single_global_key_in_a_digits_answer(flow):
+    _, commands = call(flow, "1", "3", "0")
+    assert isinstance(commands[-1], Dial)
+
+
+def test_dates_are_inferred_spoken_and_effects_requested(flow):
+    state, commands = call(flow, "1", "3", "12345678", "1", "0415")
+    assert state.answers["appt_date"] == "2027-04-15"
+    assert "Your ride is on Thursday, April 15th." in texts(commands)
+    effects = [c for c in commands if isinstance(c, Effect)]
+    assert [(e.action, e.params) for e in effects] == [("send_text", (("body", "Ride on 2027-04-15"),))]
+    assert commands[-1] == Hangup() and state.ended
+
+
+def test_past_date_is_refused(flow):
+    state, _ = call(flow, "1", "3", "12345678", "1", "1324")
+    assert state.node == "date" and state.tries == 1
+
+
+def test_sections_repeat_next_and_move_on_by_themselves(flow):
+    state, commands = call(flow, "1", "2")
+    assert texts(commands) == ["Part one.", "To hear this part again, press 1. For the next part, press 2."]
+    state, commands = step(flow, state, Digits(NOW, "1"))
+    assert texts(commands)[0] == "Part one."
+    state, commands = step(flow, state, NoInput(NOW))
+    assert texts(commands) == ["Part two.", "To hear this part again, press 1. To go on, press 2."]
+    state, commands = step(flow, state, Digits(NOW, "2"))
+    assert texts(commands) == ["Goodbye."] and state.ended
+
+
+def test_ended_call_only_hangs_up(flow):
+    state, _ = call(flow, "1", "2", "2", "2")
+    assert state.ended
+    again, commands = step(flow, state, Digits(NOW, "1"))
+    assert commands == (Hangup(),) and again.ended
+
+
+def test_vanished_node_apologises_and_reaches_a_person(flow):
+    state, _ = call(flow, "1")
+    state = replace(state, node="deleted_in_an_edit")
+    state, commands = step(flow, state, Digits(NOW, "1"))
+    assert texts(commands)[0].startswith("We're sorry, something went wrong")
+    assert isinstance(commands[-1], Dial)
+
+
+def test_step_limit_stops_a_loop():
+    looping = """
+flow: loop
+start: a
+settings: {operator: op}
+teams: {t: ["+16266696777"]}
+nodes:
+  a: {decide: [{when: "true", next: b}], default: b}
+  b: {decide: [{when: "true", next: a}], default: op}
+  op: {transfer: t}
+"""
+    flow, problems = lint_text(looping, "loop.yaml")
+    assert flow is not None, problems
+    state, commands = step(flow, None, CallStarted(NOW))
+    assert texts(commands) == ["We're sorry, something went wrong on our side. "
+                               "Let me connect you with someone who can help."]
+    assert isinstance(commands[-1], Dial)
+    assert MAX_STEPS >= 10
+
+
+def test_event_that_does_not_fit_repeats_the_prompt(flow):
+    state, _ = call(flow, "1")
+    state, commands = step(flow, state, DialDone(NOW, "completed"))
+    assert state.node == "main" and isinstance(commands[-1], Gather)
+
+
+def test_step_does_not_change_its_input(flow):
+    state, _ = call(flow, "1", "1")
+    before = json.dumps(state.to_dict(), sort_keys=True)
+    step(flow, state, Digits(NOW, "1"))
+    assert json.dumps(state.to_dict(), sort_keys=True) == before
+
+
+def test_state_round_trips_as_small_json(flow):
+    state, _ = call(flow, "1", "1", "1")
+    data = json.loads(json.dumps(state.to_dict()))
+    assert CallState.from_dict(data) == state
+    assert len(json.dumps(state.to_dict())) < 400
+
+
+@pytest.mark.parametrize("data", [None, {}, {"v": 99}, {"v": 1, "f": "demo"}])
+def test_state_of_another_version_or_shape_is_refused(data):
+    with pytest.raises(ValueError):
+        CallState.from_dict(data)
+
+
+def test_flow_is_frozen(flow):
+    assert isinstance(flow.nodes, MappingProxyType)
+    with pytest.raises(AttributeError):
+        flow.start = "elsewhere"  # noqa: the point is that it refuses
+
+
+def test_phone_reports_where_the_call_is(flow):
+    phone = Phone(flow, now=NOW)
+    phone.start()
+    assert phone.where() == "waiting language"
+    phone.press("1")
+    phone.press("4")
+    assert phone.where() == "record voicemail"
+    phone.record(5)
+    assert phone.where() == "hangup"

@@ -177,7 +177,7 @@ def play_case(case: Case) -> tuple[list[str], Phone]:
     if case.end is not None and phone.where() != _normal_end(case.end):
         failures.append(f"{case.path}:{case.line}:1: {case.name}: expected the call to end at {case.end}; "
                         f"it is at {phone.where()}")
-    answers = phone.state.answers if phone.state else {}
+    answers = {**phone.state.answers, "lang": phone.state.lang} if phone.state else {}
     for key, value in case.saved.items():
         if answers.get(key, "") != value:
             failures.append(f"{case.path}:{case.line}:1: {case.name}: expected {key} saved as \"{value}\"; "

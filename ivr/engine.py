@@ -108,21 +108,25 @@ class _Turn:
     def context(self) -> dict[str, str]:
         return {**self.st.answers, "lang": self.st.lang}
 
-    def say(self, text: Text, value: str | None = None) -> Say:
-        source = text.get(self.st.lang)
-        if value is None:
-            spoken = speech.render(source, self.context())
-        else:  # a read-back: the entry goes where the message says {value}
-            spoken = source.replace("{value}", value)
-        lang = self.st.lang
-        return Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang])
+    def says(self, text: Text, value: str | None = None, every: bool = False) -> list[Say]:
+        """Text as speech in the call's language, or in each of the flow's languages in turn."""
+        langs = self.flow.languages if every else (self.st.lang,)
+        out = []
+        for lang in langs:
+            source = text.get(lang)
+            if value is None:
+                spoken = speech.render(source, {**self.st.answers, "lang": lang})
+            else:  # a read-back: the entry goes where the message says {value}
+                spoken = source.replace("{value}", value)
+            out.append(Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang]))
+        return out
 
     def message(self, name: str) -> Text:
         return self.flow.messages[name]
 
     def end(self, goodbye: Text | None = None) -> None:
         if goodbye is not None:
-            self.out.append(self.say(goodbye))
+            self.out.extend(self.says(goodbye))
         self.out.append(Hangup())
         self.st.ended = True
         self.st.node = None
@@ -144,6 +148,8 @@ class _Turn:
         elif isinstance(event, RecordingDone) and isinstance(node, RecordNode):
             st.answers[node.save] = event.url
             self.walk_next(node.next)
+        elif isinstance(event, NoInput) and isinstance(node, RecordNode):
+            self.walk_next(node.next)  # nothing was recorded: go on without a message
         else:
             self.present(node)
 
@@ -245,7 +251,7 @@ class _Turn:
         st = self.st
         st.tries += 1
         if st.tries > node.wait.retries:
-            self.out.append(self.say(self.message("too_many_tries")))
+            self.out.extend(self.says(self.message("too_many_tries")))
             target = node.wait.on_fail or self.flow.operator
             if target:
                 self.walk(target)
@@ -296,7 +302,7 @@ class _Turn:
                 return
             match node:
                 case SayNode() if len(node.sections) == 1:
-                    self.out.append(self.say(node.sections[0]))
+                    self.out.extend(self.says(node.sections[0], every=node.every_language))
                     if node.next is None:
                         self.end()
                         return
@@ -311,7 +317,7 @@ class _Turn:
                     return
                 case RecordNode():
                     self.wait_at(node)
-                    self.out.append(self.say(node.prompt))
+                    self.out.extend(self.says(node.prompt))
                     self.out.append(Record(max_length=node.max_length, timeout=node.timeout))
                     return
                 case ActionNode():
@@ -336,12 +342,13 @@ class _Turn:
             if matched:
                 self.apply(branch.sets)
                 return branch.next
+        self.apply(node.default_sets)
         return node.default
 
     def transfer(self, node: TransferNode) -> None:
         self.wait_at(node)
         if node.announce is not None:
-            self.out.append(self.say(node.announce))
+            self.out.extend(self.says(node.announce))
         context = tuple((name, self.st.answers.get(name, "")) for name in node.tell)
         self.out.append(Dial(team=node.team, numbers=self.flow.teams.get(node.team, ()), timeout=node.timeout,
                              language=self.flow.speech_languages[self.st.lang], context=context))
@@ -372,21 +379,22 @@ class _Turn:
         if isinstance(node, (TransferNode, RecordNode)):
             self.walk(node.id)
             return
-        prompts = [self.say(prefix)] if prefix is not None else []
+        every = getattr(node, "every_language", False)
+        prompts = self.says(prefix, every=every) if prefix is not None else []
         num_digits, finish = 1, "#"
         if isinstance(node, SayNode):
             last = st.section + 1 >= len(node.sections)
-            prompts.append(self.say(node.sections[min(st.section, len(node.sections) - 1)]))
-            prompts.append(self.say(self.message("section_last" if last else "section_next")))
+            prompts += self.says(node.sections[min(st.section, len(node.sections) - 1)], every=every)
+            prompts += self.says(self.message("section_last" if last else "section_next"), every=every)
         elif isinstance(node, MenuNode):
-            prompts.append(self.say(node.prompt))
+            prompts += self.says(node.prompt, every=every)
         elif st.phase == "confirm":
             spoken = validators.readback(node.validate, st.pending or "", st.lang)
-            prompts.append(self.say(self.message("readback"), value=spoken))
+            prompts += self.says(self.message("readback"), value=spoken)
         else:
-            prompts.append(self.say(node.prompt))
+            prompts += self.says(node.prompt)
             if node.expect == "yesno":
-                prompts.append(self.say(self.message("yesno_hint")))
+                prompts += self.says(self.message("yesno_hint"))
             elif node.expect == "digits":
                 num_digits = node.max_length if node.min_length == node.max_length else None
                 finish = node.finish_key
@@ -396,7 +404,7 @@ class _Turn:
 
     def apologise(self) -> None:
         """Something is wrong with where the call is: say sorry and reach a person."""
-        self.out.append(self.say(self.message("apology")))
+        self.out.extend(self.says(self.message("apology")))
         operator = self.flow.operator
         if self.guarded or not operator or operator not in self.flow.nodes:
             self.end()

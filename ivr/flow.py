@@ -73,6 +73,7 @@ class SayNode(Node):
     sections: tuple[Text, ...]
     next: str | None
     wait: Wait
+    every_language: bool = False
     kind = "say"
 
 
@@ -83,6 +84,7 @@ class MenuNode(Node):
     prompt: Text
     options: Mapping[str, Option]
     wait: Wait
+    every_language: bool = False
     kind = "menu"
 
 
@@ -110,6 +112,7 @@ class DecideNode(Node):
 
     branches: tuple[Branch, ...]
     default: str
+    default_sets: tuple[tuple[str, str], ...] = ()
     kind = "decide"
 
 
@@ -216,5 +219,5 @@ def saved_names(node: AnyNode) -> set[str]:
         case MenuNode():
             return {k for opt in node.options.values() for k, _ in opt.sets}
         case DecideNode():
-            return {k for b in node.branches for k, _ in b.sets}
+            return {k for b in node.branches for k, _ in b.sets} | {k for k, _ in node.default_sets}
     return set()

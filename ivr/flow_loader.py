@@ -41,8 +41,8 @@ TOP_KEYS = {"flow", "start", "languages", "settings", "teams", "nodes", "descrip
 SETTINGS_KEYS = {"voices", "speech_languages", "timeout", "retries", "on_fail", "operator", "keys", "messages"}
 WAIT_KEYS = {"timeout", "retries", "on_fail", "reprompt"}
 KIND_KEYS = {
-    "say": {"say", "next", "timeout"},
-    "menu": {"menu", "options"} | WAIT_KEYS,
+    "say": {"say", "next", "timeout", "every_language"},
+    "menu": {"menu", "options", "every_language"} | WAIT_KEYS,
     "ask": {"ask", "expect", "save", "next", "choices", "length", "min_length", "max_length", "finish_key",
             "validate", "readback"} | WAIT_KEYS,
     "decide": {"decide", "default"},
@@ -148,10 +148,10 @@ class _Reading:
                 out.append((key, value))
         return tuple(out)
 
-    def keypad_key(self, node: yaml.Node, what: str) -> str | None:
+    def keypad_key(self, node: yaml.Node, what: str, of: str = "") -> str | None:
         key = self.r.string(node, what)
         if key is not None and key not in KEYPAD:
-            self.r.error(node, f'{what} "{key}" is not a phone key; use one of 0-9, *, #', "bad-key")
+            self.r.error(node, f'{what} "{key}"{of} is not a phone key; use one of 0-9, *, #', "bad-key")
             return None
         return key
 
@@ -171,7 +171,7 @@ class _Reading:
             langs = [lang for _, lang in self.r.strings(top["languages"][1], "languages")]
             if langs:
                 self.languages = tuple(dict.fromkeys(langs))
-        settings = self.settings(top["settings"][1] if "settings" in top else None)
+        settings = self.settings(top["settings"][1], top["settings"][0]) if "settings" in top else self.settings(None)
         teams = self.teams(top["teams"][1]) if "teams" in top else {}
         start = self.ref(top["start"][1], "start") if "start" in top else None
         nodes = self.nodes(top["nodes"][1], teams) if "nodes" in top else {}
@@ -190,7 +190,7 @@ class _Reading:
             teams=MappingProxyType(teams), nodes=MappingProxyType(nodes),
         )
 
-    def settings(self, node: yaml.Node | None) -> dict:
+    def settings(self, node: yaml.Node | None, key_node: yaml.Node | None = None) -> dict:
         entries = self.r.mapping(node, "settings") or {} if node is not None else {}
         self.r.check_keys(entries, SETTINGS_KEYS, "settings")
         voices = self.per_language(entries.get("voices"), DEFAULT_VOICES, "settings.voices", VOICE_RE,
@@ -201,7 +201,7 @@ class _Reading:
         keys = self.keys(entries.get("keys"))
         operator = self.ref(entries["operator"][1], "settings.operator") if "operator" in entries else None
         if operator is None and keys.operator is not None and "operator" not in entries:
-            where = entries["keys"][0] if "keys" in entries else (node if node is not None else None)
+            where = entries["keys"][0] if "keys" in entries else key_node
             if where is not None:
                 self.r.error(where, f'operator key "{keys.operator}" needs settings.operator (the node it leads '
                                     'to), or set keys.operator to null', "missing-operator")
@@ -320,10 +320,10 @@ class _Reading:
         kinds = [k for k in entries if k in KIND_KEYS]
         if not kinds:
             unknown = [k for k in entries if not any(k in keys for keys in KIND_KEYS.values())]
-            found = f' "{unknown[0]}"' if unknown else ""
+            message = (f'unknown node kind "{unknown[0]}" in node "{node_id}"' if unknown
+                       else f'node "{node_id}" has no kind')
             self.r.error(entries[unknown[0]][0] if unknown else key_node,
-                         f'unknown node kind{found} in node "{node_id}"; allowed: {", ".join(NODE_KINDS)}',
-                         "unknown-kind")
+                         f'{message}; allowed: {", ".join(NODE_KINDS)}', "unknown-kind")
             return None
         if len(kinds) > 1:
             others = ", ".join(sorted(KIND_KEYS[kinds[0]] - {kinds[0]}))
@@ -379,7 +379,8 @@ class _Reading:
             self.long_prompt(value, text, node_id)
             sections = [text] if text is not None else []
         next_id = self.optional_ref(entries, "next", f'next of "{node_id}"')
-        return SayNode(**where, sections=tuple(sections), next=next_id, wait=self.wait(entries, node_id))
+        return SayNode(**where, sections=tuple(sections), next=next_id, wait=self.wait(entries, node_id),
+                       every_language=self.every_language(entries))
 
     def node_menu(self, node_id, key_node, entries, where, teams):
         prompt = self.text(entries["menu"][1], f'menu prompt of "{node_id}"')
@@ -388,7 +389,7 @@ class _Reading:
         options = {}
         for key, (opt_key_node, opt_value) in ((self.r.mapping(options_node, f'options of "{node_id}"') or {})
                                                if options_node is not None else {}).items():
-            if self.keypad_key(opt_key_node, f'option key of "{node_id}"') is None:
+            if self.keypad_key(opt_key_node, "option key", f' of "{node_id}"') is None:
                 continue
             what = f'option "{key}" of "{node_id}"'
             if isinstance(opt_value, yaml.ScalarNode):
@@ -403,10 +404,14 @@ class _Reading:
             if target is not None:
                 options[key] = Option(key=key, next=target, sets=sets)
         if options_node is not None and len(options) > 5:
-            self.r.warn(options_node, f'menu "{node_id}" has {len(options)} options', "long-menu",
+            self.r.warn(entries["options"][0], f'menu "{node_id}" has {len(options)} options', "long-menu",
                         "callers remember four or five; split it into two menus")
         return MenuNode(**where, prompt=prompt or Text(MappingProxyType({})), options=MappingProxyType(options),
-                        wait=self.wait(entries, node_id))
+                        wait=self.wait(entries, node_id), every_language=self.every_language(entries))
+
+    def every_language(self, entries) -> bool:
+        return bool(self.r.boolean(entries["every_language"][1], "every_language")) if "every_language" in entries \
+            else False
 
     def node_ask(self, node_id, key_node, entries, where, teams):
         prompt = self.text(entries["ask"][1], f'question of "{node_id}"')
@@ -426,14 +431,14 @@ class _Reading:
             for key, (ck, cv) in ((self.r.mapping(choices_node, f'choices of "{node_id}"') or {})
                                   if choices_node is not None else {}).items():
                 value = self.r.string(cv, f'choice "{key}"')
-                if self.keypad_key(ck, f'choice key of "{node_id}"') is not None and value is not None:
+                if self.keypad_key(ck, "choice key", f' of "{node_id}"') is not None and value is not None:
                     choices[key] = value
             extra["choices"] = MappingProxyType(choices)
-        elif "choices" in entries:
+        elif "choices" in entries and expect is not None:
             self.r.error(entries["choices"][0], f'choices only go with expect: choice, not "{expect}"', "unknown-key")
         if expect == "digits":
             extra.update(self.digits_settings(entries, node_id))
-        else:
+        elif expect is not None:
             for key in digit_keys & entries.keys():
                 self.r.error(entries[key][0], f'"{key}" only goes with expect: digits', "unknown-key")
         next_id = self.optional_ref(entries, "next", f'next of "{node_id}"')
@@ -497,10 +502,21 @@ class _Reading:
             if when is not None and target is not None:
                 branches.append(Branch(when=when, next=target, sets=sets))
         default_node = self.required(entries, "default", node_id, key_node, "decide")
-        default = self.ref(default_node, f'default of "{node_id}"') if default_node is not None else None
+        default, default_sets = None, ()
+        what = f'default of "{node_id}"'
+        if isinstance(default_node, yaml.MappingNode):
+            default_entries = self.r.mapping(default_node, what) or {}
+            self.r.check_keys(default_entries, {"next", "set"}, what)
+            if "next" in default_entries:
+                default = self.ref(default_entries["next"][1], what)
+            else:
+                self.r.error(default_node, f'{what} needs "next"', "missing-key")
+            default_sets = self.sets(default_entries["set"][1], what) if "set" in default_entries else ()
+        elif default_node is not None:
+            default = self.ref(default_node, what)
         if default is None:
             return None
-        return DecideNode(**where, branches=tuple(branches), default=default)
+        return DecideNode(**where, branches=tuple(branches), default=default, default_sets=default_sets)
 
     def node_transfer(self, node_id, key_node, entries, where, teams):
         team_node = entries["transfer"][1]

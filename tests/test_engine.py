@@ -113,6 +113,13 @@ def test_recording_saves_and_goes_on(flow):
     assert texts(commands) == ["Goodbye."] and commands[-1] == Hangup()
 
 
+def test_silent_recording_goes_on_without_saving(flow):
+    state, _ = call(flow, "1", "4")
+    state, commands = step(flow, state, NoInput(NOW))
+    assert "voicemail" not in state.answers
+    assert texts(commands) == ["Goodbye."] and commands[-1] == Hangup()
+
+
 def test_repeat_key_replays_without_counting_a_try(flow):
     state, commands = call(flow, "1", "1", "*")
     assert state.node == "chronic" and state.tries == 0

@@ -1,0 +1,205 @@
+"""Call state in one SQLite file: the embedded default for a single machine.
+
+Several gunicorn workers (processes) and their threads share the file. Each thread
+of each process gets its own connection, opened on first use, because SQLite
+connections must not be shared across threads without care nor carried across
+fork(). WAL mode lets readers proceed while one writer commits; busy_timeout makes
+a writer wait its turn instead of failing. Every save takes the write lock up front
+(BEGIN IMMEDIATE) so the check-then-write of the compare-and-set is atomic across
+processes. Expired rows count as absent and are purged when a new call is stored.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+
+from ivr.store import StoreUnavailable
+
+PURGE_BATCH = 100  # expired rows removed per new call: bounded work on the hot path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ivr_call (
+    call_sid TEXT PRIMARY KEY,
+    blob BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ivr_call_expires_at ON ivr_call (expires_at);
+"""
+
+
+class _ProcessConnections:
+    """The connections one process opened, by thread."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.lock = threading.Lock()
+        self.by_thread: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
+
+
+class SqliteStore:
+    """A CallStore in a SQLite file, safe across threads and forked worker processes."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout_ms: int = 5000,
+    ):
+        self.path = path
+        self._clock = clock
+        self._busy_timeout_ms = busy_timeout_ms
+        self._conns = _ProcessConnections(os.getpid())
+        # Connections inherited from a parent process: never used or closed here, since
+        # closing them in the child could release the parent's locks; just kept alive.
+        self._inherited: list[_ProcessConnections] = []
+
+    def _open(self) -> sqlite3.Connection:
+        parent = os.path.dirname(self.path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE below).
+        # check_same_thread=False only so close() may close other threads' connections;
+        # each connection is otherwise used by the thread that opened it.
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            self._use_wal(conn)
+            # NORMAL is durable against crashes of the app in WAL mode; call state is short-lived.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        # WAL is a property of the file, so usually it is already on. Switching needs an
+        # exclusive lock and SQLite does not call the busy handler for it: when several
+        # workers open a new file at once, wait for the lock by hand.
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+                continue
+            if mode != "wal":
+                raise sqlite3.OperationalError(f"cannot use WAL journal mode, got {mode!r}")
+            return
+
+    def _connection(self) -> sqlite3.Connection:
+        conns = self._conns
+        pid = os.getpid()
+        if conns.pid != pid:
+            self._inherited.append(conns)
+            conns = self._conns = _ProcessConnections(pid)
+        me = threading.current_thread()
+        entry = conns.by_thread.get(me.ident)  # type: ignore[arg-type]
+        if entry is not None and entry[0] is me:
+            return entry[1]
+        try:
+            conn = self._open()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        with conns.lock:
+            # Threads come and go (e.g. a thread per request): close what dead ones left.
+            for ident, (thread, old) in list(conns.by_thread.items()):
+                if not thread.is_alive():
+                    old.close()
+                    del conns.by_thread[ident]
+            conns.by_thread[me.ident] = (me, conn)  # type: ignore[index]
+        return conn
+
+    def load(self, call_sid: str) -> tuple[bytes | None, int]:
+        """The call's blob and version; (None, 0) when absent or expired."""
+        try:
+            row = (
+                self._connection()
+                .execute(
+                    "SELECT blob, version FROM ivr_call WHERE call_sid = ? AND expires_at > ?",
+                    (call_sid, self._clock()),
+                )
+                .fetchone()
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        return (bytes(row[0]), row[1]) if row else (None, 0)
+
+    def save(self, call_sid: str, blob: bytes, expected_version: int, ttl_seconds: float) -> bool:
+        """Compare-and-set: store as expected_version + 1 if the version still matches."""
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
+        now = self._clock()
+        expires_at = now + ttl_seconds
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if expected_version == 0:
+                    saved = self._insert(conn, call_sid, blob, now, expires_at)
+                else:
+                    saved = (
+                        conn.execute(
+                            "UPDATE ivr_call SET blob = ?, version = version + 1, expires_at = ?"
+                            " WHERE call_sid = ? AND version = ? AND expires_at > ?",
+                            (blob, expires_at, call_sid, expected_version, now),
+                        ).rowcount
+                        == 1
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        return saved
+
+    @staticmethod
+    def _insert(
+        conn: sqlite3.Connection, call_sid: str, blob: bytes, now: float, expires_at: float
+    ) -> bool:
+        # An expired row is absent: drop it (and a batch of others) before claiming version 1.
+        conn.execute(
+            "DELETE FROM ivr_call WHERE call_sid IN"
+            " (SELECT call_sid FROM ivr_call WHERE expires_at <= ? LIMIT ?)",
+            (now, PURGE_BATCH),
+        )
+        conn.execute("DELETE FROM ivr_call WHERE call_sid = ? AND expires_at <= ?", (call_sid, now))
+        cursor = conn.execute(
+            "INSERT INTO ivr_call (call_sid, blob, version, expires_at) VALUES (?, ?, 1, ?)"
+            " ON CONFLICT (call_sid) DO NOTHING",
+            (call_sid, blob, expires_at),
+        )
+        return cursor.rowcount == 1
+
+    def ping(self) -> bool:
+        """Whether the database file can be opened and queried; never raises."""
+        try:
+            self._connection().execute("SELECT 1 FROM ivr_call LIMIT 1").fetchall()
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close every connection this process opened (threads reconnect on next use)."""
+        conns = self._conns
+        if conns.pid != os.getpid():
+            return
+        with conns.lock:
+            for _thread, conn in conns.by_thread.values():
+                conn.close()
+            conns.by_thread.clear()

@@ -1,0 +1,63 @@
+"""The shipped flows lint clean and every call script under flows/tests passes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr import callscripts
+from ivr.flow_loader import flow_files, lint_file
+
+FLOWS = Path(__file__).resolve().parent.parent / "flows"
+
+
+def _cases():
+    cache: dict = {}
+    out = []
+    for path in callscripts.script_files([FLOWS]):
+        cases, problems = callscripts.load_script(path, cache)
+        out.extend(pytest.param(problem, id=f"{path.name}:problem") for problem in problems)
+        out.extend(pytest.param(case, id=f"{path.name}:{case.name}") for case in cases)
+    return out
+
+
+@pytest.mark.parametrize("path", flow_files([FLOWS]), ids=lambda p: p.name)
+def test_shipped_flow_lints_clean(path):
+    flow, problems = lint_file(path)
+    assert [str(p) for p in problems] == []
+    assert flow is not None
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_call_script(case):
+    assert not isinstance(case, callscripts.Problem), str(case)
+    assert callscripts.run_case(case) == []
+
+
+def test_every_recommendation_is_reached_in_both_languages():
+    reached = set()
+    for param in _cases():
+        case = param.values[0]
+        if isinstance(case, callscripts.Case) and case.flow.id == "support-line":
+            _, phone = callscripts.play_case(case)
+            reached.add((phone.state.lang, phone.state.answers.get("recommendation")))
+    wanted = {(lang, rec) for lang in ("en", "es") for rec in ("ecm", "case_management", "unsure")}
+    assert wanted <= reached
+
+
+def test_every_waiting_node_is_reached_in_both_languages():
+    seen: set[tuple[str, str]] = set()
+    flow = None
+    for param in _cases():
+        case = param.values[0]
+        if isinstance(case, callscripts.Case) and case.flow.id == "support-line":
+            flow = case.flow
+            seen |= callscripts.play_case(case)[1].visited
+    assert flow is not None
+    waiting = {node_id for node_id, node in flow.nodes.items()
+               if node.kind in ("menu", "ask", "transfer", "record") or getattr(node, "sections", ())[1:]}
+    first = callscripts.Phone(flow)
+    first.start()  # the first prompt (the language menu) is heard before any language is chosen
+    wanted = {(node_id, lang) for node_id in waiting for lang in flow.languages if node_id != first.state.node}
+    assert sorted(wanted - seen) == []

@@ -70,7 +70,7 @@ def simulate(flow_path: str, lang: str | None, keys: str | None) -> None:
             entry = _ask(phone)
             if entry is None:
                 break
-        _show(_feed(phone, entry))
+        _show(phone.enter(entry))
     click.echo(click.style(f"-- call is at: {phone.where()}", bold=True))
     for effect in phone.effects:
         click.echo(f"-- requested: {effect.action} {effect.params_dict()}")
@@ -95,16 +95,6 @@ def _ask(phone: Phone) -> str | None:
     if isinstance(waiting, Record):
         return f"record:{entry.strip() or '10'}"
     return entry.strip() or "silence"
-
-
-def _feed(phone: Phone, entry: str) -> list[str]:
-    if entry == "silence":
-        return phone.silence()
-    if entry.startswith("dial:"):
-        return phone.dial_result(entry[5:])
-    if entry.startswith("record:"):
-        return phone.record(int(entry[7:] or 0))
-    return phone.press(entry)
 
 
 def _show(lines: list[str]) -> None:

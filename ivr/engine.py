@@ -93,6 +93,13 @@ def step(flow: Flow, state: CallState | None, event: Event) -> tuple[CallState, 
     return turn.st, tuple(turn.out)
 
 
+def walk_from(flow: Flow, state: CallState, node_id: str, event: Event) -> tuple[CallState, tuple]:
+    """Continue a call from any node, as if the flow had led there (for tools and tests)."""
+    turn = _Turn(flow, state.copy(), event)
+    turn.walk(node_id)
+    return turn.st, tuple(turn.out)
+
+
 class _Turn:
     """The work of one step: mutates its own copy of the state, collects commands."""
 

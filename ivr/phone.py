@@ -38,6 +38,18 @@ def describe(commands) -> list[str]:
     return lines
 
 
+def parse_entry(entry: str) -> tuple[str, str]:
+    """A typed input: keys ("silence" for none), "dial:STATUS" or "record:SECONDS"."""
+    entry = entry.strip()
+    if entry == "silence":
+        return "keys", ""
+    if entry.startswith("dial:"):
+        return "dial", entry[5:] or "completed"
+    if entry.startswith("record:"):
+        return "record", entry[7:] or "0"
+    return "keys", entry
+
+
 class Phone:
     """One simulated call through a flow."""
 
@@ -78,8 +90,19 @@ class Phone:
         return self._send(DialDone(self.now, status))
 
     def record(self, seconds: int) -> list[str]:
-        """Finish a recording of some seconds."""
+        """Finish a recording of some seconds (0: nothing was recorded)."""
+        if seconds <= 0:
+            return self._send(NoInput(self.now))
         return self._send(RecordingDone(self.now, f"recording://{self.turns}", seconds))
+
+    def enter(self, entry: str) -> list[str]:
+        """Feed one typed input (see `parse_entry`)."""
+        kind, value = parse_entry(entry)
+        if kind == "dial":
+            return self.dial_result(value)
+        if kind == "record":
+            return self.record(int(value) if value.isdigit() else 0)
+        return self.press(value) if value else self.silence()
 
     @property
     def waiting(self):

@@ -1,0 +1,181 @@
+"""One webhook turn: load the call, step the engine, render TwiML, save — safely.
+
+Theory of operation
+-------------------
+Each call is one record in the store: the engine state, the number of the last
+turn answered and that answer's TwiML. Every URL we give Twilio carries the turn
+number it answers (`t`), never an answer of the caller's. So:
+
+- a request for the turn the call is waiting on is stepped and saved with a
+  compare-and-set; losing the race means another request of the same call got
+  there first, so we reload and answer from what it saved;
+- a request for a turn already answered (Twilio retrying) gets the same TwiML
+  again and changes nothing;
+- a missing record, an unreachable store, a flow that cannot be found, or any
+  exception: the caller hears an apology and goes to the safe route.
+
+Two store round trips per turn: one load, one save.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from datetime import datetime
+
+from .commands import Effect, Say
+from .engine import CallState, step
+from .events import CallStarted, Event
+from .flow_registry import FlowRegistry
+from .messages import BUILT_IN
+from .store import CallStore, StoreUnavailable
+from .twiml import TurnUrls, render, render_apology
+
+log = logging.getLogger("ivr.calls")
+CALL_TTL_SECONDS = 4 * 3600
+SAVE_ATTEMPTS = 3
+APOLOGY = (
+    Say(BUILT_IN["apology"]["en"], "Polly.Joanna", "en-US"),
+    Say(BUILT_IN["apology"]["es"], "Polly.Lupe", "es-US"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What the store keeps for a call."""
+
+    state: CallState
+    answered: int  # the last turn number answered; -1 for the first response
+    twiml: str
+
+    def pack(self) -> bytes:
+        """Bytes for the store: JSON header, NUL, compressed TwiML."""
+        head = json.dumps({"s": self.state.to_dict(), "a": self.answered}, separators=(",", ":"))
+        return head.encode() + b"\0" + zlib.compress(self.twiml.encode(), 6)
+
+    @classmethod
+    def unpack(cls, blob: bytes) -> Record:
+        """Inverse of pack; ValueError when the bytes are not a record of ours."""
+        try:
+            head, body = blob.split(b"\0", 1)
+            data = json.loads(head)
+            return cls(CallState.from_dict(data["s"]), int(data["a"]), zlib.decompress(body).decode())
+        except (ValueError, KeyError, TypeError, zlib.error) as exc:
+            raise ValueError(f"not a call record: {type(exc).__name__}") from None
+
+
+def urls_for(turn: int) -> TurnUrls:
+    """Relative URLs for a turn's answers; only the turn number, never caller data."""
+    base = f"/voice/turn?t={turn}"
+    return TurnUrls(gather=base, no_input=base, dial=base, record=base)
+
+
+class CallService:
+    """Answers Twilio's webhooks for calls, whatever goes wrong underneath."""
+
+    def __init__(self, registry: FlowRegistry, store: CallStore, flow_id: str,
+                 fallback_number: str | None = None, effects=None):
+        self.registry = registry
+        self.store = store
+        self.flow_id = flow_id
+        self.fallback_number = fallback_number
+        self.effects = effects
+
+    def apology(self) -> str:
+        """The safe route: sorry in both languages, then the main line (or goodbye)."""
+        return render_apology(APOLOGY, self.fallback_number)
+
+    def start(self, call_sid: str, event: CallStarted) -> str:
+        """The first webhook of a call."""
+        return self._turn(call_sid, None, event)
+
+    def advance(self, call_sid: str, turn: int, event: Event) -> str:
+        """A later webhook, answering the TwiML of turn `turn`."""
+        return self._turn(call_sid, turn, event)
+
+    def _turn(self, call_sid: str, turn: int | None, event: Event) -> str:
+        began = time.perf_counter()
+        fields = {"call": call_sid, "event": type(event).__name__, "turn": turn}
+        try:
+            twiml = self._serve(call_sid, turn, event, fields)
+        except StoreUnavailable:
+            fields["outcome"] = "store-unavailable"
+            twiml = self.apology()
+        except Exception as exc:  # the caller must never hear an application error
+            fields["outcome"] = "error"
+            fields["error"] = type(exc).__name__
+            # Where only (file, line, function): a message or source line may quote caller input.
+            fields["where"] = [f"{Path(f.filename).name}:{f.lineno}:{f.name}"
+                               for f in traceback.extract_tb(exc.__traceback__)[-4:]]
+            twiml = self.apology()
+        fields["ms"] = round((time.perf_counter() - began) * 1000, 2)
+        level = logging.INFO if "error" not in fields and fields.get("outcome") != "store-unavailable" \
+            else logging.ERROR
+        log.log(level, json.dumps(fields, separators=(",", ":")))
+        return twiml
+
+    def _serve(self, call_sid: str, turn: int | None, event: Event, fields: dict) -> str:
+        for _ in range(SAVE_ATTEMPTS):
+            blob, version = self.store.load(call_sid)
+            record = Record.unpack(blob) if blob is not None else None
+            if record is None and turn is not None:
+                fields["outcome"] = "no-call-state"
+                return self.apology()
+            if record is not None and (turn is None or turn != record.state.turn or record.state.ended):
+                fields["outcome"] = "replayed"
+                return record.twiml
+            flow = self._flow(record)
+            if flow is None:
+                fields["outcome"] = "no-flow"
+                return self.apology()
+            state, commands = step(flow, record.state if record else None, event)
+            twiml = render(commands, urls_for(state.turn))
+            new = Record(state, -1 if turn is None else turn, twiml)
+            if self.store.save(call_sid, new.pack(), version, CALL_TTL_SECONDS):
+                self._effects(call_sid, commands)
+                fields.update(flow=flow.id, version=flow.version, node=state.node, outcome="ok",
+                              ended=state.ended or None)
+                return twiml
+        fields["outcome"] = "conflict"
+        return self.apology()
+
+    def _flow(self, record: Record | None):
+        if record is None:
+            return self.registry.get(self.flow_id)
+        state = record.state
+        return self.registry.get(state.flow, state.flow_version)
+
+    def _effects(self, call_sid: str, commands) -> None:
+        effects = [c for c in commands if isinstance(c, Effect)]
+        if effects and self.effects is not None:
+            self.effects(call_sid, effects)
+
+    def ended(self, call_sid: str, status: str) -> None:
+        """A status callback: note where the call ended (for drop-off counts) and mark it over."""
+        try:
+            for _ in range(SAVE_ATTEMPTS):
+                blob, version = self.store.load(call_sid)
+                if blob is None:
+                    return
+                record = Record.unpack(blob)
+                state = record.state.copy()
+                if not state.ended:
+                    log.info(json.dumps({"call": call_sid, "event": "CallEnded", "status": status,
+                                         "flow": state.flow, "node": state.node, "turns": state.turn},
+                                        separators=(",", ":")))
+                    state.ended = True
+                ended = Record(state, record.answered, record.twiml)
+                if self.store.save(call_sid, ended.pack(), version, CALL_TTL_SECONDS):
+                    return
+        except (StoreUnavailable, ValueError) as exc:
+            log.warning(json.dumps({"call": call_sid, "event": "CallEnded", "outcome": type(exc).__name__}))
+
+
+def now_in(zone) -> datetime:
+    """The current time in the line's time zone (for events)."""
+    return datetime.now(zone)

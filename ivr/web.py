@@ -1,0 +1,165 @@
+"""The Flask app Twilio calls: turns its form posts into typed events and answers TwiML.
+
+`create_app()` reads its configuration from the environment (see the README's
+table) unless given a mapping. Every `/voice` webhook is checked against Twilio's
+signature before anything else happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from zoneinfo import ZoneInfo
+
+from flask import Flask, Response, abort, current_app, jsonify, request
+
+from . import signature
+from .calls import CallService, now_in
+from .events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
+from .flow_registry import FlowRegistry
+from .store import from_url
+
+log = logging.getLogger("ivr.web")
+DIGITS_RE = re.compile(r"^[0-9*#]{1,64}$")
+CALL_SID_RE = re.compile(r"^CA[0-9a-fA-F]{32}$")
+TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
+ENV_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "REDIS_URL", "IVR_FLOWS_DIR", "IVR_FLOW", "PUBLIC_URL",
+                "IVR_FALLBACK_NUMBER", "IVR_TIMEZONE", "IVR_DEV", "IVR_INSTANCE_PATH")
+
+
+def _settings(config) -> dict:
+    settings = {name: os.environ.get(name) for name in ENV_SETTINGS}
+    settings.update(config or {})
+    settings["IVR_FLOWS_DIR"] = settings.get("IVR_FLOWS_DIR") or "flows"
+    settings["IVR_TIMEZONE"] = settings.get("IVR_TIMEZONE") or "America/Los_Angeles"
+    settings["IVR_DEV"] = str(settings.get("IVR_DEV") or "").lower() in ("1", "true", "yes")
+    return settings
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app; refuses to start with broken flows, or without a token outside development."""
+    settings = _settings(config)
+    app = Flask(__name__, instance_path=settings.get("IVR_INSTANCE_PATH") or None)
+    app.config.update(settings, MAX_CONTENT_LENGTH=64 * 1024)
+    if not settings.get("TWILIO_AUTH_TOKEN"):
+        if not settings["IVR_DEV"]:
+            raise RuntimeError("TWILIO_AUTH_TOKEN is not set: refusing to serve unsigned webhooks "
+                               "(set IVR_DEV=1 for local development without signature checks)")
+        log.warning("DEVELOPMENT MODE: Twilio signatures are NOT checked; never expose this server")
+    os.makedirs(app.instance_path, exist_ok=True)
+    registry = FlowRegistry(settings["IVR_FLOWS_DIR"])
+    registry.load()
+    flow_id = settings.get("IVR_FLOW") or _only_flow(registry)
+    if registry.get(flow_id) is None:
+        raise RuntimeError(f'IVR_FLOW "{flow_id}" is not among the flows: {", ".join(sorted(registry.current))}')
+    store = from_url(settings.get("REDIS_URL"), app.instance_path)
+    app.extensions["ivr"] = CallService(registry, store, flow_id, settings.get("IVR_FALLBACK_NUMBER"))
+    app.extensions["ivr.zone"] = ZoneInfo(settings["IVR_TIMEZONE"])
+    app.register_blueprint(_routes())
+    return app
+
+
+def _only_flow(registry: FlowRegistry) -> str:
+    if len(registry.current) == 1:
+        return next(iter(registry.current))
+    raise RuntimeError(f'several flows ({", ".join(sorted(registry.current))}): set IVR_FLOW to the one '
+                       "that answers calls")
+
+
+def _service() -> CallService:
+    return current_app.extensions["ivr"]
+
+
+def _twiml(text: str) -> Response:
+    return Response(text, status=200, content_type="text/xml; charset=utf-8")
+
+
+def _routes():
+    from flask import Blueprint
+
+    bp = Blueprint("voice", __name__)
+
+    @bp.before_request
+    def verify():
+        if request.endpoint in ("voice.healthz", None):
+            return None
+        if request.mimetype != "application/x-www-form-urlencoded":
+            abort(415)
+        token = current_app.config.get("TWILIO_AUTH_TOKEN")
+        if token:
+            url = signature.public_url(request.environ, current_app.config.get("PUBLIC_URL"))
+            if not signature.check(token, url, request.form, request.headers.get("X-Twilio-Signature")):
+                log.warning('{"outcome":"forbidden","path":"%s"}', request.path)
+                abort(403)
+        if request.endpoint != "voice.fallback":
+            _service().registry.check()
+        return None
+
+    @bp.post("/voice")
+    def voice():
+        call_sid = _call_sid()
+        return _twiml(_service().start(call_sid, CallStarted(now_in(current_app.extensions["ivr.zone"]),
+                                                             caller=request.form.get("From"))))
+
+    @bp.post("/voice/turn")
+    def turn():
+        call_sid = _call_sid()
+        raw = request.args.get("t", "")
+        if not raw.isdigit() or len(raw) > 6:
+            abort(400, "t must be the turn number")
+        return _twiml(_service().advance(call_sid, int(raw), _event()))
+
+    @bp.post("/voice/status")
+    def status():
+        call_sid = _call_sid()
+        if request.form.get("CallStatus") in TERMINAL_STATUSES:
+            _service().ended(call_sid, request.form["CallStatus"])
+        return Response(status=204)
+
+    @bp.post("/voice/fallback")
+    def fallback():
+        return _twiml(_service().apology())
+
+    @bp.get("/healthz")
+    def healthz():
+        service = _service()
+        registry = service.registry
+        registry.check()
+        store_ok = service.store.ping()
+        body = {
+            "flows": {flow_id: flow.version for flow_id, flow in registry.current.items()},
+            "flow_problems": [str(p) for p in registry.problems],
+            "store": "ok" if store_ok else "unreachable",
+        }
+        return jsonify(body), 200 if store_ok and registry.current else 503
+
+    return bp
+
+
+def _call_sid() -> str:
+    call_sid = request.form.get("CallSid", "")
+    if not CALL_SID_RE.match(call_sid):
+        abort(400, "CallSid is missing or malformed")
+    return call_sid
+
+
+def _event():
+    """Twilio's form fields as one typed event."""
+    form = request.form
+    now = now_in(current_app.extensions["ivr.zone"])
+    if "RecordingUrl" in form or "RecordingSid" in form:
+        duration = form.get("RecordingDuration", "0")
+        return RecordingDone(now, form.get("RecordingUrl", ""), int(duration) if duration.isdigit() else 0,
+                             hung_up=form.get("Digits") == "hangup")
+    if "DialCallStatus" in form:
+        status = form["DialCallStatus"]
+        if status not in DIAL_STATUSES:
+            abort(400, "unknown DialCallStatus")
+        return DialDone(now, status)
+    digits = form.get("Digits", "")
+    if not digits:
+        return NoInput(now)
+    if not DIGITS_RE.match(digits):
+        abort(400, "Digits must be 1 to 64 phone keys")
+    return Digits(now, digits)

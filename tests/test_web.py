@@ -1,0 +1,324 @@
+"""The webhook service end to end through Flask's test client, with real signatures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
+
+from ivr import callscripts
+from ivr.calls import Record
+from ivr.http_phone import scripted
+from ivr.phone import Phone
+from ivr.store import StoreUnavailable
+from ivr.web import create_app
+
+FLOWS = Path(__file__).resolve().parent.parent / "flows"
+CALL_SID = "CA" + "ab" * 16
+FALLBACK = "+16266696777"
+
+
+@pytest.fixture
+def make_app(tmp_path, monkeypatch):
+    for name in ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_DEV", "PUBLIC_URL", "IVR_FLOW", "IVR_FLOWS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+    def make(**config):
+        settings = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_FLOWS_DIR": str(FLOWS), "IVR_FALLBACK_NUMBER": FALLBACK,
+                    "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
+        settings.update(config)
+        return create_app(settings)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def form(**extra) -> dict[str, str]:
+    base = {"CallSid": CALL_SID, "AccountSid": "AC" + "0" * 32, "From": "+15555550123", "To": "+16266696777",
+            "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+    base.update(extra)
+    return base
+
+
+def post(client, path: str, data: dict[str, str], **kwargs):
+    return client.post(path, data=data, headers=signed_headers(BASE + path, data), **kwargs)
+
+
+def stored(app, call_sid: str = CALL_SID) -> Record | None:
+    blob, _ = app.extensions["ivr"].store.load(call_sid)
+    return Record.unpack(blob) if blob else None
+
+
+def without_recordings(answers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in answers.items() if not v.startswith(("https://", "recording://"))}
+
+
+def spoken(lines: list[str]) -> list[str]:
+    return [line for line in lines if not line.startswith("[")]
+
+
+# -- a whole call through HTTP equals the same call through the engine ------------------
+
+def _cases():
+    cache: dict = {}
+    for path in callscripts.script_files([FLOWS]):
+        cases, _ = callscripts.load_script(path, cache)
+        for case in cases:
+            yield pytest.param(case, id=f"{path.name}:{case.name}")
+
+
+def _entries(case) -> list[str]:
+    out = []
+    for step in case.steps:
+        if step.kind == "press":
+            out.append(step.value)
+        elif step.kind == "silence":
+            out.append("silence")
+        elif step.kind in ("dial", "record"):
+            out.append(f"{step.kind}:{step.value}")
+    return out
+
+
+@pytest.mark.parametrize("case", list(_cases()))
+def test_every_scripted_call_sounds_the_same_over_http(app, client, case):
+    entries = _entries(case)
+    engine_phone = Phone(case.flow, now=case.now)
+    engine_phone.start()
+    for entry in entries:
+        if engine_phone.waiting is None:
+            break
+        engine_phone.enter(entry)
+    http_phone = ClientPhone(client)
+    http_phone.call(scripted(entries))
+    assert spoken(http_phone.heard) == spoken(engine_phone.heard)
+    record = stored(app, http_phone.call_sid)
+    assert set(record.state.answers) == set(engine_phone.state.answers)
+    assert without_recordings(record.state.answers) == without_recordings(engine_phone.state.answers)
+    assert record.state.lang == engine_phone.state.lang
+
+
+# -- signatures -------------------------------------------------------------------------
+
+def test_signed_call_gets_twiml(app, client):
+    response = post(client, "/voice", form())
+    assert response.status_code == 200
+    assert response.content_type == "text/xml; charset=utf-8"
+    check_document(response.get_data(as_text=True))
+    assert stored(app).state.node == "language"
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Twilio-Signature": "forged="}])
+def test_unsigned_or_forged_request_is_refused_and_changes_nothing(app, client, headers):
+    response = client.post("/voice", data=form(), headers=headers)
+    assert response.status_code == 403
+    assert stored(app) is None
+
+
+def test_signature_over_other_parameters_is_refused(app, client):
+    data = form()
+    headers = signed_headers(BASE + "/voice", data)
+    response = client.post("/voice", data={**data, "Digits": "1"}, headers=headers)
+    assert response.status_code == 403
+
+
+def test_behind_a_tls_proxy_the_public_url_is_rebuilt(app, client):
+    data = form()
+    headers = signed_headers("https://ivr.example.org/voice", data)
+    headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ivr.example.org"})
+    assert client.post("/voice", data=data, headers=headers).status_code == 200
+
+
+def test_public_url_setting_wins(make_app):
+    client = make_app(PUBLIC_URL="https://line.example.org").test_client()
+    data = form()
+    good = signed_headers("https://line.example.org/voice", data)
+    assert client.post("/voice", data=data, headers=good).status_code == 200
+    assert client.post("/voice", data=form(CallSid="CA" + "cd" * 16),
+                       headers=signed_headers(BASE + "/voice", form(CallSid="CA" + "cd" * 16))).status_code == 403
+
+
+def test_escaped_query_strings_are_signed_as_sent(app, client):
+    post(client, "/voice", form())
+    path = "/voice/turn?t=0&note=a%20b%2Bc"
+    data = form(Digits="1")
+    response = client.post(path, data=data, headers=signed_headers(BASE + path, data))
+    assert response.status_code == 200
+
+
+def test_production_refuses_to_start_without_a_token(make_app):
+    with pytest.raises(RuntimeError, match="TWILIO_AUTH_TOKEN"):
+        make_app(TWILIO_AUTH_TOKEN="")
+
+
+def test_development_mode_says_loudly_it_does_not_check(make_app, caplog):
+    with caplog.at_level(logging.WARNING, logger="ivr.web"):
+        app = make_app(TWILIO_AUTH_TOKEN="", IVR_DEV="1")
+    assert "signatures are NOT checked" in caplog.text
+    assert app.test_client().post("/voice", data=form()).status_code == 200
+
+
+def test_broken_flows_stop_the_server_from_starting(make_app, tmp_path):
+    broken = tmp_path / "flows"
+    broken.mkdir()
+    (broken / "bad.yaml").write_text("flow: bad\nstart: nowhere\nnodes: {}\n")
+    with pytest.raises(Exception, match=r"bad\.yaml:2:8: start goes to unknown node"):
+        make_app(IVR_FLOWS_DIR=str(broken))
+
+
+# -- retries, races, and the caller's keys -------------------------------------------------
+
+def test_twilio_retrying_a_turn_gets_the_same_twiml_and_advances_once(app, client):
+    post(client, "/voice", form())
+    first = post(client, "/voice/turn?t=0", form(Digits="1")).get_data(as_text=True)
+    again = post(client, "/voice/turn?t=0", form(Digits="1")).get_data(as_text=True)
+    assert first == again
+    record = stored(app)
+    assert (record.state.turn, record.state.node) == (1, "main_menu")
+
+
+def test_first_webhook_retried_is_answered_the_same(app, client):
+    first = post(client, "/voice", form()).get_data(as_text=True)
+    assert post(client, "/voice", form()).get_data(as_text=True) == first
+    assert stored(app).state.turn == 0
+
+
+def test_racing_requests_for_one_turn_advance_it_once(app):
+    client = app.test_client()
+    post(client, "/voice", form())
+    results: list[str] = []
+
+    def press():
+        results.append(post(app.test_client(), "/voice/turn?t=0", form(Digits="2")).get_data(as_text=True))
+
+    threads = [threading.Thread(target=press) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(results)) == 1
+    record = stored(app)
+    assert (record.state.turn, record.state.lang) == (1, "es")
+
+
+def test_status_callback_racing_a_turn_keeps_the_state(app, client):
+    post(client, "/voice", form())
+    post(client, "/voice/turn?t=0", form(Digits="1"))
+    assert post(client, "/voice/status", form(CallStatus="completed")).status_code == 204
+    record = stored(app)
+    assert record.state.ended and record.state.node == "main_menu" and record.state.turn == 1
+    assert post(client, "/voice/status", form(CallSid="CA" + "ef" * 16, CallStatus="completed")).status_code == 204
+
+
+def test_silence_is_handled_in_the_same_round_trip(app, client):
+    post(client, "/voice", form())
+    body = post(client, "/voice/turn?t=0", form()).get_data(as_text=True)
+    assert "Sorry, I didn't hear anything." in body
+
+
+@pytest.mark.parametrize("path, data, status", [
+    ("/voice", {"From": "+15555550123"}, 400),
+    ("/voice", form(CallSid="not-a-sid"), 400),
+    ("/voice/turn?t=0", form(Digits="12a"), 400),
+    ("/voice/turn?t=0", form(Digits="1" * 65), 400),
+    ("/voice/turn?t=zero", form(Digits="1"), 400),
+    ("/voice/turn", form(Digits="1"), 400),
+    ("/voice/turn?t=0", form(DialCallStatus="exploded"), 400),
+])
+def test_junk_gets_a_clear_client_error(app, client, path, data, status):
+    post(client, "/voice", form())
+    response = post(client, path, data)
+    assert response.status_code == status
+
+
+def test_unknown_parameters_are_ignored(app, client):
+    assert post(client, "/voice", form(Surprise="yes", StirVerstat="TN-Validation-Passed-A")).status_code == 200
+
+
+def test_wrong_content_type_is_refused(app, client):
+    response = client.post("/voice", json=form(), headers=signed_headers(BASE + "/voice", {}))
+    assert response.status_code == 415
+
+
+def test_oversized_body_is_refused(app, client):
+    data = form(Junk="x" * 70000)
+    assert post(client, "/voice", data).status_code == 413
+
+
+# -- the safe route -----------------------------------------------------------------------
+
+def assert_apology(body: str) -> None:
+    root = check_document(body)
+    assert [child.tag for child in root] == ["Say", "Say", "Dial", "Hangup"]
+    assert root.find("Dial/Number").text == FALLBACK
+
+
+def test_expired_call_state_apologises_and_transfers(app, client):
+    assert_apology(post(client, "/voice/turn?t=3", form(Digits="1")).get_data(as_text=True))
+
+
+def test_an_exception_in_a_turn_apologises_without_leaking(app, client, monkeypatch, caplog):
+    post(client, "/voice", form())
+
+    def explode(*args):
+        raise ValueError("member 12345678 born 01021950")
+
+    monkeypatch.setattr("ivr.calls.step", explode)
+    with caplog.at_level(logging.INFO, logger="ivr.calls"):
+        response = post(client, "/voice/turn?t=0", form(Digits="1"))
+    assert response.status_code == 200
+    assert_apology(response.get_data(as_text=True))
+    assert "12345678" not in caplog.text and "ValueError" in caplog.text and CALL_SID in caplog.text
+
+
+def test_store_outage_degrades_to_the_safe_route(app, client, monkeypatch):
+    store = app.extensions["ivr"].store
+
+    def down(*args):
+        raise StoreUnavailable("down")
+
+    monkeypatch.setattr(store, "load", down)
+    response = post(client, "/voice", form())
+    assert response.status_code == 200
+    assert_apology(response.get_data(as_text=True))
+
+
+def test_fallback_url_needs_no_store(app, client, monkeypatch):
+    def down(*args):
+        raise StoreUnavailable("down")
+
+    monkeypatch.setattr(app.extensions["ivr"].store, "load", down)
+    response = post(client, "/voice/fallback", form(ErrorCode="11200", ErrorUrl="https://x/voice"))
+    assert_apology(response.get_data(as_text=True))
+
+
+def test_healthz(app, client, monkeypatch):
+    body = client.get("/healthz").get_json()
+    assert body["store"] == "ok" and set(body["flows"]) == {"support-line"} and body["flow_problems"] == []
+    monkeypatch.setattr(app.extensions["ivr"].store, "ping", lambda: False)
+    assert client.get("/healthz").status_code == 503
+
+
+# -- what the logs say ----------------------------------------------------------------------
+
+def test_one_log_line_per_turn_without_health_data(app, client, caplog):
+    with caplog.at_level(logging.INFO, logger="ivr.calls"):
+        post(client, "/voice", form())
+        post(client, "/voice/turn?t=0", form(Digits="1"))
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ivr.calls"]
+    assert len(lines) == 2
+    assert {"call", "flow", "version", "node", "event", "ms"} <= set(lines[1])
+    assert lines[1]["node"] == "main_menu" and lines[1]["event"] == "Digits"
+    assert "+15555550123" not in caplog.text

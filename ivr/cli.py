@@ -11,7 +11,8 @@ from . import callscripts
 from .commands import Dial, Record
 from .flow_loader import flow_files, lint_file, load_flow
 from .graph import mermaid
-from .phone import Phone
+from .http_phone import CallFailed, HttpPhone, scripted
+from .phone import Phone, parse_entry
 from .problems import FlowError
 
 
@@ -78,23 +79,26 @@ def simulate(flow_path: str, lang: str | None, keys: str | None) -> None:
 
 def _ask(phone: Phone) -> str | None:
     waiting = phone.waiting
-    if isinstance(waiting, Dial):
-        prompt = "transfer outcome (completed, no-answer, busy, failed)"
-    elif isinstance(waiting, Record):
-        prompt = "seconds recorded"
-    else:
-        prompt = "keys (Enter alone = silence, q = quit)"
+    kind = "dial" if isinstance(waiting, Dial) else "record" if isinstance(waiting, Record) else "keys"
+    return _ask_kind(kind)
+
+
+def _ask_kind(kind: str) -> str | None:
+    """Ask the person at the terminal for the next input of a kind; None to hang up."""
+    prompt = {"dial": "transfer outcome (completed, no-answer, busy, failed)",
+              "record": "seconds recorded (0 = nothing)"}.get(kind, "keys (Enter alone = silence, q = hang up)")
     try:
         entry = click.prompt(click.style(prompt, fg="cyan"), default="", show_default=False)
     except (click.Abort, EOFError):
         return None
-    if entry.strip().lower() == "q":
+    entry = entry.strip()
+    if entry.lower() == "q":
         return None
-    if isinstance(waiting, Dial):
-        return f"dial:{entry.strip() or 'completed'}"
-    if isinstance(waiting, Record):
-        return f"record:{entry.strip() or '10'}"
-    return entry.strip() or "silence"
+    if kind == "dial":
+        return f"dial:{entry or 'completed'}"
+    if kind == "record":
+        return f"record:{entry or '10'}"
+    return entry or "silence"
 
 
 def _show(lines: list[str]) -> None:
@@ -121,6 +125,28 @@ def test_scripts(paths) -> None:
             failed += bool(failures)
     click.echo(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed or not passed else 0)
+
+
+@main.command("call")
+@click.argument("url", default="http://127.0.0.1:5000/voice")
+@click.option("--keys", help="Comma-separated inputs: digits, 'silence', 'dial:no-answer', 'record:20'.")
+@click.option("--token", envvar="TWILIO_AUTH_TOKEN", help="Sign requests with this auth token "
+              "[default: $TWILIO_AUTH_TOKEN; none for a development server].")
+@click.option("--from", "caller", default="+15555550100", show_default=True, help="The caller's number.")
+def call(url: str, keys: str | None, token: str | None, caller: str) -> None:
+    """Call a running server the way Twilio does, and hear it in the terminal."""
+    phone = HttpPhone(url, token=token, caller=caller, say=lambda line: click.echo(f"  {line}"))
+    if keys is not None:
+        answer = scripted(_keys_script(keys))
+    else:
+        def answer(kind: str) -> str | None:
+            entry = _ask_kind(kind)
+            return None if entry is None else parse_entry(entry)[1]
+    try:
+        ended = phone.call(answer)
+    except (CallFailed, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(click.style(f"-- call ended: {ended}", bold=True))
 
 
 @main.command()

@@ -47,6 +47,7 @@ class Case:
     end: str | None = None
     saved: dict[str, str] = field(default_factory=dict)
     now: datetime = DEFAULT_NOW
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)  # "end", "saved KEY" -> (line, col)
 
 
 def _flow_for(reader: Reader, node: yaml.Node, name: str, script: Path, cache: dict) -> Flow | None:
@@ -108,10 +109,16 @@ def _case(reader: Reader, item: yaml.Node, flow: Flow | None, now: datetime) -> 
             case.steps.append(step)
     if "end" in entries:
         case.end = reader.string(entries["end"][1], "end")
+        case.positions["end"] = _position(entries["end"][1])
     if "saved" in entries:
         for key, (_, value_node) in (reader.mapping(entries["saved"][1], "saved") or {}).items():
             case.saved[key] = reader.string(value_node, f"saved {key}") or ""
+            case.positions[f"saved {key}"] = _position(value_node)
     return case if flow is not None else None
+
+
+def _position(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 def _step(reader: Reader, node: yaml.Node) -> Step | None:
@@ -154,6 +161,10 @@ def play_case(case: Case) -> tuple[list[str], Phone]:
     def fail(step: Step, message: str) -> None:
         failures.append(f"{case.path}:{step.line}:{step.col}: {case.name}: {message}")
 
+    def at(what: str) -> str:
+        line, col = case.positions.get(what, (case.line, 1))
+        return f"{case.path}:{line}:{col}"
+
     for step in case.steps:
         heard = " ".join(since).lower()
         if step.kind == "hear" and step.value.lower() not in heard:
@@ -175,12 +186,12 @@ def play_case(case: Case) -> tuple[list[str], Phone]:
             else:
                 since = phone.record(int(step.value))
     if case.end is not None and phone.where() != _normal_end(case.end):
-        failures.append(f"{case.path}:{case.line}:1: {case.name}: expected the call to end at {case.end}; "
+        failures.append(f"{at('end')}: {case.name}: expected the call to end at {case.end}; "
                         f"it is at {phone.where()}")
     answers = {**phone.state.answers, "lang": phone.state.lang} if phone.state else {}
     for key, value in case.saved.items():
         if answers.get(key, "") != value:
-            failures.append(f"{case.path}:{case.line}:1: {case.name}: expected {key} saved as \"{value}\"; "
+            failures.append(f"{at('saved ' + key)}: {case.name}: expected {key} saved as \"{value}\"; "
                             f"got \"{answers.get(key, '')}\"")
     return failures, phone
 

@@ -54,6 +54,7 @@ def date_spoken(value, lang: str = "en", weekday: bool = True, year: bool = Fals
     try:
         if len(text) == 4 and text.isdigit():
             day, when = None, (int(text[:2]), int(text[2:]))
+            date(2024, *when)  # a leap year: rejects 1301, 0015 and 0431 but not 0229
         else:
             day = date.fromisoformat(text)
             when = (day.month, day.day)
@@ -78,7 +79,7 @@ def date_spoken(value, lang: str = "en", weekday: bool = True, year: bool = Fals
 def time_spoken(value, lang: str = "en", meridiem: str | None = None) -> str:
     """HHMM as a clock time: "0930" -> "9:30" (plus AM/PM when given)."""
     text = str(value)
-    if len(text) != 4 or not text.isdigit():
+    if len(text) != 4 or not text.isdigit() or int(text[:2]) > 23 or int(text[2:]) > 59:
         return digits_spoken(text, lang)
     hour, minute = int(text[:2]), text[2:]
     clock = f"{hour}:{minute}" if minute != "00" else f"{hour}"

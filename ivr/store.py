@@ -32,6 +32,14 @@ class CallStore(Protocol):
         expected_version (absent counts as 0), refreshing the TTL; False on conflict."""
         ...
 
+    def put_value(self, name: str, blob: bytes, ttl_seconds: float) -> None:
+        """Keep a value shared by every worker and host (not a call's), replacing any before."""
+        ...
+
+    def get_value(self, name: str) -> bytes | None:
+        """A shared value, or None when absent or expired."""
+        ...
+
     def ping(self) -> bool:
         """Whether the backend answers; never raises."""
         ...

@@ -101,6 +101,27 @@ class RedisStore:
             raise StoreUnavailable(f"Redis store: {exc}") from exc
         return saved == 1
 
+    def value_key(self, name: str) -> str:
+        """The Redis key holding a shared value."""
+        return f"{self.prefix}:value:{name}"
+
+    def put_value(self, name: str, blob: bytes, ttl_seconds: float) -> None:
+        """Keep a shared value, replacing any before."""
+        ttl_ms = round(ttl_seconds * 1000)
+        if ttl_ms <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
+        try:
+            self.client.set(self.value_key(name), blob, px=ttl_ms)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"Redis store: {exc}") from exc
+
+    def get_value(self, name: str) -> bytes | None:
+        """A shared value, or None when absent or expired."""
+        try:
+            return self.client.get(self.value_key(name))
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"Redis store: {exc}") from exc
+
     def ping(self) -> bool:
         """Whether Redis answers; never raises."""
         try:

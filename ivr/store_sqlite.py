@@ -29,6 +29,11 @@ CREATE TABLE IF NOT EXISTS ivr_call (
     expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ivr_call_expires_at ON ivr_call (expires_at);
+CREATE TABLE IF NOT EXISTS ivr_value (
+    name TEXT PRIMARY KEY,
+    blob BLOB NOT NULL,
+    expires_at REAL NOT NULL
+);
 """
 
 
@@ -185,6 +190,29 @@ class SqliteStore:
             (call_sid, blob, expires_at),
         )
         return cursor.rowcount == 1
+
+    def put_value(self, name: str, blob: bytes, ttl_seconds: float) -> None:
+        """Keep a shared value, replacing any before."""
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
+        try:
+            self._connection().execute(
+                "INSERT INTO ivr_value (name, blob, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET blob = excluded.blob, expires_at = excluded.expires_at",
+                (name, blob, self._clock() + ttl_seconds),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+
+    def get_value(self, name: str) -> bytes | None:
+        """A shared value, or None when absent or expired."""
+        try:
+            row = self._connection().execute(
+                "SELECT blob FROM ivr_value WHERE name = ? AND expires_at > ?", (name, self._clock())
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        return bytes(row[0]) if row else None
 
     def ping(self) -> bool:
         """Whether the database file can be opened and queried; never raises."""

@@ -48,16 +48,30 @@ def create_app(config: dict | None = None) -> Flask:
                                "(set IVR_DEV=1 for local development without signature checks)")
         log.warning("DEVELOPMENT MODE: Twilio signatures are NOT checked; never expose this server")
     os.makedirs(app.instance_path, exist_ok=True)
-    registry = FlowRegistry(settings["IVR_FLOWS_DIR"])
+    store = from_url(settings.get("REDIS_URL"), app.instance_path)
+    registry = FlowRegistry(settings["IVR_FLOWS_DIR"], publish=lambda flow, text: _publish(store, flow, text),
+                            fetch=lambda version: _fetch(store, version))
     registry.load()
     flow_id = settings.get("IVR_FLOW") or _only_flow(registry)
     if registry.get(flow_id) is None:
         raise RuntimeError(f'IVR_FLOW "{flow_id}" is not among the flows: {", ".join(sorted(registry.current))}')
-    store = from_url(settings.get("REDIS_URL"), app.instance_path)
     app.extensions["ivr"] = CallService(registry, store, flow_id, settings.get("IVR_FALLBACK_NUMBER"))
     app.extensions["ivr.zone"] = ZoneInfo(settings["IVR_TIMEZONE"])
     app.register_blueprint(_routes())
     return app
+
+
+FLOW_SOURCE_TTL = 7 * 24 * 3600
+
+
+def _publish(store, flow, text: str) -> None:
+    """Share a flow version's source, so a host that never loaded it can finish its calls."""
+    store.put_value(f"flow:{flow.version}", text.encode("utf-8"), FLOW_SOURCE_TTL)
+
+
+def _fetch(store, version: str) -> str | None:
+    blob = store.get_value(f"flow:{version}")
+    return blob.decode("utf-8") if blob is not None else None
 
 
 def _only_flow(registry: FlowRegistry) -> str:

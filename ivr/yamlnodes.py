@@ -34,6 +34,9 @@ class Reader:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
             what = exc.problem or exc.context or "invalid YAML"
+            start = exc.context_mark
+            if exc.problem and exc.context and start and exc.problem_mark and start.line != exc.problem_mark.line:
+                what += f" ({exc.context} that starts at line {start.line + 1})"
             self.problems.append(Problem(self.path, line, col, f"YAML syntax: {what}", "yaml-syntax"))
         except yaml.YAMLError as exc:
             self.problems.append(Problem(self.path, 1, 1, f"YAML syntax: {exc}", "yaml-syntax"))

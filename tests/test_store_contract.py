@@ -83,7 +83,7 @@ def redis_backend(redis_url) -> Iterator[Backend]:
     yield Backend("redis", store, _sid_factory(sids), expire, None, sids)
     # Remove only what this test created; the server may be shared.
     if sids:
-        store.client.delete(*(store.key(sid) for sid in sids))
+        store.client.delete(*(store.key(sid) for sid in sids), *(store.value_key(sid) for sid in sids))
     store.close()
 
 
@@ -191,6 +191,22 @@ def test_each_save_refreshes_the_ttl(backend):
 def test_ttl_must_be_positive(backend):
     with pytest.raises(ValueError, match="ttl"):
         backend.store.save(backend.new_sid(), b"x", 0, 0)
+
+
+def test_shared_values_round_trip_replace_and_expire(backend):
+    store = backend.store
+    name = f"test-{backend.new_sid()}"
+    assert store.get_value(name) is None
+    store.put_value(name, b"first", 0.5)
+    store.put_value(name, b"second", 0.5)
+    assert store.get_value(name) == b"second"
+    if backend.name == "redis":
+        backend.sids.append(name)  # cleaned up below with the call keys
+    backend.expire(0.55)
+    deadline = time.monotonic() + 3
+    while store.get_value(name) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert store.get_value(name) is None
 
 
 def test_ping(backend):

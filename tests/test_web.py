@@ -322,3 +322,21 @@ def test_one_log_line_per_turn_without_health_data(app, client, caplog):
     assert {"call", "flow", "version", "node", "event", "ms"} <= set(lines[1])
     assert lines[1]["node"] == "main_menu" and lines[1]["event"] == "Digits"
     assert "+15555550123" not in caplog.text
+
+
+def test_a_host_that_never_loaded_a_version_fetches_it_from_the_store(make_app, tmp_path):
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    original = (FLOWS / "support-line.yaml").read_text()
+    (folder / "support-line.yaml").write_text(original)
+    first = make_app(IVR_FLOWS_DIR=str(folder))
+    client = first.test_client()
+    post(client, "/voice", form())
+    old_version = stored(first).state.flow_version
+    (folder / "support-line.yaml").write_text(original.replace("Welcome to the care coordination support line.",
+                                                               "Welcome to the support line."))
+    second = make_app(IVR_FLOWS_DIR=str(folder))  # a new host: only the edited version on disk
+    assert second.extensions["ivr"].registry.current["support-line"].version != old_version
+    body = post(second.test_client(), "/voice/turn?t=0", form(Digits="1")).get_data(as_text=True)
+    assert "Welcome to the care coordination support line." in body
+    assert stored(second).state.flow_version == old_version

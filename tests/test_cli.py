@@ -1,0 +1,447 @@
+"""The `ivr` command: lint, simulate, graph and test, driven through click's CliRunner."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ivr.cli import main
+
+HOURS = """\
+flow: hours
+start: main
+languages: [en, es]
+settings:
+  operator: desk
+teams:
+  front: ["+16265550100"]
+nodes:
+  main:
+    menu:
+      en: "For our hours, press 1. To get a text, press 2. For a person, press 3."
+      es: "Para el horario, oprima 1. Para un mensaje, oprima 2. Para una persona, oprima 3."
+    options:
+      "1": hours
+      "2": text
+      "3": desk
+  hours:
+    say: {en: "We are open nine to five.", es: "Abrimos de nueve a cinco."}
+    next: bye
+  text:
+    action: send_text
+    params: {body: "Open 9 to 5"}
+    next: bye
+  desk:
+    transfer: front
+    no_answer: bye
+  bye:
+    hangup: {en: "Goodbye.", es: "Adiós."}
+"""
+
+# Only warnings: a node nothing leads to, and a say after which the call just ends.
+WARNINGS_ONLY = """\
+flow: notes
+start: main
+settings:
+  keys: {operator: null}
+nodes:
+  main:
+    say: "Hello."
+  old:
+    hangup: "Goodbye."
+"""
+
+BROKEN = """\
+flow: broken
+start: main
+settings:
+  keys: {operator: null}
+nodes:
+  main:
+    say: "Hello."
+    next: bey
+  bye:
+    sya: "Goodbye."
+"""
+
+# A flow without an operator, so the chart has only the edges written in the file.
+SMALL = """\
+flow: small
+start: main
+settings:
+  keys: {operator: null}
+nodes:
+  main:
+    menu: "For hours, press 1. For the address, press 2. To hear this again, press star."
+    options:
+      "1": hours
+      "2": {next: address, set: {topic: address}}
+      "*": main
+  hours:
+    say: "We are open nine to five."
+    next: check
+  address:
+    say: "We are at 1 Main Street."
+    next: check
+  check:
+    decide:
+      - when: "topic == 'address'"
+        next: bye
+    default: bye
+  bye:
+    hangup: "Goodbye."
+"""
+
+PASSING_SCRIPT = """\
+flow: hours
+cases:
+  - name: hours then goodbye
+    steps:
+      - hear: "press 1"
+      - press: "1"
+      - hear: "nine to five"
+    end: hangup
+  - name: a text request ends the call
+    steps:
+      - press: "2"
+      - not_hear: "Adiós"
+    end: hangup
+"""
+
+FAILING_SCRIPT = """\
+flow: hours
+cases:
+  - name: expects the wrong words
+    steps:
+      - press: "3"
+      - hear: "we are closed"
+    end: transfer front
+  - name: expects the wrong end
+    steps:
+      - press: "1"
+    end: transfer front
+  - name: expects a saved answer
+    steps:
+      - press: "1"
+    saved: {lang: es}
+"""
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch) -> Path:
+    """A working folder holding the flows above, made the current directory."""
+    for name, text in {"hours.yaml": HOURS, "small.yaml": SMALL}.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+# -- lint ---------------------------------------------------------------------------------
+
+def test_lint_clean_flow(runner, folder):
+    result = runner.invoke(main, ["lint", "hours.yaml"])
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == "1 file(s): 0 error(s), 0 warning(s)\n"
+
+
+def test_lint_warnings_only_exits_0(runner, folder):
+    write(folder / "notes.yaml", WARNINGS_ONLY)
+    result = runner.invoke(main, ["lint", "notes.yaml"])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        'notes.yaml:6:3: warning: after "main" the call just ends; add next: or lead to a hangup node with a '
+        "goodbye [dead-end]",
+        'notes.yaml:8:3: warning: node "old" is unreachable from "main"; link to it or remove it [unreachable]',
+    ]
+    assert result.stderr == "1 file(s): 0 error(s), 2 warning(s)\n"
+
+
+def test_lint_errors_exit_1(runner, folder):
+    write(folder / "broken.yaml", BROKEN)
+    result = runner.invoke(main, ["lint", "broken.yaml"])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        'broken.yaml:8:11: next of "main" goes to unknown node "bey"; did you mean "bye"? [unknown-target]',
+        'broken.yaml:10:5: unknown node kind "sya" in node "bye"; allowed: say, menu, ask, decide, transfer, '
+        "record, action, hangup [unknown-kind]",
+    ]
+    assert result.stderr == "1 file(s): 2 error(s), 0 warning(s)\n"
+
+
+def test_lint_folder_checks_every_flow_in_it(runner, folder):
+    write(folder / "flows" / "a.yaml", HOURS)
+    write(folder / "flows" / "b.yaml", BROKEN)
+    write(folder / "flows" / "tests" / "calls.yaml", PASSING_SCRIPT)  # scripts are not flows
+    result = runner.invoke(main, ["lint", "flows"])
+    assert result.exit_code == 1
+    assert [line.split(":", 1)[0] for line in result.stdout.splitlines()] == ["flows/b.yaml", "flows/b.yaml"]
+    assert result.stderr == "2 file(s): 2 error(s), 0 warning(s)\n"
+
+
+def test_lint_defaults_to_the_flows_folder(runner, folder):
+    write(folder / "flows" / "a.yaml", HOURS)
+    result = runner.invoke(main, ["lint"])
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "1 file(s): 0 error(s), 0 warning(s)\n")
+
+
+def test_lint_missing_path_is_a_usage_error(runner, folder):
+    result = runner.invoke(main, ["lint", "nowhere.yaml"])
+    assert result.exit_code == 2
+    assert "'nowhere.yaml' does not exist" in result.stderr
+
+
+# -- simulate -----------------------------------------------------------------------------
+
+def test_simulate_with_keys_shows_what_is_heard_and_where_the_call_ends(runner, folder):
+    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", "1"])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "  For our hours, press 1. To get a text, press 2. For a person, press 3.",
+        "> 1",
+        "  We are open nine to five.",
+        "  Goodbye.",
+        "  [hang up]",
+        "-- call is at: hangup",
+    ]
+
+
+def test_simulate_in_spanish(runner, folder):
+    result = runner.invoke(main, ["simulate", "hours.yaml", "--lang", "es", "--keys", "1"])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "  Para el horario, oprima 1. Para un mensaje, oprima 2. Para una persona, oprima 3.",
+        "> 1",
+        "  Abrimos de nueve a cinco.",
+        "  Adiós.",
+        "  [hang up]",
+        "-- call is at: hangup",
+    ]
+
+
+def test_simulate_lists_requested_actions(runner, folder):
+    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", "2"])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[-3:] == [
+        "  [hang up]",
+        "-- call is at: hangup",
+        "-- requested: send_text {'body': 'Open 9 to 5'}",
+    ]
+
+
+def test_simulate_silence_until_the_operator(runner, folder):
+    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", "silence, silence,silence"])
+    assert result.exit_code == 0
+    menu = "  For our hours, press 1. To get a text, press 2. For a person, press 3."
+    assert result.stdout.splitlines() == [
+        menu,
+        "> silence",
+        "  Sorry, I didn't hear anything. Take your time.",
+        menu,
+        "> silence",
+        "  Sorry, I didn't hear anything. Take your time.",
+        menu,
+        "> silence",
+        "  Let me connect you with someone who can help.",
+        "  [transfer to front: ringing 1 phone(s)]",
+        "-- call is at: transfer front",
+    ]
+
+
+def test_simulate_transfer_nobody_answers(runner, folder):
+    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", "3,dial:no-answer"])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1:] == [
+        "> 3",
+        "  [transfer to front: ringing 1 phone(s)]",
+        "> dial:no-answer",
+        "  Goodbye.",
+        "  [hang up]",
+        "-- call is at: hangup",
+    ]
+
+
+def test_simulate_stops_where_the_keys_run_out(runner, folder):
+    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", ""])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "  For our hours, press 1. To get a text, press 2. For a person, press 3.",
+        "-- call is at: waiting main",
+    ]
+
+
+def prompts_shortened(output: str) -> list[str]:
+    """Output lines with each terminal prompt cut to `? what: answer` (its help text left out)."""
+    lines = []
+    for line in output.splitlines():
+        match = re.fullmatch(r"([a-z ]+) \(.*\): (.*)", line)
+        lines.append(f"? {match[1]}: {match[2]}" if match else line)
+    return lines
+
+
+def test_simulate_reads_keys_from_the_terminal(runner, folder):
+    result = runner.invoke(main, ["simulate", "hours.yaml"], input="1\n")
+    assert result.exit_code == 0
+    assert prompts_shortened(result.stdout) == [
+        "  For our hours, press 1. To get a text, press 2. For a person, press 3.",
+        "? keys: 1",
+        "  We are open nine to five.",
+        "  Goodbye.",
+        "  [hang up]",
+        "-- call is at: hangup",
+    ]
+
+
+def test_simulate_asks_for_the_outcome_of_a_transfer(runner, folder):
+    result = runner.invoke(main, ["simulate", "hours.yaml"], input="3\nno-answer\n")
+    assert result.exit_code == 0
+    assert prompts_shortened(result.stdout)[1:] == [
+        "? keys: 3",
+        "  [transfer to front: ringing 1 phone(s)]",
+        "? transfer outcome: no-answer",
+        "  Goodbye.",
+        "  [hang up]",
+        "-- call is at: hangup",
+    ]
+
+
+def test_simulate_quits_on_q(runner, folder):
+    result = runner.invoke(main, ["simulate", "hours.yaml"], input="q\n")
+    assert result.exit_code == 0
+    assert prompts_shortened(result.stdout)[1:] == [
+        "? keys: q",
+        "-- call is at: waiting main",
+    ]
+
+
+def test_simulate_rejects_a_language_the_flow_lacks(runner, folder):
+    result = runner.invoke(main, ["simulate", "hours.yaml", "--lang", "fr"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "Error: Invalid value for --lang: the flow speaks en, es"
+
+
+def test_simulate_refuses_a_broken_flow(runner, folder):
+    write(folder / "broken.yaml", BROKEN)
+    result = runner.invoke(main, ["simulate", "broken.yaml", "--keys", "1"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        'broken.yaml:8:11: next of "main" goes to unknown node "bey"; did you mean "bye"? [unknown-target]',
+        'broken.yaml:10:5: unknown node kind "sya" in node "bye"; allowed: say, menu, ask, decide, transfer, '
+        "record, action, hangup [unknown-kind]",
+    ]
+
+
+# -- graph --------------------------------------------------------------------------------
+
+def test_graph_is_a_mermaid_flowchart(runner, folder):
+    result = runner.invoke(main, ["graph", "small.yaml"])
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "flowchart TD\n"
+        "    start((start)) --> n0\n"
+        '    n0[/"main<br/>menu"/]\n'
+        '    n1["hours<br/>say"]\n'
+        '    n2["address<br/>say"]\n'
+        '    n3{"check<br/>decide"}\n'
+        '    n4(["bye<br/>hangup"])\n'
+        '    n0 -->|"press 1"| n1\n'
+        '    n0 -->|"press 2"| n2\n'
+        '    n0 -->|"press *"| n0\n'
+        "    n1 --> n3\n"
+        "    n2 --> n3\n"
+        """    n3 -->|"topic == 'address'"| n4\n"""
+        '    n3 -->|"otherwise"| n4\n'
+    )
+
+
+def test_graph_has_an_edge_per_option(runner, folder):
+    result = runner.invoke(main, ["graph", "hours.yaml"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "flowchart TD"
+    assert [line for line in lines if "press" in line] == [
+        '    n0 -->|"press 1"| n1',
+        '    n0 -->|"press 2"| n2',
+        '    n0 -->|"press 3"| n3',
+    ]
+    assert '    n3[["desk<br/>transfer: front"]]' in lines
+    assert '    n3 -->|"no answer"| n4' in lines
+
+
+def test_graph_refuses_a_broken_flow(runner, folder):
+    write(folder / "broken.yaml", BROKEN)
+    result = runner.invoke(main, ["graph", "broken.yaml"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 2
+
+
+# -- test ---------------------------------------------------------------------------------
+
+def test_scripts_that_pass_exit_0(runner, folder):
+    write(folder / "tests" / "calls.yaml", PASSING_SCRIPT)
+    result = runner.invoke(main, ["test", "."])
+    assert result.exit_code == 0
+    assert result.stdout == "2 passed, 0 failed\n"
+
+
+def test_a_failing_script_points_at_its_steps(runner, folder):
+    write(folder / "tests" / "calls.yaml", PASSING_SCRIPT)
+    write(folder / "tests" / "wrong.yaml", FAILING_SCRIPT)
+    result = runner.invoke(main, ["test", "."])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        'tests/wrong.yaml:6:9: expects the wrong words: expected to hear "we are closed"; '
+        "heard: [transfer to front: ringing 1 phone(s)]",
+        "tests/wrong.yaml:11:10: expects the wrong end: expected the call to end at transfer front; it is at hangup",
+        'tests/wrong.yaml:15:19: expects a saved answer: expected lang saved as "es"; got "en"',
+        "2 passed, 3 failed",
+    ]
+
+
+def test_one_script_file_can_be_named(runner, folder):
+    write(folder / "tests" / "calls.yaml", PASSING_SCRIPT)
+    write(folder / "tests" / "wrong.yaml", FAILING_SCRIPT)
+    result = runner.invoke(main, ["test", "tests/calls.yaml"])
+    assert (result.exit_code, result.stdout) == (0, "2 passed, 0 failed\n")
+
+
+def test_a_malformed_script_counts_as_failed(runner, folder):
+    write(folder / "tests" / "bad.yaml", "flow: hours\ncases:\n  - name: x\n    steps:\n      - push: '1'\n")
+    result = runner.invoke(main, ["test", "."])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        'tests/bad.yaml:5:9: unknown step "push"; allowed: hear, not_hear, press, silence, dial, record, at '
+        "[bad-step]",
+        "1 passed, 1 failed",
+    ]
+
+
+def test_a_script_for_an_unknown_flow_fails(runner, folder):
+    write(folder / "tests" / "other.yaml", "flow: nothing\ncases:\n  - name: x\n    steps: [silence]\n")
+    result = runner.invoke(main, ["test", "."])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        'tests/other.yaml:1:7: no valid flow "nothing" next to this script [unknown-flow]',
+        "0 passed, 1 failed",
+    ]
+
+
+def test_no_scripts_at_all_is_a_failure(runner, folder):
+    result = runner.invoke(main, ["test", "."])
+    assert (result.exit_code, result.stdout) == (1, "0 passed, 0 failed\n")

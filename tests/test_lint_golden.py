@@ -1,0 +1,78 @@
+"""Golden tests for the flow linter.
+
+Each `tests/flows/err/NAME.yaml` is linted under its repo-relative path and the
+problems, one `str(Problem)` a line, must equal `NAME.out` exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.flow_loader import lint_file
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ROOT / "tests" / "flows" / "err"
+FLOW_FILES = sorted(CASES.glob("*.yaml"))
+
+
+def _lint(monkeypatch, flow_file: Path):
+    monkeypatch.chdir(ROOT)
+    return lint_file(flow_file.relative_to(ROOT).as_posix())
+
+
+@pytest.mark.parametrize("flow_file", FLOW_FILES, ids=[p.stem for p in FLOW_FILES])
+def test_lint_output_matches_golden_file(monkeypatch, flow_file: Path) -> None:
+    flow, problems = _lint(monkeypatch, flow_file)
+    actual = [str(problem) for problem in problems]
+    expected_file = flow_file.with_suffix(".out")
+    if not expected_file.is_file():
+        pytest.fail(f"{expected_file.relative_to(ROOT)} is missing; linting gave:\n" + "\n".join(actual))
+    expected = expected_file.read_text(encoding="utf-8").splitlines()
+    assert actual == expected
+    # A file with any error must not load; one with only warnings must.
+    assert (flow is None) == any(problem.is_error for problem in problems)
+
+
+def test_every_golden_file_reports_something() -> None:
+    empty = [p.name for p in sorted(CASES.glob("*.out")) if not p.read_text(encoding="utf-8").strip()]
+    assert empty == []
+
+
+def test_every_out_file_has_its_flow() -> None:
+    orphans = [p.name for p in sorted(CASES.glob("*.out")) if not p.with_suffix(".yaml").is_file()]
+    assert orphans == []
+
+
+def test_the_golden_set_covers_the_rules() -> None:
+    rules = set()
+    for out in CASES.glob("*.out"):
+        for line in out.read_text(encoding="utf-8").splitlines():
+            rules.add(line.rsplit("[", 1)[1].rstrip("]"))
+    assert rules >= {
+        "yaml-syntax", "duplicate-key", "unknown-kind", "unknown-key", "unknown-target", "missing-start",
+        "bad-key", "missing-language", "unknown-language", "template", "unknown-answer", "bad-value",
+        "unknown-team", "bad-phone", "bad-voice", "unknown-action", "missing-key", "missing-operator",
+        "unreachable", "dead-end", "long-menu", "long-prompt",
+    }
+
+
+def test_lines_are_sorted_by_position(monkeypatch) -> None:
+    _, problems = _lint(monkeypatch, CASES / "many_problems.yaml")
+    positions = [(p.line, p.col) for p in problems]
+    assert positions == sorted(positions)
+    assert len(problems) == 10
+    assert sum(p.is_error for p in problems) == 8
+
+
+def test_missing_golden_file_fails_showing_the_output(monkeypatch, tmp_path: Path) -> None:
+    # A flow with no .out next to it: the parametrized test must fail and show what lint said.
+    flow = tmp_path / "new_case.yaml"
+    flow.write_text("flow: demo\nnodes: {}\n", encoding="utf-8")
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    with pytest.raises(pytest.fail.Exception) as failure:
+        test_lint_output_matches_golden_file(monkeypatch, flow)
+    assert str(failure.value) == (
+        'new_case.out is missing; linting gave:\nnew_case.yaml:1:1: missing "start" [missing-start]'
+    )

@@ -205,10 +205,14 @@ def successors(node: AnyNode) -> list[str]:
             targets = [node.no_answer] if node.no_answer else []
         case _:
             targets = []
-    wait = getattr(node, "wait", None)
-    if wait is not None and wait.on_fail:
-        targets.append(wait.on_fail)
+    if waits_for_keys(node) and node.wait.on_fail:
+        targets.append(node.wait.on_fail)
     return targets
+
+
+def waits_for_keys(node: AnyNode) -> bool:
+    """True for nodes that ask the caller for keys (menus, questions, read-outs in sections)."""
+    return isinstance(node, (MenuNode, AskNode)) or (isinstance(node, SayNode) and len(node.sections) > 1)
 
 
 def saved_names(node: AnyNode) -> set[str]:

@@ -9,30 +9,17 @@ from __future__ import annotations
 import difflib
 from collections import deque
 
-from .flow import AskNode, HangupNode, MenuNode, SayNode, TransferNode, saved_names, successors
+from .flow import HangupNode, TransferNode, saved_names, successors, waits_for_keys
 from .problems import quoted
 
 ALWAYS_KNOWN = frozenset({"lang"})
 
 
-def _waits_for_keys(node) -> bool:
-    return isinstance(node, (MenuNode, AskNode)) or (isinstance(node, SayNode) and len(node.sections) > 1)
-
-
-def _successors(node) -> list[str]:
-    """Where a node can lead; a node that never waits for keys never falls through to its on_fail."""
-    targets = successors(node)
-    wait = getattr(node, "wait", None)
-    if wait is not None and wait.on_fail and not _waits_for_keys(node):
-        targets.pop()  # `successors` lists on_fail last
-    return targets
-
-
 def _edges(nodes: dict, operator: str | None) -> dict[str, list[str]]:
     edges = {}
     for node_id, node in nodes.items():
-        targets = [t for t in _successors(node) if t in nodes]
-        if operator in nodes and _waits_for_keys(node):
+        targets = [t for t in successors(node) if t in nodes]
+        if operator in nodes and waits_for_keys(node):
             targets.append(operator)
         edges[node_id] = targets
     return edges
@@ -73,7 +60,7 @@ def check_graph(reader, facts, nodes: dict, start: str | None, operator: str | N
 
 
 def _check_dead_ends(reader, facts, nodes: dict, order: list[str]) -> None:
-    flow_edges = {n: [t for t in _successors(nodes[n]) if t in nodes] for n in nodes}
+    flow_edges = {n: [t for t in successors(nodes[n]) if t in nodes] for n in nodes}
     reverse: dict[str, list[str]] = {n: [] for n in nodes}
     for source, targets in flow_edges.items():
         for target in targets:

@@ -171,7 +171,8 @@ class _Reading:
             langs = [lang for _, lang in self.r.strings(top["languages"][1], "languages")]
             if langs:
                 self.languages = tuple(dict.fromkeys(langs))
-        settings = self.settings(top["settings"][1], top["settings"][0]) if "settings" in top else self.settings(None)
+        settings = self.settings(top["settings"][1], top["settings"][0]) if "settings" in top \
+            else self.settings(None, root)
         teams = self.teams(top["teams"][1]) if "teams" in top else {}
         start = self.ref(top["start"][1], "start") if "start" in top else None
         nodes = self.nodes(top["nodes"][1], teams) if "nodes" in top else {}

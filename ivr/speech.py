@@ -168,7 +168,7 @@ def template_names(source: str) -> set[str]:
     except TemplateSyntaxError as exc:
         raise TemplateProblem(exc.message or "syntax error", exc.lineno) from None
     _check_names(tree)
-    return set(meta.find_undeclared_variables(tree))
+    return set(meta.find_undeclared_variables(tree)) - set(ENV.globals)
 
 
 def expression_names(source: str) -> set[str]:
@@ -184,7 +184,7 @@ def expression_names(source: str) -> set[str]:
     tree = nodes.Template([nodes.Output([expr])], lineno=1)
     tree.set_environment(ENV)
     _check_names(tree)
-    return set(meta.find_undeclared_variables(tree))
+    return set(meta.find_undeclared_variables(tree)) - set(ENV.globals)
 
 
 @lru_cache(maxsize=4096)

@@ -31,7 +31,7 @@ def date_mmdd(digits: str, now: datetime) -> str | None:
 def future_date_mmdd(digits: str, now: datetime) -> str | None:
     """A month and day from today on (the year inferred); saved as YYYY-MM-DD."""
     today = now.date()
-    for year in (today.year, today.year + 1, today.year + 4 - (today.year % 4)):
+    for year in range(today.year, today.year + 9):  # 0229 may be up to eight years away
         day = _mmdd(digits, year)
         if day is not None and day >= today:
             return day.isoformat()

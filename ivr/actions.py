@@ -17,6 +17,7 @@ class ActionSpec:
     required: frozenset[str]
     optional: frozenset[str] = frozenset()
     summary: str = ""
+    outputs: frozenset[str] = frozenset()  # answers the engine saves when it requests the action
 
     @property
     def allowed(self) -> frozenset[str]:
@@ -30,6 +31,6 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("send_text", frozenset({"body"}), frozenset({"to"}),
                    "text the caller (or `to`) a message"),
         ActionSpec("book_ride", frozenset(), frozenset({"summary"}),
-                   "hand a ride request to the transportation desk"),
+                   "hand a ride request to the transportation desk", frozenset({"confirmation"})),
     )
 }

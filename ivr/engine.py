@@ -19,9 +19,11 @@ small plain data (`CallState.to_dict`) so any store can keep it.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 
 from . import speech, validators
+from .actions import ACTIONS
 from .commands import Dial, Effect, Gather, Hangup, Record, Say
 from .events import CallStarted, DialDone, Digits, Event, NoInput, RecordingDone
 from .flow import (ActionNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode, Text,
@@ -49,6 +51,7 @@ class CallState:
     history: list[str] = field(default_factory=list)
     turn: int = 0
     ended: bool = False
+    call: str = ""
 
     def copy(self) -> CallState:
         """A copy safe to change."""
@@ -58,7 +61,7 @@ class CallState:
         """Compact JSON-able form, with the schema version."""
         return {"v": STATE_VERSION, "f": self.flow, "fv": self.flow_version, "l": self.lang, "n": self.node,
                 "p": self.phase, "s": self.section, "pe": self.pending, "t": self.tries, "a": self.answers,
-                "h": self.history, "tu": self.turn, "e": self.ended}
+                "h": self.history, "tu": self.turn, "e": self.ended, "c": self.call}
 
     @classmethod
     def from_dict(cls, data: dict) -> CallState:
@@ -69,7 +72,7 @@ class CallState:
             return cls(flow=str(data["f"]), flow_version=str(data["fv"]), lang=str(data["l"]), node=data["n"],
                        phase=str(data["p"]), section=int(data["s"]), pending=data["pe"], tries=int(data["t"]),
                        answers=dict(data["a"]), history=list(data["h"]), turn=int(data["tu"]),
-                       ended=bool(data["e"]))
+                       ended=bool(data["e"]), call=str(data.get("c", "")))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"call state has a bad shape: {exc}") from None
 
@@ -83,7 +86,9 @@ def new_state(flow: Flow, lang: str | None = None) -> CallState:
 def step(flow: Flow, state: CallState | None, event: Event) -> tuple[CallState, tuple]:
     """Advance one call by one event; returns the new state and the commands to perform."""
     if isinstance(event, CallStarted) or state is None:
-        turn = _Turn(flow, new_state(flow, getattr(event, "lang", None)), event)
+        state = new_state(flow, getattr(event, "lang", None))
+        state.call = getattr(event, "call", "")
+        turn = _Turn(flow, state, event)
         turn.walk(flow.start)
     else:
         st = state.copy()
@@ -112,8 +117,10 @@ class _Turn:
         self.guarded = False
 
     # -- speaking ------------------------------------------------------------------
-    def context(self) -> dict[str, str]:
-        return {**self.st.answers, "lang": self.st.lang}
+    def context(self, lang: str | None = None) -> dict[str, str]:
+        """What templates and conditions may read: constants, answers, the language, today."""
+        return {**self.flow.values, **self.st.answers, "lang": lang or self.st.lang,
+                "today": self.event.now.date().isoformat()}
 
     def says(self, text: Text, value: str | None = None, every: bool = False) -> list[Say]:
         """Text as speech in the call's language, or in each of the flow's languages in turn."""
@@ -122,7 +129,7 @@ class _Turn:
         for lang in langs:
             source = text.get(lang)
             if value is None:
-                spoken = speech.render(source, {**self.st.answers, "lang": lang})
+                spoken = speech.render(source, self.context(lang))
             else:  # a read-back: the entry goes where the message says {value}
                 spoken = source.replace("{value}", value)
             out.append(Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang]))
@@ -328,9 +335,7 @@ class _Turn:
                     self.out.append(Record(max_length=node.max_length, timeout=node.timeout))
                     return
                 case ActionNode():
-                    params = tuple((k, speech.render(v, self.context())) for k, v in node.params)
-                    key = f"{self.flow.id}:{node.id}:{self.st.turn}:{self.steps}"
-                    self.out.append(Effect(action=node.action, key=key, params=params))
+                    self.action(node)
                     if node.next is None:
                         self.end()
                         return
@@ -338,6 +343,17 @@ class _Turn:
                 case HangupNode():
                     self.end(node.say)
                     return
+
+    def action(self, node: ActionNode) -> None:
+        """Request a side effect; answers it produces (a confirmation number) are known at once."""
+        key = f"{self.flow.id}:{node.id}:{self.st.turn}:{self.steps}"
+        if "confirmation" in ACTIONS[node.action].outputs:
+            digest = hashlib.sha256(f"{self.st.call}:{key}".encode()).hexdigest()
+            self.st.answers["confirmation"] = str(int(digest, 16) % 90_000_000 + 10_000_000)
+        context = self.context()
+        params = [(k, speech.render(v, context)) for k, v in node.params]
+        params.append(("lang", self.st.lang))
+        self.out.append(Effect(action=node.action, key=key, params=tuple(params)))
 
     def decide(self, node: DecideNode) -> str:
         context = self.context()

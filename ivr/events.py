@@ -20,6 +20,7 @@ class CallStarted:
     now: datetime
     caller: str | None = None
     lang: str | None = None
+    call: str = ""  # the call's id (Twilio's CallSid): seeds confirmation numbers
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
+from .actions import ACTIONS
+
 NODE_KINDS = ("say", "menu", "ask", "decide", "transfer", "record", "action", "hangup")
 ASK_TYPES = ("yesno", "choice", "digits")
 
@@ -186,6 +188,7 @@ class Flow:
     messages: Mapping[str, Text]
     teams: Mapping[str, tuple[str, ...]]
     nodes: Mapping[str, AnyNode]
+    values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def node(self, node_id: str | None) -> AnyNode | None:
         """The node with this id, or None when it does not exist."""
@@ -224,4 +227,6 @@ def saved_names(node: AnyNode) -> set[str]:
             return {k for opt in node.options.values() for k, _ in opt.sets}
         case DecideNode():
             return {k for b in node.branches for k, _ in b.sets} | {k for k, _ in node.default_sets}
+        case ActionNode():
+            return set(ACTIONS[node.action].outputs)
     return set()

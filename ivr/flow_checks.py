@@ -12,7 +12,7 @@ from collections import deque
 from .flow import HangupNode, TransferNode, saved_names, successors, waits_for_keys
 from .problems import quoted
 
-ALWAYS_KNOWN = frozenset({"lang"})
+ALWAYS_KNOWN = frozenset({"lang", "today"})
 
 
 def _edges(nodes: dict, operator: str | None) -> dict[str, list[str]]:
@@ -111,7 +111,7 @@ def _check_answers(reader, facts, nodes: dict, order: list[str], edges: dict[str
     for node_id in order:
         here = avail[node_id] | saves[node_id]
         for where, name in facts.reads.get(node_id, ()):
-            if name in ALWAYS_KNOWN or (name in bits and here >> bits[name] & 1):
+            if name in ALWAYS_KNOWN or name in facts.constants or (name in bits and here >> bits[name] & 1):
                 continue
             if name in saved_anywhere:
                 message = f'"{name}" is read in "{node_id}" but no path to it saves it first'

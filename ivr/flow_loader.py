@@ -37,7 +37,7 @@ DEFAULT_VOICES = {"en": "Polly.Joanna", "es": "Polly.Lupe"}
 DEFAULT_SPEECH_LANGUAGES = {"en": "en-US", "es": "es-US"}
 WORDS_PER_PROMPT = 50  # about 20 seconds at a normal speaking rate (150 words a minute)
 
-TOP_KEYS = {"flow", "start", "languages", "settings", "teams", "nodes", "description"}
+TOP_KEYS = {"flow", "start", "languages", "settings", "teams", "values", "nodes", "description"}
 SETTINGS_KEYS = {"voices", "speech_languages", "timeout", "retries", "on_fail", "operator", "keys", "messages"}
 WAIT_KEYS = {"timeout", "retries", "on_fail", "reprompt"}
 KIND_KEYS = {
@@ -60,6 +60,7 @@ class Facts:
     refs: list[tuple[yaml.Node, str, str]] = field(default_factory=list)  # (where, target, what)
     reads: dict[str, list[tuple[yaml.Node, str]]] = field(default_factory=dict)  # node id -> names read
     positions: dict[str, yaml.Node] = field(default_factory=dict)  # node id -> its key node
+    constants: set[str] = field(default_factory=set)  # names under `values:`
 
 
 class _Reading:
@@ -174,6 +175,7 @@ class _Reading:
         settings = self.settings(top["settings"][1], top["settings"][0]) if "settings" in top \
             else self.settings(None, root)
         teams = self.teams(top["teams"][1]) if "teams" in top else {}
+        values = self.values(top["values"][1]) if "values" in top else {}
         start = self.ref(top["start"][1], "start") if "start" in top else None
         nodes = self.nodes(top["nodes"][1], teams) if "nodes" in top else {}
         if any(p.is_error for p in self.r.problems) or flow_id is None or start is None:
@@ -188,8 +190,20 @@ class _Reading:
             speech_languages=MappingProxyType(settings["speech_languages"]),
             keys=settings["keys"], operator=settings["operator"],
             messages=MappingProxyType(settings["messages"]),
-            teams=MappingProxyType(teams), nodes=MappingProxyType(nodes),
+            teams=MappingProxyType(teams), nodes=MappingProxyType(nodes), values=MappingProxyType(values),
         )
+
+    def values(self, node: yaml.Node) -> dict[str, str]:
+        """Admin-set constants that templates and conditions may read (e.g. notice_days: 2)."""
+        out = {}
+        for name, (key_node, value_node) in (self.r.mapping(node, "values") or {}).items():
+            if self.name(key_node, "value name") is None:
+                continue
+            value = self.r.string(value_node, f"value {name}")
+            if value is not None:
+                out[name] = value
+        self.facts.constants.update(out)
+        return out
 
     def settings(self, node: yaml.Node | None, key_node: yaml.Node | None = None) -> dict:
         entries = self.r.mapping(node, "settings") or {} if node is not None else {}

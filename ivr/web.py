@@ -113,8 +113,9 @@ def _routes():
     @bp.post("/voice")
     def voice():
         call_sid = _call_sid()
-        return _twiml(_service().start(call_sid, CallStarted(now_in(current_app.extensions["ivr.zone"]),
-                                                             caller=request.form.get("From"))))
+        event = CallStarted(now_in(current_app.extensions["ivr.zone"]), caller=request.form.get("From"),
+                            call=call_sid)
+        return _twiml(_service().start(call_sid, event))
 
     @bp.post("/voice/turn")
     def turn():

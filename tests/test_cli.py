@@ -239,7 +239,7 @@ def test_simulate_lists_requested_actions(runner, folder):
     assert result.stdout.splitlines()[-3:] == [
         "  [hang up]",
         "-- call is at: hangup",
-        "-- requested: send_text {'body': 'Open 9 to 5'}",
+        "-- requested: send_text {'body': 'Open 9 to 5', 'lang': 'en'}",
     ]
 
 

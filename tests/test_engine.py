@@ -196,7 +196,7 @@ def test_dates_are_inferred_spoken_and_effects_requested(flow):
     assert state.answers["appt_date"] == "2027-04-15"
     assert "Your ride is on Thursday, April 15th." in texts(commands)
     effects = [c for c in commands if isinstance(c, Effect)]
-    assert [(e.action, e.params) for e in effects] == [("send_text", (("body", "Ride on 2027-04-15"),))]
+    assert [(e.action, e.params) for e in effects] == [("send_text", (("body", "Ride on 2027-04-15"), ("lang", "en")))]
     assert commands[-1] == Hangup() and state.ended
 
 
@@ -292,3 +292,29 @@ def test_phone_reports_where_the_call_is(flow):
     assert phone.where() == "record voicemail"
     phone.record(5)
     assert phone.where() == "hangup"
+
+
+def test_constants_and_today_reach_templates_and_confirmation_numbers_are_stable():
+    text = """
+flow: ride
+start: book
+settings: {keys: {operator: null}}
+values: {notice_days: "2"}
+nodes:
+  book:
+    action: book_ride
+    params: {summary: "notice {{ notice_days }} from {{ today }}"}
+    next: done
+  done:
+    hangup: "Your confirmation number is {{ confirmation | spoken_digits }}."
+"""
+    flow, problems = lint_text(text, "ride.yaml")
+    assert flow is not None, problems
+    first, commands = step(flow, None, CallStarted(NOW, call="CA" + "1" * 32))
+    again, _ = step(flow, None, CallStarted(NOW, call="CA" + "1" * 32))
+    other, _ = step(flow, None, CallStarted(NOW, call="CA" + "2" * 32))
+    effect = commands[0]
+    assert effect.params == (("summary", "notice 2 from 2026-11-25"), ("lang", "en"))
+    number = first.answers["confirmation"]
+    assert len(number) == 8 and number == again.answers["confirmation"] != other.answers["confirmation"]
+    assert texts(commands) == [f"Your confirmation number is {' '.join(number)}."]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 
 from . import speech, validators
 from .actions import ACTIONS
@@ -117,10 +118,20 @@ class _Turn:
         self.guarded = False
 
     # -- speaking ------------------------------------------------------------------
-    def context(self, lang: str | None = None) -> dict[str, str]:
+    def context(self, lang: str | None = None) -> dict:
         """What templates and conditions may read: constants, answers, the language, today."""
         return {**self.flow.values, **self.st.answers, "lang": lang or self.st.lang,
-                "today": self.event.now.date().isoformat()}
+                "today": self.event.now.date().isoformat(), "business_days_until": self.business_days_until}
+
+    def business_days_until(self, iso_date) -> int:
+        """Business days after today up to and including a saved date (-1 for a date that is not one)."""
+        try:
+            end = date.fromisoformat(str(iso_date))
+        except ValueError:
+            return -1
+        today = self.event.now.date()
+        return sum(1 for n in range(1, (end - today).days + 1)
+                   if self.flow.is_business_day(today + timedelta(days=n)))
 
     def says(self, text: Text, value: str | None = None, every: bool = False) -> list[Say]:
         """Text as speech in the call's language, or in each of the flow's languages in turn."""

@@ -190,6 +190,10 @@ class Flow:
     nodes: Mapping[str, AnyNode]
     values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
+    def is_business_day(self, day) -> bool:
+        """Monday to Friday (the line's calendar adds holidays and closures)."""
+        return day.weekday() < 5
+
     def node(self, node_id: str | None) -> AnyNode | None:
         """The node with this id, or None when it does not exist."""
         return self.nodes.get(node_id) if node_id else None

@@ -8,6 +8,7 @@ an abandoned call's state goes away on its own.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
@@ -40,6 +41,31 @@ class CallStore(Protocol):
         """A shared value, or None when absent or expired."""
         ...
 
+    def add_record(self, record_id: str, kind: str, created_at: float, blob: bytes) -> bool:
+        """Keep a durable record (no expiry) under an id given by the caller; True if it is
+        new, False if a record with that id already exists (which is left as it was)."""
+        ...
+
+    def get_record(self, record_id: str) -> tuple[str, float, bytes] | None:
+        """A record's (kind, created_at, blob), or None when there is none with that id."""
+        ...
+
+    def list_records(
+        self, kind: str | None = None, limit: int = 100, before: float | None = None
+    ) -> list[tuple[str, str, float, bytes]]:
+        """Up to `limit` records as (id, kind, created_at, blob), newest first (ties: greater
+        id first), of one kind or all, created strictly before `before` when it is given."""
+        ...
+
+    def set_availability(self, name: str, available: bool, at: float) -> None:
+        """Record whether someone (a coordinator) is available; durable. Setting the state
+        they are already in keeps the time it last changed."""
+        ...
+
+    def availability(self) -> dict[str, tuple[bool, float]]:
+        """Everyone whose availability was ever set: name -> (available, when it changed)."""
+        ...
+
     def ping(self) -> bool:
         """Whether the backend answers; never raises."""
         ...
@@ -47,6 +73,32 @@ class CallStore(Protocol):
     def close(self) -> None:
         """Release connections opened by this process."""
         ...
+
+
+def check_record_args(record_id: str, kind: str, created_at: float) -> None:
+    """Refuse a record no backend could keep faithfully (shared by the implementations)."""
+    if not isinstance(record_id, str) or not record_id:
+        raise ValueError(f"record_id must be a non-empty string, got {record_id!r}")
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"kind must be a non-empty string, got {kind!r}")
+    if isinstance(created_at, bool) or not isinstance(created_at, (int, float)) or not math.isfinite(created_at):
+        raise ValueError(f"created_at must be a finite number, got {created_at!r}")
+
+
+def check_list_args(limit: int, before: float | None) -> None:
+    """Refuse list_records arguments with no sensible meaning."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+    if before is not None and (isinstance(before, bool) or not isinstance(before, (int, float)) or math.isnan(before)):
+        raise ValueError(f"before must be a number or None, got {before!r}")
+
+
+def check_availability_args(name: str, at: float) -> None:
+    """Refuse an availability change without a name or a usable time."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
+        raise ValueError(f"at must be a finite number, got {at!r}")
 
 
 def sqlite_path(url: str) -> str:

@@ -7,10 +7,12 @@ and compiled templates are cached by source, so a turn costs a dict lookup.
 
 from __future__ import annotations
 
+import ast
+import re
 from datetime import date
 from functools import lru_cache
 
-from jinja2 import TemplateSyntaxError, meta, nodes, pass_context
+from jinja2 import TemplateSyntaxError, nodes, pass_context
 from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -148,7 +150,77 @@ class TemplateProblem(ValueError):
 
 def is_template(source: str) -> bool:
     """True when the text needs Jinja at all."""
-    return "{" in source
+    return "{{" in source or "{%" in source or "{#" in source
+
+
+_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
+_LITERAL_NAMES = frozenset({"true", "false", "none", "True", "False", "None"})
+_COMPARISONS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn)
+_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod)
+
+
+class _Unsure(Exception):
+    """The fast path cannot vouch for this expression: let Jinja's parser decide."""
+
+
+def _quick_names(expression: str) -> set[str]:
+    """Names an expression reads, for the common shapes Python and Jinja parse alike.
+
+    Linting a large flow spends most of its time in Jinja's parser; comparisons,
+    boolean logic, filters and calls over names mean the same to Python's C parser,
+    so those are read with `ast` and anything else raises _Unsure.
+    """
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError:
+        raise _Unsure from None
+    names: set[str] = set()
+
+    def visit(node) -> None:
+        match node:
+            case ast.Expression(body=body):
+                visit(body)
+            case ast.BoolOp(values=values) | ast.List(elts=values) | ast.Tuple(elts=values):
+                for value in values:
+                    visit(value)
+            case ast.UnaryOp(op=ast.Not() | ast.USub(), operand=operand):
+                visit(operand)
+            case ast.Compare(left=left, ops=ops, comparators=rights) if all(isinstance(o, _COMPARISONS) for o in ops):
+                for value in (left, *rights):
+                    visit(value)
+            case ast.BinOp(left=left, op=ast.BitOr(), right=right):
+                visit(left)
+                visit_filter(right)
+            case ast.BinOp(left=left, op=op, right=right) if isinstance(op, _ARITHMETIC):
+                visit(left)
+                visit(right)
+            case ast.IfExp(test=test, body=body, orelse=orelse):
+                for value in (test, body, orelse):
+                    visit(value)
+            case ast.Call(func=ast.Name(id=name), args=args, keywords=keywords):
+                names.add(name)
+                for value in (*args, *(k.value for k in keywords)):
+                    visit(value)
+            case ast.Name(id=name):
+                if name not in _LITERAL_NAMES:
+                    names.add(name)
+            case ast.Constant(value=value) if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                pass
+            case _:
+                raise _Unsure
+
+    def visit_filter(node) -> None:
+        match node:
+            case ast.Name(id=name) if name in ENV.filters:
+                pass
+            case ast.Call(func=ast.Name(id=name), args=args, keywords=keywords) if name in ENV.filters:
+                for value in (*args, *(k.value for k in keywords)):
+                    visit(value)
+            case _:
+                raise _Unsure
+
+    visit(tree)
+    return names
 
 
 def _check_names(tree: nodes.Node) -> None:
@@ -159,20 +231,36 @@ def _check_names(tree: nodes.Node) -> None:
             raise TemplateProblem(f'no {kind} named "{node.name}"', node.lineno)
 
 
+def _read_names(tree: nodes.Node) -> set[str]:
+    """Names read in a parsed template, less those it assigns itself."""
+    stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    return {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"} - stored - set(ENV.globals)
+
+
 def template_names(source: str) -> set[str]:
     """Names a template reads; raises TemplateProblem if it does not compile."""
     if not is_template(source):
         return set()
+    rest = _PLACEHOLDER.sub("", source)
+    if "{%" not in source and "{#" not in source and "{{" not in rest and "}}" not in rest:
+        try:
+            return set().union(*(_quick_names(m) for m in _PLACEHOLDER.findall(source))) - set(ENV.globals)
+        except _Unsure:
+            pass
     try:
         tree = ENV.parse(source)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(exc.message or "syntax error", exc.lineno) from None
     _check_names(tree)
-    return set(meta.find_undeclared_variables(tree)) - set(ENV.globals)
+    return _read_names(tree)
 
 
 def expression_names(source: str) -> set[str]:
     """Names a condition reads; raises TemplateProblem if it is not one expression."""
+    try:
+        return _quick_names(source) - set(ENV.globals)
+    except _Unsure:
+        pass
     try:
         parser = Parser(ENV, source, state="variable")
         expr = parser.parse_expression()
@@ -182,9 +270,8 @@ def expression_names(source: str) -> set[str]:
     except TemplateSyntaxError as exc:
         raise TemplateProblem(exc.message or "syntax error", exc.lineno) from None
     tree = nodes.Template([nodes.Output([expr])], lineno=1)
-    tree.set_environment(ENV)
     _check_names(tree)
-    return set(meta.find_undeclared_variables(tree)) - set(ENV.globals)
+    return _read_names(tree)
 
 
 @lru_cache(maxsize=4096)

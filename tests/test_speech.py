@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from jinja2.exceptions import SecurityError
 
+from ivr import speech
 from ivr.speech import (TemplateProblem, date_spoken, digits_spoken, evaluate, expression_names, ordinal,
                         phone_spoken, render, template_names, time_spoken, word_count)
 
@@ -280,3 +281,41 @@ def test_evaluate(condition, answers, result):
 ])
 def test_word_count(source, words):
     assert word_count(source) == words
+
+
+FAST_PATH_CASES = [
+    "{{ appt_date | spoken_date }}",
+    "Hello {{ name }} and {{ other | spoken_digits }}.",
+    "{{ appt_time | spoken_time(appt_ampm) }}",
+    "{{ a if b else c }}",
+    "{{ [x, y] }} {{ -n }} {{ n + m * 2 }}",
+]
+FAST_PATH_CONDITIONS = [
+    "chronic == 'yes' or housing == 'yes'",
+    "not (a == 'x') and b != 'y'",
+    "business_days_until(appt_date) < notice_days | int",
+    "mobility in ['wheelchair', 'stretcher']",
+    "count >= 3 and count <= 5",
+]
+
+
+@pytest.mark.parametrize("source", FAST_PATH_CASES)
+def test_fast_path_agrees_with_jinja_for_templates(source, monkeypatch):
+    fast = speech.template_names(source)
+
+    def unsure(expression):
+        raise speech._Unsure
+
+    monkeypatch.setattr(speech, "_quick_names", unsure)
+    assert fast == speech.template_names(source)
+
+
+@pytest.mark.parametrize("source", FAST_PATH_CONDITIONS)
+def test_fast_path_agrees_with_jinja_for_conditions(source, monkeypatch):
+    fast = speech.expression_names(source)
+
+    def unsure(expression):
+        raise speech._Unsure
+
+    monkeypatch.setattr(speech, "_quick_names", unsure)
+    assert fast == speech.expression_names(source)

@@ -1,0 +1,765 @@
+"""The webhook server under load: signed Twilio calls against gunicorn, next to a static baseline.
+
+Run from the project root (a Redis server must answer on 127.0.0.1:6379; db 14 is
+flushed at the start and at the end):
+
+    .venv/bin/python -m bench.load            # the full run (about 80 s)
+    .venv/bin/python -m bench.load --quick    # a short run (about 20 s)
+    .venv/bin/python -m bench.load --json     # the figures as JSON on stdout
+
+It starts two gunicorns with the Procfile's settings (2 sync workers, no access log):
+`ivr.web:create_app()` on the Redis store, and `bench.static_app:app`, a plain WSGI
+callable answering one fixed Gather/Redirect document. Driver processes, one per
+connection, each play calls one after another: a new CallSid, POST /voice, then
+follow the TwiML (Gather action, Redirect, Dial, Record) with the inputs of a case
+of flows/tests/*.yaml, every request signed as Twilio signs it, and a status
+callback when the call ends. Throughput and latency are measured on both servers
+with the same driver and settings, twice each, alternating. Then N calls are driven
+to the middle of their scripts and left live, to measure Redis memory per call.
+A secondary run uses gthread workers (--threads). PASS/FAIL against the goals:
+p99 < 10 ms at 8 connections, IVR/static turns per second >= 0.5, < 1 KB per live call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+from xml.sax.saxutils import unescape
+
+import redis
+import yaml
+from twilio.request_validator import RequestValidator
+
+from ivr.messages import BUILT_IN
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS_DIR = ROOT / "flows" / "tests"
+TOKEN = "bench-auth-token-5f0e9c2d7a41b3e6"
+REDIS_DB = 14
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+CALL_KEYS = "ivr:{CA*}:call"
+
+GOAL_P99_MS = 10.0
+GOAL_RATIO = 0.5
+GOAL_BYTES_PER_CALL = 1024
+
+MAX_DOCUMENTS_PER_CALL = 100
+APOLOGY_MARK = BUILT_IN["apology"]["en"][:40]
+VERB_RE = re.compile(r"<(Gather|Redirect|Dial|Record|Hangup)\b([^>]*?)(/?)>")
+ACTION_RE = re.compile(r'\baction="([^"]*)"')
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- What callers do -------------------------------------------------------------------------
+
+
+def call_scripts(folder: Path = SCRIPTS_DIR) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """(case name, inputs) for every case of the call scripts; an input is (kind, value)."""
+    scripts = []
+    for path in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for case in data.get("cases") or []:
+            inputs = []
+            for step in case.get("steps") or []:
+                if step == "silence":
+                    inputs.append(("keys", ""))
+                    continue
+                if not isinstance(step, dict):
+                    continue
+                for kind, value in step.items():
+                    if kind == "press":
+                        inputs.append(("keys", str(value)))
+                    elif kind == "silence":
+                        inputs.append(("keys", ""))
+                    elif kind in ("dial", "record"):
+                        inputs.append((kind, str(value)))
+            if inputs:
+                scripts.append((str(case.get("name", path.stem)), tuple(inputs)))
+    if not scripts:
+        raise SystemExit(f"no call scripts with inputs in {folder}")
+    return scripts
+
+
+def twilio_form(call_sid: str, caller: str) -> dict[str, str]:
+    """The fields Twilio posts with every voice webhook of an inbound call."""
+    called = "+16266696777"
+    return {
+        "AccountSid": "AC" + "5" * 32, "ApiVersion": "2010-04-01", "CallSid": call_sid,
+        "CallStatus": "in-progress", "Called": called, "CalledCity": "PASADENA", "CalledCountry": "US",
+        "CalledState": "CA", "CalledZip": "91101", "Caller": caller, "CallerCity": "LOS ANGELES",
+        "CallerCountry": "US", "CallerState": "CA", "CallerZip": "90012", "Direction": "inbound",
+        "From": caller, "FromCity": "LOS ANGELES", "FromCountry": "US", "FromState": "CA",
+        "FromZip": "90012", "To": called, "ToCity": "PASADENA", "ToCountry": "US", "ToState": "CA",
+        "ToZip": "91101",
+    }
+
+
+def input_form(kind: str, value: str) -> dict[str, str]:
+    """The extra fields Twilio posts to an action URL for one caller input."""
+    if kind == "dial":
+        return {"DialCallStatus": value, "DialCallSid": "CA" + "1" * 32, "DialCallDuration": "42"}
+    if kind == "record":
+        return {"RecordingUrl": "https://api.twilio.com/recording/RE" + "2" * 32, "RecordingSid": "RE" + "2" * 32,
+                "RecordingDuration": value, "Digits": "#"}
+    return {"Digits": value, "FinishedOnKey": "", "msg": "Gather End"}
+
+
+# --- HTTP over one socket ---------------------------------------------------------------------
+
+
+class Closed(Exception):
+    """The server closed the connection before a whole response arrived."""
+
+
+class Connection:
+    """A minimal HTTP/1.1 client: keep-alive when the server allows it, reconnect when it closes."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.host = f"127.0.0.1:{port}"
+        self.sock: socket.socket | None = None
+        self.connects = 0
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def _connect(self) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connects += 1
+
+    def request_bytes(self, path: str, body: bytes, signature: str) -> bytes:
+        return (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nUser-Agent: TwilioProxy/1.1\r\n"
+                f"Content-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+
+    def exchange(self, data: bytes) -> tuple[int, bytes]:
+        """Send one request, return (status, body). A kept-alive socket the server dropped is retried once."""
+        fresh = self.sock is None
+        if fresh:
+            self._connect()
+        try:
+            self.sock.sendall(data)
+            return self._read()
+        except (Closed, ConnectionResetError, BrokenPipeError):
+            self.close()
+            if fresh:
+                raise
+            self._connect()
+            self.sock.sendall(data)
+            return self._read()
+
+    def _read(self) -> tuple[int, bytes]:
+        sock = self.sock
+        buf = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise Closed()
+            buf += chunk
+        lines = buf[:end].decode("latin-1").split("\r\n")
+        rest = buf[end + 4:]
+        status = int(lines[0].split(" ", 2)[1])
+        close = lines[0].startswith("HTTP/1.0")
+        length = 0 if status in (204, 304) or status < 200 else None
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection":
+                close = value.strip().lower() == "close"
+            elif name == "transfer-encoding" and "chunked" in value.lower():
+                raise RuntimeError("chunked responses are not expected here")
+        if length is None:  # the body runs to the end of the connection
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+            length, close = len(rest), True
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise Closed()
+            rest += chunk
+        if close:
+            self.close()
+        return status, rest[:length]
+
+
+# --- One virtual caller -----------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What one driver process saw."""
+
+    turn_ms: list[float] = field(default_factory=list)  # /voice and /voice/turn, inside the window
+    status_ms: list[float] = field(default_factory=list)  # status callbacks, inside the window
+    turns_done: int = 0  # turn responses completed inside the window
+    status_done: int = 0
+    requests: int = 0  # all requests, window or not
+    calls: int = 0  # calls finished (all inputs played or hung up)
+    bad_status: int = 0
+    apologies: int = 0
+    connects: int = 0
+    cpu_s: float = 0.0
+
+
+class Caller:
+    """Plays calls over one connection, one after another, following the TwiML it gets."""
+
+    def __init__(self, port: int, rng: random.Random, tally: Tally, window: tuple[float, float]):
+        self.conn = Connection(port)
+        self.base = f"http://127.0.0.1:{port}"
+        self.validator = RequestValidator(TOKEN)
+        self.rng = rng
+        self.tally = tally
+        self.window = window
+
+    def post(self, form: dict[str, str], path: str, is_turn: bool) -> tuple[int, bytes]:
+        body = urlencode(form).encode()
+        data = self.conn.request_bytes(path, body, self.validator.compute_signature(self.base + path, form))
+        began = time.perf_counter()
+        status, answer = self.conn.exchange(data)
+        ended = time.perf_counter()
+        tally = self.tally
+        tally.requests += 1
+        start, stop = self.window
+        if start <= ended <= stop:
+            if is_turn:
+                tally.turns_done += 1
+            else:
+                tally.status_done += 1
+            if began >= start:
+                (tally.turn_ms if is_turn else tally.status_ms).append((ended - began) * 1000.0)
+        if status != (200 if is_turn else 204):
+            tally.bad_status += 1
+        elif is_turn and APOLOGY_MARK.encode() in answer:
+            tally.apologies += 1
+        return status, answer
+
+    def play(self, inputs, deadline: float, hang_up: bool = True) -> bool:
+        """One call; False when the deadline stopped it before its end."""
+        rng = self.rng
+        call_sid = f"CA{rng.getrandbits(128):032x}"
+        base = twilio_form(call_sid, f"+1555{rng.randrange(10**7):07d}")
+        queue = list(inputs)
+        path, extra = "/voice", None
+        for _ in range(MAX_DOCUMENTS_PER_CALL):
+            if time.monotonic() >= deadline:
+                return False
+            status, body = self.post({**base, **extra} if extra else base, path, True)
+            if status != 200:
+                break
+            path, extra = follow(body.decode("utf-8"), path, queue)
+            if path is None:
+                break
+        self.tally.calls += 1
+        if hang_up and time.monotonic() < deadline:
+            self.post({**base, "CallStatus": "completed", "CallDuration": "95"}, "/voice/status", False)
+        return True
+
+
+def follow(doc: str, path: str, queue: list[tuple[str, str]]) -> tuple[str | None, dict | None]:
+    """Play one TwiML document like Twilio would: the next request (path, extra form), or (None, None)."""
+    for match in VERB_RE.finditer(doc):
+        verb, attrs = match.group(1), match.group(2)
+        action = ACTION_RE.search(attrs)
+        target = unescape(action.group(1)) if action else path
+        if verb == "Redirect":
+            end = doc.find("</Redirect>", match.end())
+            return unescape(doc[match.end():end].strip()) or path, None
+        if verb == "Hangup":
+            return None, None
+        if not queue:
+            return None, None  # the script is over: the caller hangs up here
+        kind, value = queue.pop(0)
+        if verb == "Gather":
+            if kind == "keys" and not value:
+                continue  # silence: Twilio goes on to the next verb (the Redirect)
+            return target, input_form(kind, value)
+        if verb == "Dial":
+            if action is None:
+                if value in ("completed", "answered"):
+                    return None, None
+                continue
+            return target, input_form("dial", value if kind == "dial" else "completed")
+        if verb == "Record":
+            if kind == "record" and value in ("", "0"):
+                continue
+            return target, input_form("record", value if kind == "record" else "10")
+    return None, None
+
+
+def drive(port: int, scripts, seed: int, begin: float, window: tuple[float, float], deadline: float,
+          calls: int | None, middle: bool, hang_up: bool, results) -> None:
+    """A driver process: calls until the deadline (or `calls` calls), then its Tally on `results`."""
+    rng = random.Random(seed)
+    tally = Tally()
+    caller = Caller(port, rng, tally, window)
+    order = list(range(len(scripts)))
+    rng.shuffle(order)
+    try:
+        while time.monotonic() < begin:
+            time.sleep(min(0.01, max(0.0, begin - time.monotonic())))
+        cpu0 = sum(os.times()[:2])
+        done = 0
+        while time.monotonic() < deadline and (calls is None or done < calls):
+            inputs = scripts[order[done % len(order)]][1]
+            if middle:
+                inputs = inputs[:max(1, (len(inputs) + 1) // 2)]
+            if not caller.play(inputs, deadline, hang_up):
+                break
+            done += 1
+        tally.cpu_s = sum(os.times()[:2]) - cpu0
+        tally.connects = caller.conn.connects
+        caller.conn.close()
+        results.put(("ok", tally))
+    except BaseException as exc:  # report, never hang the parent
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+# --- Servers ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen
+    log_path: str
+
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        pids = [self.proc.pid]
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+        return pids
+
+    def cpu_s(self) -> float:
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / CLK_TCK
+
+
+def start_server(name: str, app: str, workers: int, threads: int, workdir: str, health: str) -> Server:
+    port = free_port()
+    log_path = os.path.join(workdir, f"{name}-{port}.log")
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": REDIS_URL, "IVR_FLOWS_DIR": "flows",
+           "IVR_FALLBACK_NUMBER": "+16266696777", "IVR_INSTANCE_PATH": os.path.join(workdir, "instance")}
+    for name_ in ("IVR_FLOW", "PUBLIC_URL", "IVR_DEV", "WEB_CONCURRENCY"):
+        env.pop(name_, None)
+    # The Procfile's command, minus the access log and on loopback.
+    cmd = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+           "--forwarded-allow-ips", "*", "--error-logfile", log_path]
+    if threads > 1:
+        cmd += ["--threads", str(threads)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    server = Server(name, port, proc, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_path}:\n{tail(log_path)}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", health)
+            status = conn.getresponse().status
+            conn.close()
+            if status == 200 and len(server.pids()) > workers:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"{name} did not answer within 30 s; see {log_path}")
+
+
+def tail(path: str, lines: int = 20) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def stop_server(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait(timeout=5)
+
+
+# --- Measuring --------------------------------------------------------------------------------
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]
+    total = sum(values[:8])
+    return total - idle, total
+
+
+def redis_cpu(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def run_drivers(server: Server, scripts, conns: int, seed: int, *, warmup: float = 0.0, duration: float = 0.0,
+                calls: int | None = None, middle: bool = False, hang_up: bool = True,
+                time_limit: float = 120.0, client: redis.Redis | None = None) -> dict:
+    """Run `conns` driver processes against a server; their merged tallies plus CPU use in the window."""
+    ctx = mp.get_context("fork")
+    results = ctx.Queue()
+    begin = time.monotonic() + 0.3
+    if calls is None:
+        window = (begin + warmup, begin + warmup + duration)
+        deadline = window[1]
+        per_proc = [None] * conns
+    else:
+        window = (begin, begin + time_limit)
+        deadline = window[1]
+        per_proc = [calls // conns + (1 if i < calls % conns else 0) for i in range(conns)]
+    procs = [ctx.Process(target=drive, args=(server.port, scripts, seed * 1000 + i, begin, window, deadline,
+                                             per_proc[i], middle, hang_up, results), daemon=True)
+             for i in range(conns)]
+    for proc in procs:
+        proc.start()
+    cpu = {}
+    if calls is None:  # CPU used by the server, Redis and the whole machine during the window
+        time.sleep(max(0.0, window[0] - time.monotonic()))
+        cpu0 = (server.cpu_s(), redis_cpu(client) if client else 0.0, machine_cpu())
+        time.sleep(max(0.0, window[1] - time.monotonic()))
+        cpu1 = (server.cpu_s(), redis_cpu(client) if client else 0.0, machine_cpu())
+        total = cpu1[2][1] - cpu0[2][1]
+        cpu = {"server_cpu_s": cpu1[0] - cpu0[0], "redis_cpu_s": cpu1[1] - cpu0[1],
+               "machine_busy": (cpu1[2][0] - cpu0[2][0]) / total if total else float("nan")}
+    tallies, errors = [], []
+    for _ in procs:
+        try:
+            kind, value = results.get(timeout=max(5.0, deadline - time.monotonic() + 15))
+        except Exception:
+            errors.append("a driver process did not report")
+            break
+        (tallies if kind == "ok" else errors).append(value)
+    for proc in procs:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+    if errors:
+        raise RuntimeError("driver failed: " + "; ".join(errors))
+    merged = Tally()
+    for t in tallies:
+        merged.turn_ms += t.turn_ms
+        merged.status_ms += t.status_ms
+        for name in ("turns_done", "status_done", "requests", "calls", "bad_status", "apologies", "connects"):
+            setattr(merged, name, getattr(merged, name) + getattr(t, name))
+        merged.cpu_s += t.cpu_s
+    return {"tally": merged, "window_s": window[1] - window[0], "cpu": cpu}
+
+
+def summarise(label: str, runs: list[dict]) -> dict:
+    """Figures of one server over one or more measured runs (samples pooled, rates averaged)."""
+    turn_ms = sorted(x for r in runs for x in r["tally"].turn_ms)
+    status_ms = sorted(x for r in runs for x in r["tally"].status_ms)
+    window = sum(r["window_s"] for r in runs)
+    turns = sum(r["tally"].turns_done for r in runs)
+    statuses = sum(r["tally"].status_done for r in runs)
+    requests = sum(r["tally"].requests for r in runs)
+    server_cpu = sum(r["cpu"].get("server_cpu_s", 0.0) for r in runs)
+    redis_s = sum(r["cpu"].get("redis_cpu_s", 0.0) for r in runs)
+    driver_cpu = sum(r["tally"].cpu_s for r in runs)
+    handled = turns + statuses
+    return {
+        "label": label,
+        "turns_per_s": turns / window,
+        "requests_per_s": handled / window,
+        "p50_ms": percentile(turn_ms, 50),
+        "p90_ms": percentile(turn_ms, 90),
+        "p99_ms": percentile(turn_ms, 99),
+        "max_ms": turn_ms[-1] if turn_ms else float("nan"),
+        "status_p50_ms": percentile(status_ms, 50),
+        "status_p99_ms": percentile(status_ms, 99),
+        "turn_samples": len(turn_ms),
+        "rounds_turns_per_s": [r["tally"].turns_done / r["window_s"] for r in runs],
+        "rounds_p99_ms": [percentile(sorted(r["tally"].turn_ms), 99) for r in runs],
+        "server_cpu_ms_per_request": 1000 * server_cpu / handled if handled else float("nan"),
+        "redis_cpu_ms_per_request": 1000 * redis_s / handled if handled else float("nan"),
+        "driver_cpu_ms_per_request": 1000 * driver_cpu / requests if requests else float("nan"),
+        "machine_busy": sum(r["cpu"].get("machine_busy", 0.0) for r in runs) / len(runs),
+        "calls": sum(r["tally"].calls for r in runs),
+        "bad_status": sum(r["tally"].bad_status for r in runs),
+        "apologies": sum(r["tally"].apologies for r in runs),
+        "connections_opened": sum(r["tally"].connects for r in runs),
+    }
+
+
+def call_keys(client: redis.Redis) -> list[bytes]:
+    return list(client.scan_iter(match=CALL_KEYS, count=1000))
+
+
+def delete_call_keys(client: redis.Redis) -> int:
+    keys = call_keys(client)
+    for i in range(0, len(keys), 500):
+        client.unlink(*keys[i:i + 500])
+    return len(keys)
+
+
+def key_sizes(client: redis.Redis, keys: list[bytes], sample: int, rng: random.Random) -> dict:
+    """MEMORY USAGE and value length over a sample of keys."""
+    chosen = rng.sample(keys, min(sample, len(keys)))
+    pipe = client.pipeline(transaction=False)
+    for key in chosen:
+        pipe.memory_usage(key, samples=0)
+        pipe.strlen(key)
+        pipe.pttl(key)
+    replies = pipe.execute()
+    usage = sorted(replies[0::3])
+    lengths = sorted(replies[1::3])
+    ttls = replies[2::3]
+    return {
+        "sampled": len(chosen),
+        "memory_usage_mean": sum(usage) / len(usage) if usage else float("nan"),
+        "memory_usage_p50": percentile(usage, 50),
+        "memory_usage_max": usage[-1] if usage else float("nan"),
+        "value_bytes_mean": sum(lengths) / len(lengths) if lengths else float("nan"),
+        "value_bytes_max": lengths[-1] if lengths else float("nan"),
+        "ttl_s_min": min(ttls) / 1000 if ttls else float("nan"),
+    }
+
+
+def memory_phase(server: Server, scripts, client: redis.Redis, calls: int, conns: int, seed: int) -> dict:
+    """Drive `calls` calls to the middle of their scripts, leave them live, measure Redis."""
+    delete_call_keys(client)
+    time.sleep(0.2)
+    before = client.info("memory")["used_memory"]
+    result = run_drivers(server, scripts, conns, seed, calls=calls, middle=True, hang_up=False)
+    time.sleep(0.2)
+    after = client.info("memory")["used_memory"]
+    keys = call_keys(client)
+    tally = result["tally"]
+    return {
+        "calls": calls,
+        "live_keys": len(keys),
+        "used_memory_delta": after - before,
+        "bytes_per_call": (after - before) / len(keys) if keys else float("nan"),
+        "bad_status": tally.bad_status,
+        "apologies": tally.apologies,
+        **key_sizes(client, keys, 300, random.Random(seed)),
+    }
+
+
+# --- The run ----------------------------------------------------------------------------------
+
+
+def measure_pair(servers: dict[str, Server], scripts, client, conns, warmup, duration, rounds, seed) -> dict:
+    runs = {"ivr": [], "static": []}
+    for round_ in range(rounds):
+        for name in ("ivr", "static"):
+            log(f"  {name:6} round {round_ + 1}/{rounds}: {warmup:.1f} s warm-up + {duration:.1f} s, {conns} connections")
+            runs[name].append(run_drivers(servers[name], scripts, conns, seed + round_ * 10 + len(runs[name]),
+                                          warmup=warmup, duration=duration, client=client))
+    return {name: summarise(name, value) for name, value in runs.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (one round, fewer calls, no gthread)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (the Procfile's default: 2)")
+    parser.add_argument("--duration", type=float, help="measured seconds per server and round")
+    parser.add_argument("--memory-calls", type=int, help="live calls for the memory measure")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="threads per worker for the secondary gthread run (0: skip it)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    rounds = 1 if args.quick else 2
+    duration = args.duration or (3.0 if args.quick else 9.0)
+    warmup = 1.0 if args.quick else 1.5
+    memory_calls = args.memory_calls or (400 if args.quick else 2000)
+    threads = 0 if args.quick else args.threads
+    scripts = call_scripts()
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        log(f"Redis does not answer at {REDIS_URL}: {exc}")
+        return 2
+    client.flushdb()
+    began = time.monotonic()
+    report: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "redis": client.info("server")["redis_version"]},
+        "settings": {"connections": args.connections, "workers": args.workers, "worker_class": "sync",
+                     "rounds": rounds, "warmup_s": warmup, "duration_s": duration, "scripts": len(scripts),
+                     "redis_url": REDIS_URL},
+    }
+    servers: dict[str, Server] = {}
+    workdir = tempfile.mkdtemp(prefix="ivr-bench-")
+    try:
+        log(f"starting gunicorn x2 ({args.workers} sync workers each) ...")
+        servers["ivr"] = start_server("ivr", "ivr.web:create_app()", args.workers, 1, workdir, "/healthz")
+        servers["static"] = start_server("static", "bench.static_app:app", args.workers, 1, workdir, "/")
+        report["sync"] = measure_pair(servers, scripts, client, args.connections, warmup, duration, rounds,
+                                      args.seed)
+        log("  ended calls left by the load (kept until their TTL) ...")
+        report["ended_call_keys"] = {"count": len(keys := call_keys(client)),
+                                     **key_sizes(client, keys, 300, random.Random(args.seed))}
+        log(f"  memory: {memory_calls} calls driven to mid-call and left live ...")
+        report["memory"] = memory_phase(servers["ivr"], scripts, client, memory_calls, args.connections,
+                                        args.seed + 99)
+        delete_call_keys(client)
+        if threads > 1:
+            for server in servers.values():
+                stop_server(server)
+            servers.clear()
+            log(f"starting gunicorn x2 ({args.workers} gthread workers x {threads} threads each) ...")
+            servers["ivr"] = start_server("ivr", "ivr.web:create_app()", args.workers, threads, workdir,
+                                          "/healthz")
+            servers["static"] = start_server("static", "bench.static_app:app", args.workers, threads, workdir,
+                                             "/")
+            report["gthread"] = measure_pair(servers, scripts, client, args.connections, warmup,
+                                             max(4.0, duration * 2 / 3), 1, args.seed + 50)
+            report["gthread"]["threads"] = threads
+    except (RuntimeError, OSError) as exc:
+        log(f"benchmark failed: {exc}")
+        for server in servers.values():
+            log(f"--- {server.name} log ---\n{tail(server.log_path)}")
+        return 2
+    finally:
+        for server in servers.values():
+            stop_server(server)
+        client.flushdb()
+        client.close()
+    report["elapsed_s"] = round(time.monotonic() - began, 1)
+    report["goals"] = goals(report)
+    broken = any(report[k][s]["bad_status"] or report[k][s]["apologies"]
+                 for k in ("sync", "gthread") if k in report for s in ("ivr", "static"))
+    broken = broken or report["memory"]["bad_status"] or report["memory"]["apologies"]
+    if args.json:
+        print(json.dumps(report, indent=2, default=float))
+    else:
+        print_report(report)
+    return 2 if broken else 0
+
+
+def goals(report: dict) -> dict:
+    ivr, static = report["sync"]["ivr"], report["sync"]["static"]
+    ratio = ivr["turns_per_s"] / static["turns_per_s"] if static["turns_per_s"] else float("nan")
+    per_call = report["memory"]["bytes_per_call"]
+    usage = report["memory"]["memory_usage_mean"]
+    return {
+        "p99_ms": {"value": ivr["p99_ms"], "goal": f"< {GOAL_P99_MS:g}", "pass": ivr["p99_ms"] < GOAL_P99_MS},
+        "ivr_static_ratio": {"value": ratio, "goal": f">= {GOAL_RATIO:g}", "pass": ratio >= GOAL_RATIO},
+        "bytes_per_live_call": {"value": per_call, "memory_usage": usage, "goal": f"< {GOAL_BYTES_PER_CALL}",
+                                "pass": per_call < GOAL_BYTES_PER_CALL and usage < GOAL_BYTES_PER_CALL},
+    }
+
+
+def print_report(report: dict) -> None:
+    s = report["settings"]
+    print(f"IVR webhook load: {s['connections']} connections, gunicorn {s['workers']} sync workers, "
+          f"{s['scripts']} call scripts, {s['rounds']} round(s) of {s['duration_s']:g} s "
+          f"({report['machine']['cpus']} CPUs, Python {report['machine']['python']}, "
+          f"Redis {report['machine']['redis']})")
+
+    def table(title: str, block: dict) -> None:
+        print(f"\n{title}")
+        print(f"  {'server':8}{'turns/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+              f"{'srv ms/req':>12}{'redis ms':>10}{'drv ms':>8}{'busy':>6}  per-round turns/s | p99")
+        for name in ("ivr", "static"):
+            r = block[name]
+            rounds = " ".join(f"{v:.0f}" for v in r["rounds_turns_per_s"])
+            p99s = " ".join(f"{v:.1f}" for v in r["rounds_p99_ms"])
+            print(f"  {name:8}{r['turns_per_s']:9.0f}{r['p50_ms']:9.2f}{r['p90_ms']:9.2f}{r['p99_ms']:9.2f}"
+                  f"{r['max_ms']:9.1f}{r['server_cpu_ms_per_request']:12.2f}{r['redis_cpu_ms_per_request']:10.3f}"
+                  f"{r['driver_cpu_ms_per_request']:8.2f}{r['machine_busy']:6.0%}  {rounds} | {p99s}")
+        ivr = block["ivr"]
+        print(f"  ivr: {ivr['calls']} calls, {ivr['turn_samples']} timed turns, status callbacks "
+              f"p50 {ivr['status_p50_ms']:.2f} / p99 {ivr['status_p99_ms']:.2f} ms; "
+              f"{ivr['bad_status']} bad HTTP statuses, {ivr['apologies']} apologies")
+        ratio = ivr["turns_per_s"] / block["static"]["turns_per_s"]
+        print(f"  ivr/static turns per second: {ratio:.2f}")
+
+    table("Procfile configuration (sync workers) - headline", report["sync"])
+    if "gthread" in report:
+        table(f"gthread workers, --threads {report['gthread']['threads']}", report["gthread"])
+    m = report["memory"]
+    print(f"\nRedis memory, {m['live_keys']} live calls at mid-script (of {m['calls']} driven):")
+    print(f"  used_memory delta {m['used_memory_delta']:,} B = {m['bytes_per_call']:.0f} B per call; "
+          f"MEMORY USAGE mean {m['memory_usage_mean']:.0f} B, max {m['memory_usage_max']} B "
+          f"(value {m['value_bytes_mean']:.0f} B mean, {m['value_bytes_max']} B max; TTL {m['ttl_s_min']:.0f} s)")
+    e = report["ended_call_keys"]
+    print(f"  ended calls from the load still in Redis: {e['count']} keys, MEMORY USAGE mean "
+          f"{e['memory_usage_mean']:.0f} B, max {e['memory_usage_max']} B (TTL {e['ttl_s_min']:.0f} s)")
+    print("\nGoals:")
+    g = report["goals"]
+    print(f"  {'PASS' if g['p99_ms']['pass'] else 'FAIL'}  p99 at {s['connections']} connections: "
+          f"{g['p99_ms']['value']:.2f} ms (goal {g['p99_ms']['goal']} ms)")
+    print(f"  {'PASS' if g['ivr_static_ratio']['pass'] else 'FAIL'}  ivr/static turns per second: "
+          f"{g['ivr_static_ratio']['value']:.2f} (goal {g['ivr_static_ratio']['goal']})")
+    print(f"  {'PASS' if g['bytes_per_live_call']['pass'] else 'FAIL'}  Redis per live call: "
+          f"{g['bytes_per_live_call']['value']:.0f} B used_memory, {g['bytes_per_live_call']['memory_usage']:.0f} B "
+          f"MEMORY USAGE (goal {g['bytes_per_live_call']['goal']} B)")
+    print(f"\n({report['elapsed_s']} s)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,5 +32,9 @@ ACTIONS: dict[str, ActionSpec] = {
                    "text the caller (or `to`) a message"),
         ActionSpec("book_ride", frozenset(), frozenset({"summary"}),
                    "hand a ride request to the transportation desk", frozenset({"confirmation"})),
+        ActionSpec("save_voicemail", frozenset({"team", "recording"}), frozenset({"duration", "summary"}),
+                   "keep a voice message for a team, durably"),
+        ActionSpec("request_callback", frozenset({"team", "number"}), frozenset({"summary"}),
+                   "ask a team to call the caller back, durably"),
     )
 }

@@ -24,21 +24,23 @@ import logging
 import time
 import traceback
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from datetime import datetime
 
-from .commands import Effect, Say
+from . import effects
+from .commands import Dial, Effect, Say
 from .engine import CallState, step
 from .events import CallStarted, Event
 from .flow_registry import FlowRegistry
 from .messages import BUILT_IN
 from .store import CallStore, StoreUnavailable
-from .twiml import TurnUrls, render, render_apology
+from .twiml import TurnUrls, render, render_accept, render_apology, render_whisper
 
 log = logging.getLogger("ivr.calls")
 CALL_TTL_SECONDS = 4 * 3600
 SAVE_ATTEMPTS = 3
+AWAY_CACHE_SECONDS = 5.0
 APOLOGY = (
     Say(BUILT_IN["apology"]["en"], "Polly.Joanna", "en-US"),
     Say(BUILT_IN["apology"]["es"], "Polly.Lupe", "es-US"),
@@ -52,11 +54,14 @@ class Record:
     state: CallState
     answered: int  # the last turn number answered; -1 for the first response
     twiml: str
+    whisper: tuple[tuple[str, str], ...] = ()  # what coordinators hear while this turn's transfer rings
 
     def pack(self) -> bytes:
         """Bytes for the store: JSON header, NUL, compressed TwiML."""
-        head = json.dumps({"s": self.state.to_dict(), "a": self.answered}, separators=(",", ":"))
-        return head.encode() + b"\0" + zlib.compress(self.twiml.encode(), 6)
+        head = {"s": self.state.to_dict(), "a": self.answered}
+        if self.whisper:
+            head["w"] = self.whisper
+        return json.dumps(head, separators=(",", ":")).encode() + b"\0" + zlib.compress(self.twiml.encode(), 6)
 
     @classmethod
     def unpack(cls, blob: bytes) -> Record:
@@ -64,7 +69,8 @@ class Record:
         try:
             head, body = blob.split(b"\0", 1)
             data = json.loads(head)
-            return cls(CallState.from_dict(data["s"]), int(data["a"]), zlib.decompress(body).decode())
+            whisper = tuple((str(lang), str(text)) for lang, text in data.get("w", ()))
+            return cls(CallState.from_dict(data["s"]), int(data["a"]), zlib.decompress(body).decode(), whisper)
         except (ValueError, KeyError, TypeError, zlib.error) as exc:
             raise ValueError(f"not a call record: {type(exc).__name__}") from None
 
@@ -72,19 +78,20 @@ class Record:
 def urls_for(turn: int) -> TurnUrls:
     """Relative URLs for a turn's answers; only the turn number, never caller data."""
     base = f"/voice/turn?t={turn}"
-    return TurnUrls(gather=base, no_input=base, dial=base, record=base)
+    return TurnUrls(gather=base, no_input=base, dial=base, record=base, whisper=f"/voice/whisper?t={turn}")
 
 
 class CallService:
     """Answers Twilio's webhooks for calls, whatever goes wrong underneath."""
 
     def __init__(self, registry: FlowRegistry, store: CallStore, flow_id: str,
-                 fallback_number: str | None = None, effects=None):
+                 fallback_number: str | None = None):
         self.registry = registry
         self.store = store
         self.flow_id = flow_id
         self.fallback_number = fallback_number
-        self.effects = effects
+        self._away: frozenset[str] = frozenset()
+        self._away_read = float("-inf")
 
     def apology(self) -> str:
         """The safe route: sorry in both languages, then the main line (or goodbye)."""
@@ -133,11 +140,14 @@ class CallService:
             if flow is None:
                 fields["outcome"] = "no-flow"
                 return self.apology()
+            event = replace(event, away=self.away())
             state, commands = step(flow, record.state if record else None, event)
             twiml = render(commands, urls_for(state.turn))
-            new = Record(state, -1 if turn is None else turn, twiml)
+            dial = next((c for c in commands if isinstance(c, Dial)), None)
+            new = Record(state, -1 if turn is None else turn, twiml, dial.whisper if dial else ())
+            # Effects first, keyed by call and turn: a lost race or a retry keeps one record.
+            effects.perform(self.store, call_sid, [c for c in commands if isinstance(c, Effect)], time.time())
             if self.store.save(call_sid, new.pack(), version, CALL_TTL_SECONDS):
-                self._effects(call_sid, commands)
                 fields.update(flow=flow.id, version=flow.version, node=state.node, outcome="ok",
                               ended=state.ended or None)
                 return twiml
@@ -150,10 +160,44 @@ class CallService:
         state = record.state
         return self.registry.get(state.flow, state.flow_version)
 
-    def _effects(self, call_sid: str, commands) -> None:
-        effects = [c for c in commands if isinstance(c, Effect)]
-        if effects and self.effects is not None:
-            self.effects(call_sid, effects)
+    def away(self) -> frozenset[str]:
+        """Coordinators marked away, read from the store at most every few seconds per process."""
+        now = time.monotonic()
+        if now - self._away_read >= AWAY_CACHE_SECONDS:
+            try:
+                self._away = frozenset(name for name, (available, _) in self.store.availability().items()
+                                       if not available)
+                self._away_read = now
+            except StoreUnavailable:
+                pass  # keep the last known list; the turn itself will find out about the store
+        return self._away
+
+    def whisper(self, parent_sid: str, turn: int, member_phone: str) -> str:
+        """The coordinator's leg: who is calling and why, then press 1 to accept."""
+        try:
+            blob, _ = self.store.load(parent_sid)
+            record = Record.unpack(blob) if blob is not None else None
+            if record is None or record.state.turn != turn or not record.whisper:
+                return render_accept(False)
+            flow = self._flow(record)
+            texts = dict(record.whisper)
+            lang = self._member_language(flow, member_phone, texts) if flow is not None else next(iter(texts))
+            voice = flow.voices[lang] if flow is not None else APOLOGY[0].voice
+            language = flow.speech_languages[lang] if flow is not None else APOLOGY[0].language
+            return render_whisper(Say(texts[lang], voice, language), f"/voice/whisper/accept?t={turn}")
+        except Exception as exc:  # a broken whisper declines this leg; the caller goes on ringing
+            log.error(json.dumps({"call": parent_sid, "event": "Whisper", "error": type(exc).__name__}))
+            return render_accept(False)
+
+    @staticmethod
+    def _member_language(flow, phone: str, texts: dict[str, str]) -> str:
+        for team in flow.teams.values():
+            for member in team.members:
+                if member.phone == phone:
+                    for lang in member.languages:
+                        if lang in texts:
+                            return lang
+        return next(iter(texts))
 
     def ended(self, call_sid: str, status: str) -> None:
         """A status callback: note where the call ended (for drop-off counts) and mark it over."""
@@ -173,7 +217,8 @@ class CallService:
                 if self.store.save(call_sid, ended.pack(), version, CALL_TTL_SECONDS):
                     return
         except (StoreUnavailable, ValueError) as exc:
-            log.warning(json.dumps({"call": call_sid, "event": "CallEnded", "outcome": type(exc).__name__}))
+            log.warning(json.dumps({"call": call_sid, "event": "CallEnded", "outcome": type(exc).__name__},
+                                   separators=(",", ":")))
 
 
 def now_in(zone) -> datetime:

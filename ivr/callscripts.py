@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -21,7 +22,7 @@ from .phone import Phone
 from .problems import Problem
 from .yamlnodes import Reader
 
-DEFAULT_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+DEFAULT_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # a Wednesday morning
 STEP_KINDS = ("hear", "not_hear", "press", "silence", "dial", "record", "at")
 
 

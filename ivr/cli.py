@@ -156,5 +156,6 @@ def graph(flow_path: str) -> None:
     click.echo(mermaid(_load_or_exit(flow_path)), nl=False)
 
 
+from .cli_admin import register as _register_admin; _register_admin(main)  # noqa: E402, E702
 if __name__ == "__main__":  # pragma: no cover
     main()

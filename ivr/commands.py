@@ -55,15 +55,16 @@ class Gather:
 class Dial:
     """Connect the caller to a team's phones; ends the turn.
 
-    `context` is the minimum-necessary summary a coordinator is told before
-    accepting: pairs of (label, spoken value), never identifiers.
+    `whisper` is what a coordinator hears before accepting, in each language a
+    coordinator may prefer: (language, text) pairs holding the minimum necessary,
+    never an identifier.
     """
 
     team: str
     numbers: tuple[str, ...]
     timeout: int
     language: str
-    context: tuple[tuple[str, str], ...] = ()
+    whisper: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

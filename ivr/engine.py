@@ -20,11 +20,14 @@ small plain data (`CallState.to_dict`) so any store can keep it.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from . import speech, validators
 from .actions import ACTIONS
+from .messages import LANGUAGE_NAMES
+from .teams import candidates, is_open
 from .commands import Dial, Effect, Gather, Hangup, Record, Say
 from .events import CallStarted, DialDone, Digits, Event, NoInput, RecordingDone
 from .flow import (ActionNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode, Text,
@@ -33,7 +36,9 @@ from .flow import (ActionNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, 
 STATE_VERSION = 1
 MAX_STEPS = 60  # nodes walked in one turn before the walk counts as a loop
 MAX_HISTORY = 20
+MAX_DIAL_NUMBERS = 10  # Twilio rings at most ten numbers at once
 ANSWERED = frozenset({"completed", "answered"})
+E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 
 
 @dataclass(slots=True)
@@ -53,16 +58,17 @@ class CallState:
     turn: int = 0
     ended: bool = False
     call: str = ""
+    tried: list[str] = field(default_factory=list)  # members already rung by a transfer that hunts
 
     def copy(self) -> CallState:
         """A copy safe to change."""
-        return replace(self, answers=dict(self.answers), history=list(self.history))
+        return replace(self, answers=dict(self.answers), history=list(self.history), tried=list(self.tried))
 
     def to_dict(self) -> dict:
         """Compact JSON-able form, with the schema version."""
         return {"v": STATE_VERSION, "f": self.flow, "fv": self.flow_version, "l": self.lang, "n": self.node,
                 "p": self.phase, "s": self.section, "pe": self.pending, "t": self.tries, "a": self.answers,
-                "h": self.history, "tu": self.turn, "e": self.ended, "c": self.call}
+                "h": self.history, "tu": self.turn, "e": self.ended, "c": self.call, "tr": self.tried}
 
     @classmethod
     def from_dict(cls, data: dict) -> CallState:
@@ -73,7 +79,7 @@ class CallState:
             return cls(flow=str(data["f"]), flow_version=str(data["fv"]), lang=str(data["l"]), node=data["n"],
                        phase=str(data["p"]), section=int(data["s"]), pending=data["pe"], tries=int(data["t"]),
                        answers=dict(data["a"]), history=list(data["h"]), turn=int(data["tu"]),
-                       ended=bool(data["e"]), call=str(data.get("c", "")))
+                       ended=bool(data["e"]), call=str(data.get("c", "")), tried=list(data.get("tr", [])))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"call state has a bad shape: {exc}") from None
 
@@ -89,11 +95,14 @@ def step(flow: Flow, state: CallState | None, event: Event) -> tuple[CallState, 
     if isinstance(event, CallStarted) or state is None:
         state = new_state(flow, getattr(event, "lang", None))
         state.call = getattr(event, "call", "")
+        caller = getattr(event, "caller", None) or ""
+        state.answers["caller_id"] = caller if E164.match(caller) else ""
         turn = _Turn(flow, state, event)
         turn.walk(flow.start)
     else:
         st = state.copy()
         st.turn += 1
+        st.flow_version = flow.version  # the version this turn really ran on
         turn = _Turn(flow, st, event)
         turn.handle()
     return turn.st, tuple(turn.out)
@@ -169,9 +178,10 @@ class _Turn:
         elif isinstance(event, (Digits, NoInput)) and isinstance(node, (MenuNode, AskNode, SayNode)):
             self.on_keys(node, event.digits if isinstance(event, Digits) else None)
         elif isinstance(event, DialDone) and isinstance(node, TransferNode):
-            self.on_dial(node, event.status)
+            self.on_dial(node, event)
         elif isinstance(event, RecordingDone) and isinstance(node, RecordNode):
             st.answers[node.save] = event.url
+            st.answers[f"{node.save}_seconds"] = str(event.duration)
             self.walk_next(node.next)
         elif isinstance(event, NoInput) and isinstance(node, RecordNode):
             self.walk_next(node.next)  # nothing was recorded: go on without a message
@@ -294,13 +304,23 @@ class _Turn:
         else:
             self.walk_next(node.next)
 
-    def on_dial(self, node: TransferNode, status: str) -> None:
-        if status in ANSWERED:
+    def on_dial(self, node: TransferNode, event: DialDone) -> None:
+        bridged = event.bridged if event.bridged is not None else event.status in ANSWERED
+        if bridged:
             self.end()
-        elif node.no_answer:
-            self.walk(node.no_answer)
+        elif self.flow.teams[node.team].strategy == "hunt" and self.members(node):
+            self.out.extend(self.says(self.message("still_trying")))
+            self.dial(node)
         else:
-            self.end(self.message("no_one_available"))
+            self.give_up(node, node.no_answer, "no_one_available")
+
+    def give_up(self, node: TransferNode, target: str | None, message: str) -> None:
+        """Nobody to connect to: on to the flow's route for it, or an apology and goodbye."""
+        self.st.tried = []
+        if target:
+            self.walk(target)
+        else:
+            self.end(self.message(message))
 
     # -- walking ---------------------------------------------------------------------
     def apply(self, sets) -> None:
@@ -380,12 +400,47 @@ class _Turn:
         return node.default
 
     def transfer(self, node: TransferNode) -> None:
-        self.wait_at(node)
+        """Arrive at a transfer: closed, nobody free, or ring."""
+        team = self.flow.teams[node.team]
+        self.st.tried = []
+        self.st.answers["transfer_team"] = node.team
+        if self.flow.calendar is not None and not is_open(self.flow.calendar, team, self.event.now):
+            self.out.extend(self.says(self.message("team_closed")))
+            self.give_up(node, node.closed or node.no_answer, "goodbye")
+            return
+        if not self.members(node):
+            self.give_up(node, node.no_answer, "no_one_available")
+            return
         if node.announce is not None:
             self.out.extend(self.says(node.announce))
-        context = tuple((name, self.st.answers.get(name, "")) for name in node.tell)
-        self.out.append(Dial(team=node.team, numbers=self.flow.teams.get(node.team, ()), timeout=node.timeout,
-                             language=self.flow.speech_languages[self.st.lang], context=context))
+        self.dial(node)
+
+    def members(self, node: TransferNode) -> tuple:
+        """Who may still be rung for this transfer."""
+        team = self.flow.teams[node.team]
+        return candidates(team, self.st.lang, self.event.away, tuple(self.st.tried))
+
+    def dial(self, node: TransferNode) -> None:
+        team = self.flow.teams[node.team]
+        members = self.members(node)
+        members = members[:1] if team.strategy == "hunt" else members[:MAX_DIAL_NUMBERS]
+        self.wait_at(node)
+        self.st.tried = [*self.st.tried, *(m.name for m in members)] if team.strategy == "hunt" else []
+        self.out.append(Dial(team=node.team, numbers=tuple(m.phone for m in members),
+                             timeout=node.timeout or team.ring_seconds,
+                             language=self.flow.speech_languages[self.st.lang], whisper=self.whisper(node)))
+
+    def whisper(self, node: TransferNode) -> tuple[tuple[str, str], ...]:
+        """What a coordinator hears first, in each of the flow's languages."""
+        out = []
+        for lang in self.flow.languages:
+            names = LANGUAGE_NAMES.get(lang, LANGUAGE_NAMES["en"])
+            parts = [self.message("whisper_intro").get(lang).replace("{value}", names.get(self.st.lang, self.st.lang))]
+            if node.whisper is not None:
+                parts.append(speech.render(node.whisper.get(lang), self.context(lang)))
+            parts.append(self.message("whisper_accept").get(lang))
+            out.append((lang, " ".join(p for p in parts if p)))
+        return tuple(out)
 
     def wait_at(self, node) -> None:
         st = self.st

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 DIAL_STATUSES = frozenset({"completed", "answered", "busy", "no-answer", "failed", "canceled"})
+NOBODY_AWAY: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class CallStarted:
     caller: str | None = None
     lang: str | None = None
     call: str = ""  # the call's id (Twilio's CallSid): seeds confirmation numbers
+    away: frozenset[str] = NOBODY_AWAY  # coordinators marked away (names or numbers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class Digits:
 
     now: datetime
     digits: str
+    away: frozenset[str] = NOBODY_AWAY  # coordinators marked away (names or numbers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,7 @@ class NoInput:
     """A Gather timed out with no keys."""
 
     now: datetime
+    away: frozenset[str] = NOBODY_AWAY  # coordinators marked away (names or numbers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class DialDone:
 
     now: datetime
     status: str
+    bridged: bool | None = None  # connected to someone (None: judge by status)
+    away: frozenset[str] = NOBODY_AWAY  # coordinators marked away (names or numbers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,7 @@ class RecordingDone:
     url: str
     duration: int
     hung_up: bool = False
+    away: frozenset[str] = NOBODY_AWAY  # coordinators marked away (names or numbers)
 
 
 Event = CallStarted | Digits | NoInput | DialDone | RecordingDone

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from .actions import ACTIONS
+from .teams import Calendar, Team
 
 NODE_KINDS = ("say", "menu", "ask", "decide", "transfer", "record", "action", "hangup")
 ASK_TYPES = ("yesno", "choice", "digits")
@@ -124,9 +125,10 @@ class TransferNode(Node):
 
     team: str
     announce: Text | None
-    timeout: int
+    timeout: int | None  # None: the team's ring_seconds
     no_answer: str | None
-    tell: tuple[str, ...] = ()
+    closed: str | None = None  # where callers go outside the team's hours (default: no_answer)
+    whisper: Text | None = None  # what the coordinator hears before accepting
     kind = "transfer"
 
 
@@ -186,13 +188,14 @@ class Flow:
     keys: Keys
     operator: str | None
     messages: Mapping[str, Text]
-    teams: Mapping[str, tuple[str, ...]]
+    teams: Mapping[str, Team]
     nodes: Mapping[str, AnyNode]
     values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    calendar: Calendar | None = None
 
     def is_business_day(self, day) -> bool:
-        """Monday to Friday (the line's calendar adds holidays and closures)."""
-        return day.weekday() < 5
+        """Monday to Friday, less the holidays and closures of the line's calendar."""
+        return self.calendar.is_business_day(day) if self.calendar is not None else day.weekday() < 5
 
     def node(self, node_id: str | None) -> AnyNode | None:
         """The node with this id, or None when it does not exist."""
@@ -209,7 +212,7 @@ def successors(node: AnyNode) -> list[str]:
         case DecideNode():
             targets = [b.next for b in node.branches] + [node.default]
         case TransferNode():
-            targets = [node.no_answer] if node.no_answer else []
+            targets = [t for t in (node.no_answer, node.closed) if t]
         case _:
             targets = []
     if waits_for_keys(node) and node.wait.on_fail:
@@ -225,12 +228,16 @@ def waits_for_keys(node: AnyNode) -> bool:
 def saved_names(node: AnyNode) -> set[str]:
     """Answer names a node may save."""
     match node:
-        case AskNode() | RecordNode():
+        case AskNode():
             return {node.save}
+        case RecordNode():
+            return {node.save, f"{node.save}_seconds"}
         case MenuNode():
             return {k for opt in node.options.values() for k, _ in opt.sets}
         case DecideNode():
             return {k for b in node.branches for k, _ in b.sets} | {k for k, _ in node.default_sets}
         case ActionNode():
             return set(ACTIONS[node.action].outputs)
+        case TransferNode():
+            return {"transfer_team"}
     return set()

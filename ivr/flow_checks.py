@@ -12,7 +12,7 @@ from collections import deque
 from .flow import HangupNode, TransferNode, saved_names, successors, waits_for_keys
 from .problems import quoted
 
-ALWAYS_KNOWN = frozenset({"lang", "today", "business_days_until"})
+ALWAYS_KNOWN = frozenset({"lang", "today", "business_days_until", "caller_id"})
 
 
 def _edges(nodes: dict, operator: str | None) -> dict[str, list[str]]:

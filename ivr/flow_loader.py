@@ -25,6 +25,7 @@ from .flow import (ASK_TYPES, NODE_KINDS, ActionNode, AskNode, Branch, DecideNod
                    MenuNode, Option, RecordNode, SayNode, Text, TransferNode, Wait)
 from .flow_checks import check_graph
 from .problems import FlowError, Problem
+from .teams import Teams, Team, inline_team, lint_teams_file
 from .speech import TemplateProblem, expression_names, template_names, word_count
 from .yamlnodes import Reader, is_null
 
@@ -47,7 +48,7 @@ KIND_KEYS = {
     "ask": {"ask", "expect", "save", "next", "choices", "length", "min_length", "max_length", "finish_key",
             "validate", "readback"} | WAIT_KEYS,
     "decide": {"decide", "default"},
-    "transfer": {"transfer", "announce", "timeout", "no_answer", "tell"},
+    "transfer": {"transfer", "announce", "whisper", "timeout", "no_answer", "closed"},
     "record": {"record", "save", "max_length", "next", "timeout"},
     "action": {"action", "params", "next"},
     "hangup": {"hangup"},
@@ -158,7 +159,7 @@ class _Reading:
         return key
 
     # -- the file ------------------------------------------------------------------
-    def flow(self, root: yaml.Node, path: str, version: str) -> Flow | None:
+    def flow(self, root: yaml.Node, path: str, version: str, shared: Teams | None = None) -> Flow | None:
         top = self.r.mapping(root, "the flow file")
         if top is None:
             return None
@@ -175,7 +176,7 @@ class _Reading:
                 self.languages = tuple(dict.fromkeys(langs))
         settings = self.settings(top["settings"][1], top["settings"][0]) if "settings" in top \
             else self.settings(None, root)
-        teams = self.teams(top["teams"][1]) if "teams" in top else {}
+        teams = self.teams(top["teams"][1] if "teams" in top else None, shared)
         values = self.values(top["values"][1]) if "values" in top else {}
         start = self.ref(top["start"][1], "start") if "start" in top else None
         nodes = self.nodes(top["nodes"][1], teams) if "nodes" in top else {}
@@ -192,6 +193,7 @@ class _Reading:
             keys=settings["keys"], operator=settings["operator"],
             messages=MappingProxyType(settings["messages"]),
             teams=MappingProxyType(teams), nodes=MappingProxyType(nodes), values=MappingProxyType(values),
+            calendar=shared.calendar if shared is not None else None,
         )
 
     def values(self, node: yaml.Node) -> dict[str, str]:
@@ -298,11 +300,16 @@ class _Reading:
             out[name] = Text(MappingProxyType({lang: built_in.get(lang, built_in["en"]) for lang in self.languages}))
         return out
 
-    def teams(self, node: yaml.Node) -> dict[str, tuple[str, ...]]:
-        out = {}
-        for team, (key_node, value_node) in (self.r.mapping(node, "teams") or {}).items():
+    def teams(self, node: yaml.Node | None, shared: Teams | None) -> dict[str, Team]:
+        """The flow's own teams (always open, ringing all) and those of the teams file beside it."""
+        out: dict[str, Team] = dict(shared.teams) if shared is not None else {}
+        entries = (self.r.mapping(node, "teams") or {}) if node is not None else {}
+        for team, (key_node, value_node) in entries.items():
             if not ID_RE.match(team):
                 self.r.error(key_node, f'team name "{team}" must be letters, digits, - and _', "bad-name")
+            if team in out:
+                self.r.error(key_node, f'team "{team}" is also defined in {shared.path}', "duplicate-key")
+                continue
             numbers = []
             for item, number in self.r.strings(value_node, f"team {team}"):
                 if E164_RE.match(number):
@@ -312,7 +319,7 @@ class _Reading:
                                        '(+ and country code, e.g. +16266696777)', "bad-phone")
             if not numbers and isinstance(value_node, yaml.SequenceNode) and not value_node.value:
                 self.r.error(value_node, f"team {team} has no numbers", "empty-team")
-            out[team] = tuple(numbers)
+            out[team] = inline_team(team, numbers)
         return out
 
     # -- nodes ---------------------------------------------------------------------
@@ -541,17 +548,14 @@ class _Reading:
             self.r.error(team_node, f'transfer to unknown team "{team}"; teams: {", ".join(sorted(teams)) or "none"}',
                          "unknown-team")
         announce = self.text(entries["announce"][1], f'announce of "{node_id}"') if "announce" in entries else None
+        whisper = self.text(entries["whisper"][1], f'whisper of "{node_id}"') if "whisper" in entries else None
         timeout = self.r.integer(entries["timeout"][1], "timeout", 5, 600) if "timeout" in entries else None
         no_answer = self.optional_ref(entries, "no_answer", f'no_answer of "{node_id}"')
-        tell = ()
-        if "tell" in entries:
-            names = self.r.strings(entries["tell"][1], "tell")
-            self.note_reads(entries["tell"][1], [name for _, name in names])
-            tell = tuple(name for _, name in names)
+        closed = self.optional_ref(entries, "closed", f'closed of "{node_id}"')
         if team is None:
             return None
-        return TransferNode(**where, team=team, announce=announce, timeout=timeout or 30, no_answer=no_answer,
-                            tell=tell)
+        return TransferNode(**where, team=team, announce=announce, timeout=timeout, no_answer=no_answer,
+                            closed=closed, whisper=whisper)
 
     def node_record(self, node_id, key_node, entries, where, teams):
         prompt = self.text(entries["record"][1], f'record prompt of "{node_id}"')
@@ -596,39 +600,67 @@ class _Reading:
         return HangupNode(**where, say=say)
 
 
-def lint_text(text: str, path: str) -> tuple[Flow | None, list[Problem]]:
-    """Read a flow from text: the flow (None if it has errors) and every problem, sorted."""
+TEAMS_FILE = "teams.yaml"
+
+
+def lint_text(text: str, path: str, shared: Teams | None = None) -> tuple[Flow | None, list[Problem]]:
+    """Read a flow from text: the flow (None if it has errors) and every problem, sorted.
+
+    `shared` is the teams file beside the flow, if there is one.
+    """
     # A flow's YAML tree is many small objects and no cycles: the collector would only
     # rescan it again and again as it grows, making loading worse than linear.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _lint_text(text, path)
+        return _lint_text(text, path, shared)
     finally:
         if collecting:
             gc.enable()
 
 
-def _lint_text(text: str, path: str) -> tuple[Flow | None, list[Problem]]:
+def _lint_text(text: str, path: str, shared: Teams | None) -> tuple[Flow | None, list[Problem]]:
     reader = Reader(path)
     root = reader.compose(text)
     flow = None
     if root is not None:
         version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-        flow = _Reading(reader).flow(root, path, version)
+        flow = _Reading(reader).flow(root, path, version, shared)
     elif not reader.problems:
         reader.problems.append(Problem(path, 1, 1, "the flow file is empty", "missing-start"))
     return flow, sorted(set(reader.problems))
 
 
-def lint_file(path: str | Path) -> tuple[Flow | None, list[Problem]]:
-    """Read a flow file: the flow (None if it has errors) and every problem, sorted."""
+def is_teams_file(path: str | Path) -> bool:
+    """True for the teams file that lives beside the flows."""
+    return Path(path).name == TEAMS_FILE
+
+
+def teams_beside(path: str | Path) -> tuple[Teams | None, list[Problem]]:
+    """The teams file in a flow's folder (None, [] when there is none)."""
+    candidate = Path(path).parent / TEAMS_FILE
+    if not candidate.is_file():
+        return None, []
+    return lint_teams_file(candidate)
+
+
+def lint_file(path: str | Path, shared: tuple[Teams | None, list[Problem]] | None = None
+              ) -> tuple[Flow | None, list[Problem]]:
+    """Read a flow file: the flow (None if it has errors) and every problem, sorted.
+
+    The teams file beside it is read too, unless `shared` brings it already read.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(str(path), 1, 1, f"cannot read the file: {exc}", "io")]
-    return lint_text(text, str(path))
+    teams, teams_problems = shared if shared is not None else teams_beside(path)
+    flow, problems = lint_text(text, str(path), teams)
+    if any(p.is_error for p in teams_problems):
+        problems.append(Problem(str(path), 1, 1, f"{TEAMS_FILE} beside this flow has errors", "teams-file"))
+        flow = None
+    return flow, sorted(problems)
 
 
 def load_flow(path: str | Path) -> Flow:
@@ -640,25 +672,27 @@ def load_flow(path: str | Path) -> Flow:
 
 
 def flow_files(paths) -> list[Path]:
-    """The flow files named, with folders expanded to their *.yaml (not their tests/)."""
+    """The flow files named, with folders expanded to their *.yaml (not their tests/ nor teams.yaml)."""
     out: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            out.extend(sorted(p for p in path.glob("*.yaml") if p.is_file()))
-            out.extend(sorted(p for p in path.glob("*.yml") if p.is_file()))
+            found = sorted(p for p in path.glob("*.yaml") if p.is_file()) + \
+                sorted(p for p in path.glob("*.yml") if p.is_file())
+            out.extend(p for p in found if not is_teams_file(p))
         else:
             out.append(path)
     return out
 
 
 def load_flows(folder: str | Path) -> dict[str, Flow]:
-    """Every flow in a folder by id, or FlowError with every error in all of them."""
+    """Every flow in a folder by id, or FlowError with every error in all of them (teams file included)."""
     flows: dict[str, Flow] = {}
-    problems: list[Problem] = []
+    shared = teams_beside(Path(folder) / "any.yaml")
+    problems: list[Problem] = [p for p in shared[1] if p.is_error]
     for path in flow_files([folder]):
-        flow, found = lint_file(path)
-        problems.extend(p for p in found if p.is_error)
+        flow, found = lint_file(path, shared)
+        problems.extend(p for p in found if p.is_error and p.rule != "teams-file")
         if flow is not None and flow.id in flows:
             problems.append(Problem(str(path), 1, 1, f'flow id "{flow.id}" is also used by {flows[flow.id].path}',
                                     "duplicate-flow"))

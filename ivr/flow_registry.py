@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from .flow import Flow
-from .flow_loader import lint_text, load_flows
+from .flow_loader import TEAMS_FILE, lint_text, load_flows, teams_beside
 from .problems import FlowError, Problem
 
 log = logging.getLogger("ivr.flows")
@@ -127,8 +127,9 @@ class FlowRegistry:
             return None
         if text is None:
             return None
-        flow, _ = lint_text(text, f"{flow_id}@{version}")
+        flow, _ = lint_text(text, f"{flow_id}@{version}", teams_beside(self.folder / TEAMS_FILE)[0])
         if flow is None or flow.id != flow_id or flow.version != version:
             return None
-        self._remember(flow)
+        with self._lock:
+            self._remember(flow)
         return flow

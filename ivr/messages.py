@@ -47,6 +47,22 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "en": "Sorry, no one could take your call right now. Please call us again later. Goodbye.",
         "es": "Lo sentimos, nadie pudo atender su llamada en este momento. Por favor llame más tarde. Adiós.",
     },
+    "team_closed": {
+        "en": "Our team is not available at this hour.",
+        "es": "Nuestro equipo no está disponible a esta hora.",
+    },
+    "still_trying": {
+        "en": "Please stay on the line while I try someone else.",
+        "es": "Por favor espere en la línea mientras intento con otra persona.",
+    },
+    "whisper_intro": {
+        "en": "Support line call. The caller speaks {value}.",
+        "es": "Llamada de la línea de apoyo. La persona habla {value}.",
+    },
+    "whisper_accept": {
+        "en": "To take the call, press 1. To decline, hang up.",
+        "es": "Para tomar la llamada, oprima 1. Para rechazarla, cuelgue.",
+    },
     "goodbye": {
         "en": "Thank you for calling. Goodbye.",
         "es": "Gracias por llamar. Adiós.",
@@ -54,3 +70,9 @@ BUILT_IN: dict[str, dict[str, str]] = {
 }
 
 NAMES = frozenset(BUILT_IN)
+
+# A language's name, said in another: LANGUAGE_NAMES[listener][language].
+LANGUAGE_NAMES = {
+    "en": {"en": "English", "es": "Spanish"},
+    "es": {"en": "inglés", "es": "español"},
+}

@@ -53,14 +53,18 @@ def parse_entry(entry: str) -> tuple[str, str]:
 class Phone:
     """One simulated call through a flow."""
 
-    def __init__(self, flow: Flow, now: datetime | None = None):
+    def __init__(self, flow: Flow, now: datetime | None = None, caller: str = "+15555550100",
+                 away: frozenset[str] = frozenset()):
         self.flow = flow
+        self.caller = caller
+        self.away = away
         self.now = now or datetime.now(timezone.utc)
         self.state: CallState | None = None
         self.commands: tuple = ()
         self.heard: list[str] = []
         self.effects: list[Effect] = []
         self.turns = 0
+        self.call_id = "CA" + "0" * 32
         self.visited: set[tuple[str, str]] = set()  # (node waited at, language)
 
     def _send(self, event) -> list[str]:
@@ -75,25 +79,26 @@ class Phone:
 
     def start(self, lang: str | None = None) -> list[str]:
         """Place the call (optionally to a line of one language); returns what is heard first."""
-        return self._send(CallStarted(self.now, lang=lang))
+        return self._send(CallStarted(self.now, lang=lang, caller=self.caller, call=self.call_id,
+                                      away=self.away))
 
     def press(self, digits: str) -> list[str]:
         """Press keys at the current prompt."""
-        return self._send(Digits(self.now, digits))
+        return self._send(Digits(self.now, digits, away=self.away))
 
     def silence(self) -> list[str]:
         """Let the current prompt time out."""
-        return self._send(NoInput(self.now))
+        return self._send(NoInput(self.now, away=self.away))
 
     def dial_result(self, status: str) -> list[str]:
         """Finish a transfer with a DialCallStatus."""
-        return self._send(DialDone(self.now, status))
+        return self._send(DialDone(self.now, status, away=self.away))
 
     def record(self, seconds: int) -> list[str]:
         """Finish a recording of some seconds (0: nothing was recorded)."""
         if seconds <= 0:
-            return self._send(NoInput(self.now))
-        return self._send(RecordingDone(self.now, f"recording://{self.turns}", seconds))
+            return self._send(NoInput(self.now, away=self.away))
+        return self._send(RecordingDone(self.now, f"recording://{self.turns}", seconds, away=self.away))
 
     def enter(self, entry: str) -> list[str]:
         """Feed one typed input (see `parse_entry`)."""

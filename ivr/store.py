@@ -4,6 +4,10 @@ Every save is a compare-and-set on the version the caller loaded, so two webhook
 one call racing (a retried request, a status callback overlapping a turn) cannot
 silently overwrite each other: the loser sees False and reloads. Records expire, so
 an abandoned call's state goes away on its own.
+
+The same store also keeps what must outlive a call: records (voicemails, callback
+requests, ...) that are written once under an id the caller chooses and never expire,
+and whether each coordinator is available.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ class CallStore(Protocol):
         ...
 
 
-def check_record_args(record_id: str, kind: str, created_at: float) -> None:
+def check_record_args(record_id: str, kind: str, created_at: float, blob: bytes) -> None:
     """Refuse a record no backend could keep faithfully (shared by the implementations)."""
     if not isinstance(record_id, str) or not record_id:
         raise ValueError(f"record_id must be a non-empty string, got {record_id!r}")
@@ -83,6 +87,8 @@ def check_record_args(record_id: str, kind: str, created_at: float) -> None:
         raise ValueError(f"kind must be a non-empty string, got {kind!r}")
     if isinstance(created_at, bool) or not isinstance(created_at, (int, float)) or not math.isfinite(created_at):
         raise ValueError(f"created_at must be a finite number, got {created_at!r}")
+    if not isinstance(blob, bytes):
+        raise TypeError(f"blob must be bytes, got {type(blob).__name__}")
 
 
 def check_list_args(limit: int, before: float | None) -> None:

@@ -5,6 +5,12 @@ smaller than a hash and read with a single GET. A save is one Lua script that
 compares the version, writes the new value and sets its expiry atomically. Keys are
 `ivr:{CallSid}:call`: the braces are a Redis Cluster hash tag, so anything else ever
 kept for a call lands in the same slot; nothing here scans keys.
+
+Durable records (no expiry) live under the `{records}` hash tag: `ivr:{records}:data`
+(a hash, id -> packed kind, created_at and blob), `ivr:{records}:time` (a sorted set of
+ids by created_at) and `ivr:{records}:kind:<kind>` (the same, per kind), written
+together by one Lua script only when the id is new. Availability is the hash
+`ivr:{availability}`, name -> "1:<when>" or "0:<when>".
 """
 
 from __future__ import annotations
@@ -16,7 +22,12 @@ from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from ivr.store import StoreUnavailable
+from ivr.store import (
+    StoreUnavailable,
+    check_availability_args,
+    check_list_args,
+    check_record_args,
+)
 
 # A failover replica answers writes with READONLY: as unavailable as a dead server.
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
@@ -36,6 +47,56 @@ redis.call('SET', KEYS[1], (version + 1) .. ':' .. ARGV[2], 'PX', ARGV[3])
 return 1
 """
 
+# Records: KEYS[1] the data hash, KEYS[2] the time-ordered set of all records, KEYS[3]
+# that of the record's kind; ARGV: id, packed record, created_at. Written only if new.
+_ADD_RECORD = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return 1
+"""
+
+# KEYS[1] a time-ordered set, KEYS[2] the data hash; ARGV: the highest score to include
+# ("+inf" or "(<before>"), how many. Returns id, packed record, id, packed record, ...
+_LIST_RECORDS = """
+local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'LIMIT', 0, ARGV[2])
+local out = {}
+for _, id in ipairs(ids) do
+  local value = redis.call('HGET', KEYS[2], id)
+  if value then
+    out[#out + 1] = id
+    out[#out + 1] = value
+  end
+end
+return out
+"""
+
+# KEYS[1] the availability hash; ARGV: name, "1" or "0", at. The same state again keeps
+# the time it last changed.
+_SET_AVAILABILITY = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and string.sub(current, 1, 1) == ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+return 1
+"""
+
+
+def _pack_record(kind: str, created_at: float, blob: bytes) -> bytes:
+    """`<length of kind>:<kind><created_at>:<blob>`; the kind may hold any character."""
+    kind_bytes = kind.encode()
+    return b"%d:%s%s:%s" % (len(kind_bytes), kind_bytes, repr(float(created_at)).encode(), blob)
+
+
+def _unpack_record(value: bytes) -> tuple[str, float, bytes]:
+    length, _, rest = value.partition(b":")
+    size = int(length)
+    created_at, _, blob = rest[size:].partition(b":")
+    return rest[:size].decode(), float(created_at), blob
+
 
 def _unpack(value: bytes | None) -> tuple[bytes | None, int]:
     if value is None:
@@ -53,6 +114,9 @@ class RedisStore:
         self.client = client
         self.prefix = prefix
         self._save = client.register_script(_SAVE)
+        self._add_record = client.register_script(_ADD_RECORD)
+        self._list_records = client.register_script(_LIST_RECORDS)
+        self._set_availability = client.register_script(_SET_AVAILABILITY)
 
     @classmethod
     def from_url(
@@ -121,6 +185,73 @@ class RedisStore:
             return self.client.get(self.value_key(name))
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"Redis store: {exc}") from exc
+
+    def records_key(self, part: str) -> str:
+        """A key of the records; all share the {records} hash tag, hence one cluster slot."""
+        return f"{self.prefix}:{{records}}:{part}"
+
+    def availability_key(self) -> str:
+        """The hash of coordinators' availability."""
+        return f"{self.prefix}:{{availability}}"
+
+    def add_record(self, record_id: str, kind: str, created_at: float, blob: bytes) -> bool:
+        """Keep a durable record; True if new, False if the id was taken (nothing changes)."""
+        check_record_args(record_id, kind, created_at, blob)
+        keys = [self.records_key("data"), self.records_key("time"), self.records_key(f"kind:{kind}")]
+        args = [record_id, _pack_record(kind, created_at, blob), repr(float(created_at))]
+        try:
+            added = self._add_record(keys=keys, args=args)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"Redis store: {exc}") from exc
+        return added == 1
+
+    def get_record(self, record_id: str) -> tuple[str, float, bytes] | None:
+        """A record's (kind, created_at, blob), or None."""
+        try:
+            value = self.client.hget(self.records_key("data"), record_id)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"Redis store: {exc}") from exc
+        return None if value is None else _unpack_record(value)
+
+    def list_records(
+        self, kind: str | None = None, limit: int = 100, before: float | None = None
+    ) -> list[tuple[str, str, float, bytes]]:
+        """Records as (id, kind, created_at, blob), newest first, ties by greater id first."""
+        check_list_args(limit, before)
+        if limit == 0:
+            return []  # nothing asked for: no round trip
+        index = self.records_key("time" if kind is None else f"kind:{kind}")
+        highest = "+inf" if before is None else f"({float(before)!r}"
+        try:
+            flat = self._list_records(keys=[index, self.records_key("data")], args=[highest, limit])
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"Redis store: {exc}") from exc
+        records = []
+        for record_id, value in zip(flat[::2], flat[1::2], strict=True):
+            record_kind, created_at, blob = _unpack_record(value)
+            records.append((record_id.decode(), record_kind, created_at, blob))
+        return records
+
+    def set_availability(self, name: str, available: bool, at: float) -> None:
+        """Record someone's availability; the same state again keeps the time it changed."""
+        check_availability_args(name, at)
+        args = [name, "1" if available else "0", repr(float(at))]
+        try:
+            self._set_availability(keys=[self.availability_key()], args=args)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"Redis store: {exc}") from exc
+
+    def availability(self) -> dict[str, tuple[bool, float]]:
+        """name -> (available, when it changed), for everyone ever set."""
+        try:
+            entries = self.client.hgetall(self.availability_key())
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"Redis store: {exc}") from exc
+        result = {}
+        for name, value in sorted(entries.items()):
+            state, _, at = value.partition(b":")
+            result[name.decode()] = (state == b"1", float(at))
+        return result
 
     def ping(self) -> bool:
         """Whether Redis answers; never raises."""

@@ -17,7 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from ivr.store import StoreUnavailable
+from ivr.store import (
+    StoreUnavailable,
+    check_availability_args,
+    check_list_args,
+    check_record_args,
+)
 
 PURGE_BATCH = 100  # expired rows removed per new call: bounded work on the hot path
 
@@ -33,6 +38,19 @@ CREATE TABLE IF NOT EXISTS ivr_value (
     name TEXT PRIMARY KEY,
     blob BLOB NOT NULL,
     expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ivr_record (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    blob BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ivr_record_kind_created_at ON ivr_record (kind, created_at);
+CREATE INDEX IF NOT EXISTS ivr_record_created_at ON ivr_record (created_at);
+CREATE TABLE IF NOT EXISTS ivr_availability (
+    name TEXT PRIMARY KEY,
+    available INTEGER NOT NULL,
+    at REAL NOT NULL
 );
 """
 
@@ -213,6 +231,74 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
         return bytes(row[0]) if row else None
+
+    def add_record(self, record_id: str, kind: str, created_at: float, blob: bytes) -> bool:
+        """Keep a durable record; True if new, False if the id was taken (nothing changes)."""
+        check_record_args(record_id, kind, created_at, blob)
+        try:
+            cursor = self._connection().execute(
+                "INSERT INTO ivr_record (id, kind, created_at, blob) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                (record_id, kind, float(created_at), blob),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        return cursor.rowcount == 1
+
+    def get_record(self, record_id: str) -> tuple[str, float, bytes] | None:
+        """A record's (kind, created_at, blob), or None."""
+        try:
+            row = self._connection().execute(
+                "SELECT kind, created_at, blob FROM ivr_record WHERE id = ?", (record_id,)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        return (row[0], row[1], bytes(row[2])) if row else None
+
+    def list_records(
+        self, kind: str | None = None, limit: int = 100, before: float | None = None
+    ) -> list[tuple[str, str, float, bytes]]:
+        """Records as (id, kind, created_at, blob), newest first, ties by greater id first."""
+        check_list_args(limit, before)
+        where, params = [], []
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if before is not None:
+            where.append("created_at < ?")
+            params.append(float(before))
+        sql = "SELECT id, kind, created_at, blob FROM ivr_record"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        try:
+            rows = self._connection().execute(sql, (*params, limit)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        return [(row[0], row[1], row[2], bytes(row[3])) for row in rows]
+
+    def set_availability(self, name: str, available: bool, at: float) -> None:
+        """Record someone's availability; the same state again keeps the time it changed."""
+        check_availability_args(name, at)
+        try:
+            self._connection().execute(
+                "INSERT INTO ivr_availability (name, available, at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET available = excluded.available, at = excluded.at"
+                " WHERE available != excluded.available",
+                (name, int(bool(available)), float(at)),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+
+    def availability(self) -> dict[str, tuple[bool, float]]:
+        """name -> (available, when it changed), for everyone ever set."""
+        try:
+            rows = self._connection().execute(
+                "SELECT name, available, at FROM ivr_availability ORDER BY name"
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        return {name: (bool(available), at) for name, available, at in rows}
 
     def ping(self) -> bool:
         """Whether the database file can be opened and queried; never raises."""

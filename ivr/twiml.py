@@ -140,3 +140,24 @@ def render_apology(says: Iterable[Say], fallback_number: str | None) -> str:
     # Without an action, Twilio continues after <Dial> when it ends: make that the end.
     response.hangup()
     return response.to_xml()
+
+
+def render_whisper(say: Say, accept_url: str, timeout: int = 10) -> str:
+    """The coordinator's leg before the bridge: hear who is calling, press 1 to take the call.
+
+    No key (or the Gather ending any other way) falls through to Hangup, which declines
+    this leg only; the caller keeps ringing the others or goes on to the Dial's action.
+    """
+    response = VoiceResponse()
+    gather = response.gather(action=accept_url, method="POST", num_digits=1, timeout=timeout)
+    _prompt(gather, say)
+    response.hangup()
+    return response.to_xml()
+
+
+def render_accept(accepted: bool) -> str:
+    """After the coordinator's key: an empty document bridges the call, Hangup declines it."""
+    response = VoiceResponse()
+    if not accepted:
+        response.hangup()
+    return response.to_xml()

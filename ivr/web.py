@@ -19,6 +19,7 @@ from .calls import CallService, now_in
 from .events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
 from .flow_registry import FlowRegistry
 from .store import from_url
+from .twiml import render_accept
 
 log = logging.getLogger("ivr.web")
 DIGITS_RE = re.compile(r"^[0-9*#]{1,64}$")
@@ -56,7 +57,8 @@ def create_app(config: dict | None = None) -> Flask:
     if registry.get(flow_id) is None:
         raise RuntimeError(f'IVR_FLOW "{flow_id}" is not among the flows: {", ".join(sorted(registry.current))}')
     app.extensions["ivr"] = CallService(registry, store, flow_id, settings.get("IVR_FALLBACK_NUMBER"))
-    app.extensions["ivr.zone"] = ZoneInfo(settings["IVR_TIMEZONE"])
+    zone = ZoneInfo(settings["IVR_TIMEZONE"])
+    app.extensions["ivr.clock"] = settings.get("CLOCK") or (lambda: now_in(zone))
     app.register_blueprint(_routes())
     return app
 
@@ -113,17 +115,25 @@ def _routes():
     @bp.post("/voice")
     def voice():
         call_sid = _call_sid()
-        event = CallStarted(now_in(current_app.extensions["ivr.zone"]), caller=request.form.get("From"),
-                            call=call_sid)
+        event = CallStarted(_now(), caller=request.form.get("From"), call=call_sid)
         return _twiml(_service().start(call_sid, event))
 
     @bp.post("/voice/turn")
     def turn():
         call_sid = _call_sid()
-        raw = request.args.get("t", "")
-        if not raw.isdigit() or len(raw) > 6:
-            abort(400, "t must be the turn number")
-        return _twiml(_service().advance(call_sid, int(raw), _event()))
+        return _twiml(_service().advance(call_sid, _turn_number(), _event()))
+
+    @bp.post("/voice/whisper")
+    def whisper():
+        parent = request.form.get("ParentCallSid", "")
+        if not CALL_SID_RE.match(parent):
+            abort(400, "ParentCallSid is missing or malformed")
+        return _twiml(_service().whisper(parent, _turn_number(), request.form.get("To", "")))
+
+    @bp.post("/voice/whisper/accept")
+    def accept():
+        _turn_number()
+        return _twiml(render_accept(request.form.get("Digits") == "1"))
 
     @bp.post("/voice/status")
     def status():
@@ -152,6 +162,17 @@ def _routes():
     return bp
 
 
+def _turn_number() -> int:
+    raw = request.args.get("t", "")
+    if not raw.isdigit() or len(raw) > 6:
+        abort(400, "t must be the turn number")
+    return int(raw)
+
+
+def _now():
+    return current_app.extensions["ivr.clock"]()
+
+
 def _call_sid() -> str:
     call_sid = request.form.get("CallSid", "")
     if not CALL_SID_RE.match(call_sid):
@@ -162,7 +183,7 @@ def _call_sid() -> str:
 def _event():
     """Twilio's form fields as one typed event."""
     form = request.form
-    now = now_in(current_app.extensions["ivr.zone"])
+    now = _now()
     if "RecordingUrl" in form or "RecordingSid" in form:
         duration = form.get("RecordingDuration", "0")
         return RecordingDone(now, form.get("RecordingUrl", ""), int(duration) if duration.isdigit() else 0,
@@ -171,7 +192,8 @@ def _event():
         status = form["DialCallStatus"]
         if status not in DIAL_STATUSES:
             abort(400, "unknown DialCallStatus")
-        return DialDone(now, status)
+        bridged = form["DialBridged"] == "true" if "DialBridged" in form else None
+        return DialDone(now, status, bridged=bridged)
     digits = form.get("Digits", "")
     if not digits:
         return NoInput(now)

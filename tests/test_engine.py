@@ -81,8 +81,12 @@ def test_decision_guide(flow, answers, recommendation, heard):
 
 def test_transfer_tells_the_coordinator_the_recommendation(flow):
     _, commands = call(flow, "1", "1", "1", "1")
-    assert commands[-1] == Dial(team="coordinators", numbers=("+16266696777", "+16266696778"), timeout=30,
-                                language="en-US", context=(("recommendation", "ecm"),))
+    assert commands[-1] == Dial(team="coordinators", numbers=("+16266696777", "+16266696778"), timeout=20,
+                                language="en-US", whisper=(
+                                    ("en", "Support line call. The caller speaks English. Suggested: ecm. "
+                                           "To take the call, press 1. To decline, hang up."),
+                                    ("es", "Llamada de la línea de apoyo. La persona habla inglés. Sugerido: ecm. "
+                                           "Para tomar la llamada, oprima 1. Para rechazarla, cuelgue.")))
 
 
 @pytest.mark.parametrize("status, last", [

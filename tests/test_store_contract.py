@@ -467,3 +467,353 @@ def test_sqlite_worker_processes_add_up(tmp_path, parent_first):
         assert store.load(sid) == (str(total).encode(), total + 1 if parent_first else total)
     finally:
         store.close()
+
+
+# --- durable records and availability: the contract -----------------------------------
+
+
+@dataclass
+class RecordBackend:
+    """A store under test for records, with the means to close it and open it again."""
+
+    name: str
+    store: CallStore
+    reopen: Callable[[], CallStore]
+
+
+@pytest.fixture
+def records_sqlite(tmp_path) -> Iterator[RecordBackend]:
+    path = str(tmp_path / "instance" / "ivr.sqlite3")
+    stores = [SqliteStore(path)]
+
+    def reopen() -> SqliteStore:
+        stores[-1].close()
+        stores.append(SqliteStore(path))
+        backend.store = stores[-1]
+        return stores[-1]
+
+    backend = RecordBackend("sqlite", stores[0], reopen)
+    yield backend
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def records_redis(redis_url) -> Iterator[RecordBackend]:
+    from ivr.store_redis import RedisStore
+
+    # Records share fixed keys; a prefix of its own keeps this test's apart from anyone else's.
+    prefix = f"ivrtest-{uuid.uuid4().hex}"
+    stores = [RedisStore.from_url(redis_url, prefix=prefix)]
+
+    def reopen() -> RedisStore:
+        stores[-1].close()
+        stores.append(RedisStore.from_url(redis_url, prefix=prefix))
+        backend.store = stores[-1]
+        return stores[-1]
+
+    backend = RecordBackend("redis", stores[0], reopen)
+    yield backend
+    cleaner = stores[-1]
+    keys = list(cleaner.client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        cleaner.client.delete(*keys)
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def records_backend(request) -> RecordBackend:
+    return request.getfixturevalue(f"records_{request.param}")
+
+
+T0 = 1_700_000_000.25
+
+
+def test_record_round_trip(records_backend):
+    store = records_backend.store
+    assert store.add_record("CA1:voicemail", "voicemail", T0, b'{"summary": "hi"}') is True
+    assert store.get_record("CA1:voicemail") == ("voicemail", T0, b'{"summary": "hi"}')
+
+
+def test_missing_record_is_none(records_backend):
+    assert records_backend.store.get_record("CAnothing:voicemail") is None
+
+
+def test_adding_an_id_again_keeps_the_first(records_backend):
+    store = records_backend.store
+    assert store.add_record("CA1:callback", "callback", T0, b"first") is True
+    assert store.add_record("CA1:callback", "voicemail", T0 + 9, b"second") is False
+    assert store.get_record("CA1:callback") == ("callback", T0, b"first")
+    assert store.list_records() == [("CA1:callback", "callback", T0, b"first")]
+    assert store.list_records("voicemail") == []
+
+
+@pytest.mark.parametrize(
+    ("record_id", "kind", "blob"),
+    [
+        ("CA1:x", "voicemail", b""),
+        ("id:with:colons", "kind:with:colons", b"12:not:a:length"),
+        ("caf\u00e9 \u20ac", "\u00fcber kind", b"\x00\xff:\x00binary\n" * 300),
+    ],
+)
+def test_record_ids_kinds_and_blobs_are_opaque(records_backend, record_id, kind, blob):
+    store = records_backend.store
+    assert store.add_record(record_id, kind, T0, blob)
+    assert store.get_record(record_id) == (kind, T0, blob)
+    assert store.list_records(kind) == [(record_id, kind, T0, blob)]
+
+
+@pytest.mark.parametrize("created_at", [1_700_000_000.123456789, 0.1, 1e-300, -5.5, 1_700_000_000])
+def test_created_at_comes_back_exactly(records_backend, created_at):
+    store = records_backend.store
+    assert store.add_record("r", "voicemail", created_at, b"x")
+    kind, stored, _ = store.get_record("r")
+    assert type(stored) is float and stored == created_at
+    assert store.list_records()[0][2] == created_at
+
+
+def _add_sample(store: CallStore) -> None:
+    for record_id, kind, at in [
+        ("a", "voicemail", T0 + 1),
+        ("b", "callback", T0 + 2),
+        ("c", "voicemail", T0 + 3),
+        ("d", "ride", T0 + 4),
+        ("e", "voicemail", T0 + 5),
+    ]:
+        assert store.add_record(record_id, kind, at, f"blob {record_id}".encode())
+
+
+def _ids(rows: list[tuple[str, str, float, bytes]]) -> list[str]:
+    return [row[0] for row in rows]
+
+
+def test_list_is_newest_first_with_every_field(records_backend):
+    store = records_backend.store
+    _add_sample(store)
+    rows = store.list_records()
+    assert _ids(rows) == ["e", "d", "c", "b", "a"]
+    assert rows[1] == ("d", "ride", T0 + 4, b"blob d")
+
+
+def test_list_filters_by_kind(records_backend):
+    store = records_backend.store
+    _add_sample(store)
+    assert _ids(store.list_records("voicemail")) == ["e", "c", "a"]
+    assert _ids(store.list_records(kind="callback")) == ["b"]
+    assert store.list_records("fax") == []
+
+
+def test_list_limit(records_backend):
+    store = records_backend.store
+    _add_sample(store)
+    assert _ids(store.list_records(limit=2)) == ["e", "d"]
+    assert _ids(store.list_records("voicemail", limit=2)) == ["e", "c"]
+    assert store.list_records(limit=0) == []
+    assert _ids(store.list_records(limit=1000)) == ["e", "d", "c", "b", "a"]
+
+
+def test_list_before_is_exclusive(records_backend):
+    store = records_backend.store
+    _add_sample(store)
+    assert _ids(store.list_records(before=T0 + 4)) == ["c", "b", "a"]
+    assert _ids(store.list_records(before=T0 + 4.5, limit=2)) == ["d", "c"]
+    assert _ids(store.list_records("voicemail", before=T0 + 5)) == ["c", "a"]
+    assert store.list_records(before=T0 + 1) == []
+    assert _ids(store.list_records(before=float("inf"))) == ["e", "d", "c", "b", "a"]
+
+
+def test_list_breaks_ties_by_greater_id_first(records_backend):
+    store = records_backend.store
+    for record_id in ["m", "z", "a"]:
+        assert store.add_record(record_id, "voicemail", T0, b"")
+    assert store.add_record("later", "voicemail", T0 + 1, b"")
+    assert _ids(store.list_records()) == ["later", "z", "m", "a"]
+    assert _ids(store.list_records(limit=2, before=T0 + 0.5)) == ["z", "m"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("", "voicemail", T0, b""), ("r", "", T0, b""), ("r", "voicemail", float("nan"), b""),
+     ("r", "voicemail", float("inf"), b""), ("r", "voicemail", "yesterday", b"")],
+)
+def test_bad_records_are_refused(records_backend, args):
+    store = records_backend.store
+    with pytest.raises(ValueError):
+        store.add_record(*args)
+    assert store.list_records() == []
+
+
+def test_blob_must_be_bytes(records_backend):
+    with pytest.raises(TypeError):
+        records_backend.store.add_record("r", "voicemail", T0, "text")
+
+
+@pytest.mark.parametrize("kwargs", [{"limit": -1}, {"limit": 2.5}, {"before": float("nan")}])
+def test_bad_list_arguments_are_refused(records_backend, kwargs):
+    with pytest.raises(ValueError):
+        records_backend.store.list_records(**kwargs)
+
+
+def test_records_survive_closing_and_reopening(records_backend):
+    store = records_backend.store
+    _add_sample(store)
+    store.set_availability("Ana", True, T0)
+    reopened = records_backend.reopen()
+    assert reopened is not store
+    assert reopened.get_record("d") == ("ride", T0 + 4, b"blob d")
+    assert _ids(reopened.list_records()) == ["e", "d", "c", "b", "a"]
+    assert reopened.availability() == {"Ana": (True, T0)}
+    assert reopened.add_record("d", "ride", T0, b"again") is False
+
+
+def test_concurrent_adds_of_one_id_make_one_record(records_backend):
+    store = records_backend.store
+    racers = 8
+    barrier = threading.Barrier(racers)
+    results: dict[int, bool] = {}
+    errors: list[BaseException] = []
+
+    def race(n: int) -> None:
+        try:
+            barrier.wait()
+            results[n] = store.add_record("CArace:voicemail", "voicemail", T0 + n, f"racer {n}".encode())
+        except BaseException as exc:  # surfaced below; a thread's exception is otherwise lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    winners = [n for n, added in results.items() if added]
+    assert len(results) == racers and len(winners) == 1
+    (winner,) = winners
+    assert store.get_record("CArace:voicemail") == ("voicemail", T0 + winner, f"racer {winner}".encode())
+    assert store.list_records() == [("CArace:voicemail", "voicemail", T0 + winner, f"racer {winner}".encode())]
+
+
+def test_availability_round_trip(records_backend):
+    store = records_backend.store
+    assert store.availability() == {}
+    store.set_availability("Ana", True, T0)
+    store.set_availability("Bo Li", False, T0 + 1)
+    assert store.availability() == {"Ana": (True, T0), "Bo Li": (False, T0 + 1)}
+    store.set_availability("Ana", False, T0 + 2)
+    assert store.availability() == {"Ana": (False, T0 + 2), "Bo Li": (False, T0 + 1)}
+    store.set_availability("Ana", True, T0 + 3)
+    assert store.availability()["Ana"] == (True, T0 + 3)
+
+
+def test_availability_keeps_when_the_state_last_changed(records_backend):
+    store = records_backend.store
+    store.set_availability("Ana", True, T0)
+    store.set_availability("Ana", True, T0 + 60)
+    assert store.availability() == {"Ana": (True, T0)}
+    store.set_availability("Ana", False, T0 + 120)
+    store.set_availability("Ana", False, T0 + 180)
+    assert store.availability() == {"Ana": (False, T0 + 120)}
+
+
+def test_availability_names_are_opaque(records_backend):
+    store = records_backend.store
+    names = ["Jos\u00e9 P\u00e9rez", "a:b", "1:2", "{availability}"]
+    for n, name in enumerate(names):
+        store.set_availability(name, n % 2 == 0, T0 + n)
+    assert store.availability() == {name: (n % 2 == 0, T0 + n) for n, name in enumerate(names)}
+
+
+@pytest.mark.parametrize("args", [("", True, T0), ("Ana", True, float("nan")), ("Ana", True, None)])
+def test_bad_availability_is_refused(records_backend, args):
+    with pytest.raises(ValueError):
+        records_backend.store.set_availability(*args)
+    assert records_backend.store.availability() == {}
+
+
+def test_records_are_not_call_state(records_backend):
+    store = records_backend.store
+    assert store.add_record("CAshared", "voicemail", T0, b"record")
+    assert store.load("CAshared") == (None, 0)
+    assert store.get_value("CAshared") is None
+
+
+def _assert_records_unavailable(store: CallStore) -> None:
+    with pytest.raises(StoreUnavailable):
+        store.add_record("CAunreachable:voicemail", "voicemail", T0, b"x")
+    with pytest.raises(StoreUnavailable):
+        store.get_record("CAunreachable:voicemail")
+    with pytest.raises(StoreUnavailable):
+        store.list_records()
+    with pytest.raises(StoreUnavailable):
+        store.set_availability("Ana", True, T0)
+    with pytest.raises(StoreUnavailable):
+        store.availability()
+
+
+def test_sqlite_records_on_a_corrupt_file_are_unavailable(tmp_path):
+    path = tmp_path / "ivr.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    store = SqliteStore(str(path))
+    try:
+        _assert_records_unavailable(store)
+    finally:
+        store.close()
+
+
+def test_redis_records_on_a_closed_port_are_unavailable():
+    from ivr.store_redis import RedisStore
+
+    store = RedisStore.from_url("redis://127.0.0.1:1/15")
+    try:
+        _assert_records_unavailable(store)
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+def test_redis_records_keys_share_a_hash_tag_and_never_expire(records_redis):
+    store = records_redis.store
+    prefix = store.prefix
+    assert store.add_record("CA1:voicemail", "voicemail", T0, b"blob")
+    store.set_availability("Ana", True, T0)
+    keys = sorted(key.decode() for key in store.client.scan_iter(match=f"{prefix}:*"))
+    assert keys == [
+        f"{prefix}:{{availability}}",
+        f"{prefix}:{{records}}:data",
+        f"{prefix}:{{records}}:kind:voicemail",
+        f"{prefix}:{{records}}:time",
+    ]
+    assert [store.client.pttl(key) for key in keys] == [-1] * 4
+    assert store.client.type(f"{prefix}:{{records}}:data") == b"hash"
+    assert store.client.zscore(f"{prefix}:{{records}}:time", "CA1:voicemail") == T0
+    assert store.client.zscore(f"{prefix}:{{records}}:kind:voicemail", "CA1:voicemail") == T0
+
+
+@pytest.mark.redis
+def test_redis_records_keep_the_default_prefix_layout(redis_url):
+    from ivr.store_redis import RedisStore
+
+    store = RedisStore.from_url(redis_url)
+    try:
+        assert store.records_key("data") == "ivr:{records}:data"
+        assert store.records_key("time") == "ivr:{records}:time"
+        assert store.availability_key() == "ivr:{availability}"
+    finally:
+        store.close()
+
+
+def test_sqlite_records_tables_and_index(records_sqlite):
+    store = records_sqlite.store
+    assert store.ping()
+    conn = store._connection()
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(ivr_record)")]
+    assert columns == ["id", "kind", "created_at", "blob"]
+    indexed = {
+        tuple(row[2] for row in conn.execute(f"PRAGMA index_info({name!r})"))
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ivr_record'")
+    }
+    assert ("kind", "created_at") in indexed
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(ivr_availability)")]
+    assert columns == ["name", "available", "at"]

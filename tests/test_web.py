@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import logging
 import threading
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
@@ -19,6 +21,7 @@ from ivr.web import create_app
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 CALL_SID = "CA" + "ab" * 16
+OPEN_HOURS = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # a Wednesday
 FALLBACK = "+16266696777"
 
 
@@ -29,7 +32,7 @@ def make_app(tmp_path, monkeypatch):
 
     def make(**config):
         settings = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_FLOWS_DIR": str(FLOWS), "IVR_FALLBACK_NUMBER": FALLBACK,
-                    "IVR_INSTANCE_PATH": str(tmp_path / "instance")}
+                    "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "CLOCK": lambda: OPEN_HOURS}
         settings.update(config)
         return create_app(settings)
 
@@ -329,6 +332,7 @@ def test_a_host_that_never_loaded_a_version_fetches_it_from_the_store(make_app, 
     folder.mkdir()
     original = (FLOWS / "support-line.yaml").read_text()
     (folder / "support-line.yaml").write_text(original)
+    (folder / "teams.yaml").write_text((FLOWS / "teams.yaml").read_text())
     first = make_app(IVR_FLOWS_DIR=str(folder))
     client = first.test_client()
     post(client, "/voice", form())

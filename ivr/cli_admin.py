@@ -1,0 +1,230 @@
+"""`ivr records ...` and `ivr coordinators ...`: what the line's staff look at and change.
+
+These open the store the server uses: the one REDIS_URL names, else the SQLite file
+in the instance folder (IVR_INSTANCE_PATH, else Flask's instance folder for the app);
+`--store URL` overrides both. Times are shown in the line's zone (IVR_TIMEZONE,
+America/Los_Angeles by default), as the server reads them.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+
+from . import records as rec
+from .store import CallStore, StoreUnavailable, from_url
+
+DEFAULT_ZONE = "America/Los_Angeles"
+SUMMARY_WIDTH = 40
+
+
+def _now() -> float:
+    return time.time()
+
+
+def instance_path() -> str:
+    """The folder the server keeps its SQLite store in."""
+    configured = os.environ.get("IVR_INSTANCE_PATH")
+    if configured:
+        return configured
+    from flask import Flask  # only for the default: where Flask puts the web app's instance folder
+
+    return Flask("ivr.web").instance_path
+
+
+def line_zone() -> tzinfo:
+    """The line's time zone."""
+    name = os.environ.get("IVR_TIMEZONE") or DEFAULT_ZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.ClickException(f"IVR_TIMEZONE {name!r} is not a time zone: {exc}") from None
+
+
+def describe(store: CallStore) -> str:
+    """Where a store keeps its data, without any password."""
+    path = getattr(store, "path", None)
+    if path is not None:
+        return f"sqlite:///{os.path.abspath(path).lstrip('/')}"
+    client = getattr(store, "client", None)
+    if client is not None:
+        kwargs = client.connection_pool.connection_kwargs
+        if "path" in kwargs:
+            return f"redis unix socket {kwargs['path']} db {kwargs.get('db', 0)}"
+        return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+    return type(store).__name__
+
+
+def _open_store(url: str | None) -> CallStore:
+    try:
+        return from_url(url or os.environ.get("REDIS_URL"), instance_path())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def with_store(command: Callable) -> Callable:
+    """Give a command a --store option, and the opened store as its `store` argument."""
+
+    @click.option("--store", "store_url", metavar="URL",
+                  help="The store to use: redis://, rediss:// or sqlite:/// "
+                       "[default: $REDIS_URL, else SQLite in the instance folder].")
+    @functools.wraps(command)
+    def wrapper(store_url: str | None, **kwargs):
+        store = _open_store(store_url)
+        try:
+            return command(store=store, **kwargs)
+        except StoreUnavailable as exc:
+            raise click.ClickException(f"the store is unavailable ({describe(store)}): {exc}") from None
+        except rec.RecordError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            store.close()
+
+    return wrapper
+
+
+KIND_CHOICE = click.Choice(sorted(rec.KINDS))
+
+
+def _short(text: str, width: int = SUMMARY_WIDTH) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
+
+
+def _local(epoch: float, zone: tzinfo) -> str:
+    return datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@click.group("records")
+def records_group() -> None:
+    """Voicemails, callback and ride requests callers left."""
+
+
+@records_group.command("list")
+@click.option("--kind", type=KIND_CHOICE, help="Only records of this kind.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Show at most this many, newest first.")
+@with_store
+def records_list(store: CallStore, kind: str | None, limit: int) -> None:
+    """The newest records, newest first."""
+    found = rec.load_all(store, kind, limit=limit)
+    if not found:
+        click.echo("no records" + (f" of kind {kind}" if kind else ""))
+        return
+    zone = line_zone()
+    rows = [(_local(r.created_at, zone), r.kind, r.team, r.language, _short(r.summary), r.id) for r in found]
+    for line in _table(("TIME", "KIND", "TEAM", "LANG", "SUMMARY", "ID"), rows):
+        click.echo(line)
+
+
+@records_group.command("show")
+@click.argument("record_id", metavar="ID")
+@with_store
+def records_show(store: CallStore, record_id: str) -> None:
+    """Every field of one record."""
+    record = rec.load(store, record_id)
+    if record is None:
+        raise click.ClickException(f"no record {record_id!r}")
+    zone = line_zone()
+    for name, value in record.to_dict().items():
+        if name == "created_at":
+            value = f"{record.when(zone).isoformat(timespec='seconds')} ({value!r})"
+        if isinstance(value, dict):
+            click.echo(f"{name}:" + ("" if value else " (none)"))
+            for key, item in value.items():
+                click.echo(f"  {key}: {item}")
+        else:
+            click.echo(f"{name}: {value}")
+
+
+@records_group.command("export")
+@click.option("--csv", "as_csv", is_flag=True, help="Write CSV (the only format for now).")
+@click.option("--kind", type=KIND_CHOICE, help="Only records of this kind.")
+@with_store
+def records_export(store: CallStore, as_csv: bool, kind: str | None) -> None:
+    """Every record (newest first) to standard output, with a header row."""
+    if not as_csv:
+        raise click.UsageError("choose a format: --csv")
+    found = rec.load_all(store, kind, limit=None)
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=rec.CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rec.to_csv_rows(found, line_zone()))
+    click.echo(out.getvalue(), nl=False)
+
+
+@click.group("coordinators")
+def coordinators_group() -> None:
+    """Who is available to take the line's requests."""
+
+
+def _name(_ctx, _param, value: str) -> str:
+    name = value.strip()
+    if not name:
+        raise click.BadParameter("a name cannot be empty")
+    return name
+
+
+def _set(store: CallStore, name: str, available: bool) -> None:
+    at = _now()
+    store.set_availability(name, available, at)
+    now_available, since = store.availability()[name]
+    state = "available" if now_available else "away"
+    already = "already " if since != at else ""
+    click.echo(f"{name} is {already}{state} since {_local(since, line_zone())}")
+    click.echo(f"(store: {describe(store)})", err=True)
+
+
+@coordinators_group.command("available")
+@click.argument("name", callback=_name)
+@with_store
+def coordinators_available(store: CallStore, name: str) -> None:
+    """Mark a coordinator available."""
+    _set(store, name, True)
+
+
+@coordinators_group.command("away")
+@click.argument("name", callback=_name)
+@with_store
+def coordinators_away(store: CallStore, name: str) -> None:
+    """Mark a coordinator away."""
+    _set(store, name, False)
+
+
+@coordinators_group.command("list")
+@with_store
+def coordinators_list(store: CallStore) -> None:
+    """Every coordinator ever marked, with their state and when it changed."""
+    states = store.availability()
+    if not states:
+        click.echo("no coordinator has been marked available or away yet")
+        return
+    zone = line_zone()
+    rows = [
+        (name, "available" if available else "away", _local(at, zone))
+        for name, (available, at) in sorted(states.items(), key=lambda item: item[0].casefold())
+    ]
+    for line in _table(("NAME", "STATE", "SINCE"), rows):
+        click.echo(line)
+
+
+def register(main: click.Group) -> None:
+    """Attach the records and coordinators commands to the `ivr` group."""
+    main.add_command(records_group)
+    main.add_command(coordinators_group)

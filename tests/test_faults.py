@@ -1,0 +1,509 @@
+"""Faults while calls are live, through the HTTP layer with signed requests.
+
+Redis going away and coming back, flow files broken and fixed under running calls,
+two workers sharing one SQLite store, and call records the code cannot read. In
+every case the caller gets valid TwiML with status 200: the call goes on, or hears
+the apology and is put through to a person; it never hears an application error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import zlib
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
+
+from ivr.calls import Record
+from ivr.http_phone import scripted
+from ivr.phone import Phone
+from ivr.web import create_app
+
+FLOWS = Path(__file__).resolve().parent.parent / "flows"
+FLOW_FILE = "support-line.yaml"
+OPEN_HOURS = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # a Wednesday
+FALLBACK = "+16266696777"
+TWILIO_DEADLINE = 15.0
+QUICK = 3.0  # a turn during an outage must answer in well under Twilio's deadline
+
+OLD_WELCOME = "Welcome to the care coordination support line."
+NEW_WELCOME = "Welcome to the family support line."
+OLD_CONNECTING = "Connecting you with a care coordinator."
+NEW_CONNECTING = "One moment while we find a care coordinator."
+LANGUAGE_MENU = "For English, press 1."
+FLOW_APOLOGY = "We're sorry, something went wrong on our side."
+OPERATOR_ANNOUNCE = "Let me connect you with a person."
+
+
+def sid(n: int) -> str:
+    return f"CA{n:032x}"
+
+
+# -- apps ------------------------------------------------------------------------------
+
+@pytest.fixture
+def make_app(tmp_path, monkeypatch):
+    """Apps on signed webhooks; their stores are closed at the end of the test."""
+    for name in ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_DEV", "PUBLIC_URL", "IVR_FLOW", "IVR_FLOWS_DIR",
+                 "IVR_FALLBACK_NUMBER", "IVR_INSTANCE_PATH", "IVR_TIMEZONE"):
+        monkeypatch.delenv(name, raising=False)
+    apps = []
+
+    def make(**config):
+        settings = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_FLOWS_DIR": str(FLOWS), "IVR_FALLBACK_NUMBER": FALLBACK,
+                    "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "CLOCK": lambda: OPEN_HOURS}
+        settings.update(config)
+        app = create_app(settings)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["ivr"].store.close()
+
+
+@pytest.fixture
+def flows_copy(tmp_path) -> Path:
+    """A private copy of flows/ that a test may edit."""
+    folder = tmp_path / "flows"
+    shutil.copytree(FLOWS, folder)
+    return folder
+
+
+def rewrite(path: Path, text: str) -> None:
+    """Replace a flow file, making sure its modification time moves forward."""
+    before = path.stat().st_mtime
+    path.write_text(text, encoding="utf-8")
+    later = max(before, time.time()) + 10
+    os.utime(path, (later, later))
+
+
+def fast_reload(monkeypatch, app) -> None:
+    """Let the app notice file changes on its very next request."""
+    monkeypatch.setattr(app.extensions["ivr"].registry, "check_every", 0)
+
+
+def stored(app, call_sid: str) -> Record | None:
+    blob, _ = app.extensions["ivr"].store.load(call_sid)
+    return Record.unpack(blob) if blob is not None else None
+
+
+def current_version(app) -> str:
+    return app.extensions["ivr"].registry.current["support-line"].version
+
+
+def said(root) -> list[str]:
+    return [element.text or "" for element in root.iter("Say")]
+
+
+def assert_apology(body: str) -> None:
+    """The service's safe route: sorry in English and Spanish, the main line, then the end."""
+    root = check_document(body)
+    assert [child.tag for child in root] == ["Say", "Say", "Dial", "Hangup"]
+    assert [n.text for n in root.findall("Dial/Number")] == [FALLBACK]
+    assert root.find("Dial").get("action") is None
+
+
+def next_url(root) -> str | None:
+    """Where Twilio posts next after this document, or None when it hangs up or ends."""
+    for element in root.iter():
+        if element.tag in ("Gather", "Dial", "Record") and element.get("action"):
+            return element.get("action")
+        if element.tag == "Redirect":
+            return element.text
+    return None
+
+
+class Call:
+    """One call driven by hand, a webhook at a time, through whichever app's test client."""
+
+    def __init__(self, client, call_sid: str):
+        self.client = client
+        self.call_sid = call_sid
+        self.url: str | None = None
+        self.seconds = 0.0
+
+    def form(self, **extra) -> dict[str, str]:
+        base = {"CallSid": self.call_sid, "AccountSid": "AC" + "0" * 32, "From": "+15555550123",
+                "To": "+16266696777", "CallStatus": "in-progress", "Direction": "inbound",
+                "ApiVersion": "2010-04-01"}
+        base.update(extra)
+        return base
+
+    def post(self, path: str, client=None, **extra) -> str:
+        """A signed webhook; asserts HTTP 200 with valid TwiML and remembers the next URL."""
+        data = self.form(**extra)
+        began = time.perf_counter()
+        response = (client or self.client).post(path, data=data, headers=signed_headers(BASE + path, data))
+        self.seconds = time.perf_counter() - began
+        body = response.get_data(as_text=True)
+        assert response.status_code == 200, body
+        assert response.content_type == "text/xml; charset=utf-8"
+        self.url = next_url(check_document(body))
+        return body
+
+    def start(self, client=None) -> str:
+        return self.post("/voice", client)
+
+    def press(self, keys: str, client=None) -> str:
+        assert self.url is not None, "the call is not waiting for anything"
+        return self.post(self.url, client, Digits=keys)
+
+    def dial_done(self, status: str, client=None) -> str:
+        assert self.url is not None, "the call is not waiting for anything"
+        return self.post(self.url, client, DialCallStatus=status, DialCallSid="CA" + "1" * 32)
+
+    def hang_up(self, client=None) -> int:
+        data = self.form(CallStatus="completed")
+        response = (client or self.client).post("/voice/status", data=data,
+                                                headers=signed_headers(BASE + "/voice/status", data))
+        return response.status_code
+
+
+# -- 1. Redis goes away mid-call and comes back ----------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A private redis-server on a loopback port, with no persistence."""
+
+    def __init__(self, executable: str, folder: Path):
+        self.executable = executable
+        self.folder = folder
+        self.port = _free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert self.proc is None
+        log = self.folder / "redis.log"
+        self.proc = subprocess.Popen(
+            [self.executable, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--dir", str(self.folder), "--logfile", str(log), "--daemonize", "no"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                text = log.read_text(errors="replace") if log.exists() else ""
+                self.stop()
+                pytest.fail(f"redis-server did not start on port {self.port}:\n{text}")
+            time.sleep(0.02)
+
+    def pause(self) -> None:
+        """Freeze the server: connections are accepted by the kernel but nothing answers."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a paused server would not act on SIGTERM
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A stoppable redis-server of this test's own; skips locally, fails under CI, without one."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        message = "redis-server is not installed"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(executable, folder)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _assert_outage(client, call: Call, keys: str) -> None:
+    """During an outage: the call's next turn and a new call get the apology, quickly; healthz 503."""
+    assert_apology(call.press(keys))
+    assert call.seconds < QUICK < TWILIO_DEADLINE
+    newcomer = Call(client, sid(0xDEAD))
+    assert_apology(newcomer.start())
+    assert newcomer.seconds < QUICK
+    began = time.perf_counter()
+    assert newcomer.hang_up() == 204  # a status callback cannot save, and says nothing wrong to Twilio
+    assert_apology(newcomer.post("/voice/fallback", ErrorCode="11200"))
+    assert time.perf_counter() - began < 2 * QUICK
+    began = time.perf_counter()
+    health = client.get("/healthz")
+    assert time.perf_counter() - began < QUICK
+    assert health.status_code == 503
+    assert health.get_json()["store"] == "unreachable"
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_redis_stopped_mid_call_gives_the_safe_route_and_recovers_when_it_returns(make_app, redis_server):
+    app = make_app(REDIS_URL=redis_server.url)
+    client = app.test_client()
+    call = Call(client, sid(1))
+    assert LANGUAGE_MENU in said(check_document(call.start()))
+    assert OLD_WELCOME in call.press("1")
+    assert stored(app, call.call_sid).state.node == "main_menu"
+    assert client.get("/healthz").status_code == 200
+
+    redis_server.stop()
+    _assert_outage(client, call, "3")
+
+    redis_server.start()  # same port, empty: nothing was persisted
+    after = Call(client, sid(2))
+    root = check_document(after.start())
+    assert LANGUAGE_MENU in said(root) and root.find("Gather") is not None
+    assert OLD_WELCOME in after.press("1")
+    assert stored(app, after.call_sid).state.node == "main_menu"
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.get_json()["store"] == "ok"
+    # The first call's state went down with the server: its next turn is the safe route, not an error.
+    assert_apology(call.post("/voice/turn?t=1", Digits="3"))
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_redis_hanging_mid_call_times_out_to_the_safe_route_and_the_call_survives(make_app, redis_server):
+    app = make_app(REDIS_URL=redis_server.url)
+    client = app.test_client()
+    call = Call(client, sid(3))
+    call.start()
+    call.press("1")
+    waiting_at = call.url
+
+    redis_server.pause()
+    try:
+        _assert_outage(client, call, "3")
+    finally:
+        redis_server.resume()
+
+    # Nothing was written during the hang: the call still waits at the main menu, on the same turn.
+    record = stored(app, call.call_sid)
+    assert (record.state.node, record.state.turn) == ("main_menu", 1)
+    root = check_document(call.post(waiting_at, Digits="3"))
+    assert OLD_CONNECTING in " ".join(said(root)) and root.find("Dial") is not None
+    assert client.get("/healthz").status_code == 200
+
+
+# -- 2. Flow files broken and fixed under live calls ------------------------------------------
+
+def test_flows_broken_then_fixed_while_calls_are_live(make_app, flows_copy, monkeypatch, caplog):
+    path = flows_copy / FLOW_FILE
+    good = path.read_text(encoding="utf-8")
+    app = make_app(IVR_FLOWS_DIR=str(flows_copy))
+    fast_reload(monkeypatch, app)
+    client = app.test_client()
+    first_version = current_version(app)
+
+    a = Call(client, sid(0xA))
+    a.start()
+    assert OLD_WELCOME in a.press("1")  # waiting at the main menu
+
+    # A typo sends an option to a node that does not exist.
+    assert good.count('"3": coordinator\n') == 1
+    broken = good.replace('"3": coordinator\n', '"3": coordinatr\n')
+    line_no = next(i for i, line in enumerate(broken.splitlines(), 1) if '"3": coordinatr' in line)
+    col = broken.splitlines()[line_no - 1].index("coordinatr") + 1
+    rewrite(path, broken)
+    with caplog.at_level(logging.INFO, logger="ivr.flows"):
+        assert "Common questions." in a.press("4")  # call A goes on
+    errors = [r for r in caplog.records if r.name == "ivr.flows" and r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert f"{FLOW_FILE}:{line_no}:{col}:" in errors[0].getMessage()
+    assert "[unknown-target]" in errors[0].getMessage()
+
+    b = Call(client, sid(0xB))  # a new call gets the last good flow
+    b.start()
+    assert OLD_WELCOME in b.press("1")
+    assert OLD_CONNECTING in b.press("3")
+    assert stored(app, b.call_sid).state.flow_version == first_version
+
+    health = client.get("/healthz")
+    body = health.get_json()
+    assert health.status_code == 200  # still serving the last good flows
+    assert body["flows"] == {"support-line": first_version}
+    assert len(body["flow_problems"]) == 1
+    assert re.search(rf"{re.escape(FLOW_FILE)}:{line_no}:{col}: .*\[unknown-target\]$", body["flow_problems"][0])
+
+    # Fixed, with a change a caller can hear.
+    assert good.count(OLD_WELCOME) == 1 and good.count(OLD_CONNECTING) == 2
+    rewrite(path, good.replace(OLD_WELCOME, NEW_WELCOME).replace(OLD_CONNECTING, NEW_CONNECTING))
+    c = Call(client, sid(0xC))
+    c.start()
+    assert NEW_WELCOME in c.press("1")
+    second_version = current_version(app)
+    assert second_version != first_version
+    assert stored(app, c.call_sid).state.flow_version == second_version
+    assert client.get("/healthz").get_json()["flow_problems"] == []
+
+    # Call A, begun before both edits, finishes on the version it started on.
+    assert "For help choosing" in a.press("9")  # back to the main menu
+    body = a.press("3")
+    assert OLD_CONNECTING in body and NEW_CONNECTING not in body
+    assert stored(app, a.call_sid).state.flow_version == first_version
+    root = check_document(a.dial_done("completed"))  # the coordinator took the call
+    assert [child.tag for child in root] == ["Hangup"] and a.url is None
+    assert a.hang_up() == 204
+    record = stored(app, a.call_sid)
+    assert record.state.ended and record.state.flow_version == first_version
+    # ...while C, on the new version, hears the new announcement.
+    assert NEW_CONNECTING in c.press("3")
+
+
+def test_a_call_at_a_deleted_node_on_a_server_without_its_version_goes_to_a_person(make_app, flows_copy):
+    path = flows_copy / FLOW_FILE
+    good = path.read_text(encoding="utf-8")
+    first = make_app(IVR_FLOWS_DIR=str(flows_copy))
+    old_version = current_version(first)
+    call = Call(first.test_client(), sid(0xD))
+    call.start()
+    call.press("1")
+    assert "free rides" in call.press("2")
+    assert stored(first, call.call_sid).state.node == "rides_info"
+
+    # The edit deletes the node the call waits at (and leads its menu option elsewhere).
+    begin, end = good.index("  rides_info:\n"), good.index("  rides_menu:\n")
+    edited = (good[:begin] + good[end:]).replace('"2": rides_info\n', '"2": rides_menu\n')
+    assert "rides_info:" not in edited and ": rides_info" not in edited
+    rewrite(path, edited)
+    second = make_app(IVR_FLOWS_DIR=str(flows_copy))  # another server process, same SQLite store
+    assert current_version(second) != old_version
+    # ...which cannot find the old version anywhere: its shared copy has expired.
+    store = second.extensions["ivr"].store
+    assert store.get_value(f"flow:{old_version}") is not None
+    store.put_value(f"flow:{old_version}", b"expired", 0.001)
+    time.sleep(0.01)
+    assert store.get_value(f"flow:{old_version}") is None
+
+    client = second.test_client()
+    root = check_document(call.press("2", client))
+    spoken = " ".join(said(root))
+    assert FLOW_APOLOGY in spoken and OPERATOR_ANNOUNCE in spoken
+    assert [n.text for n in root.findall("Dial/Number")] == ["+16266696777", "+16265550142", "+16265550187"]
+    assert stored(second, call.call_sid).state.node == "operator"
+    # Nobody answers: a message or a call back, as after any transfer on the line.
+    root = check_document(call.dial_done("no-answer", client))
+    assert "To leave a message, press 1." in " ".join(said(root))
+    root = check_document(call.press("1", client))
+    assert root.find("Record") is not None
+
+
+# -- 3. Two workers sharing one SQLite store -----------------------------------------------
+
+class TwoWorkers:
+    """A test client that alternates requests between two apps, then retries each on the other."""
+
+    def __init__(self, first, second):
+        self.clients = (first.test_client(), second.test_client())
+        self.served = [0, 0]
+        self.requests = 0
+
+    def post(self, path, data, headers):
+        this, other = self.requests % 2, (self.requests + 1) % 2
+        self.requests += 1
+        response = self.clients[this].post(path, data=data, headers=headers)
+        retried = self.clients[other].post(path, data=data, headers=headers)
+        self.served[this] += 1
+        assert retried.status_code == response.status_code
+        assert retried.get_data(as_text=True) == response.get_data(as_text=True), f"retry of {path} differs"
+        return response
+
+
+def test_two_workers_on_one_sqlite_store_serve_alternate_turns_of_a_call(make_app, tmp_path):
+    shared = str(tmp_path / "shared-instance")
+    first, second = make_app(IVR_INSTANCE_PATH=shared), make_app(IVR_INSTANCE_PATH=shared)
+    assert first.extensions["ivr"].store is not second.extensions["ivr"].store
+    entries = ["1", "1", "2", "2", "2", "2", "1", "2", "2", "2", "1", "dial:completed"]
+
+    expected = Phone(first.extensions["ivr"].registry.current["support-line"])
+    expected.start()
+    for entry in entries:
+        expected.enter(entry)
+    assert expected.waiting is None  # the script plays a whole call
+
+    workers = TwoWorkers(first, second)
+    phone = ClientPhone(workers)
+    phone.call(scripted(entries))
+    assert workers.served[0] >= 6 and workers.served[1] >= 6
+    assert [line for line in phone.heard if not line.startswith("[")] == \
+        [line for line in expected.heard if not line.startswith("[")]
+    assert phone.documents_seen and all("We're sorry" not in body for body in phone.documents_seen)
+    for app in (first, second):
+        record = stored(app, phone.call_sid)
+        assert record.state.ended
+        assert record.state.answers == expected.state.answers
+        assert record.state.answers["recommendation"] == "ecm"
+
+
+# -- 4. A record the code cannot read -----------------------------------------------------
+
+def _record_of_schema(version) -> bytes:
+    state = {"v": version, "f": "support-line", "fv": "0123456789ab", "l": "en", "n": "main_menu", "p": "",
+             "s": 0, "pe": None, "t": 0, "a": {}, "h": [], "tu": 1, "e": False}
+    head = json.dumps({"s": state, "a": 0}).encode()
+    return head + b"\0" + zlib.compress(b"<Response><Hangup/></Response>")
+
+
+@pytest.mark.parametrize("blob", [
+    pytest.param(_record_of_schema(99), id="newer-schema"),
+    pytest.param(_record_of_schema(0), id="older-schema"),
+    pytest.param(json.dumps({"state": {"node": "main_menu"}, "turn": 1}).encode(), id="foreign-json"),
+    pytest.param(b"\x00\xff garbage \xfe", id="garbage"),
+    pytest.param(b"", id="empty"),
+])
+def test_an_unreadable_call_record_gets_the_apology(make_app, blob, caplog):
+    app = make_app()
+    client = app.test_client()
+    call = Call(client, sid(0x99))
+    call.start()
+    store = app.extensions["ivr"].store
+    _, version = store.load(call.call_sid)
+    assert store.save(call.call_sid, blob, version, 3600)
+
+    with caplog.at_level(logging.INFO, logger="ivr.calls"):
+        assert_apology(call.post("/voice/turn?t=0", Digits="1"))
+        assert_apology(call.post("/voice/turn?t=1", Digits="3"))
+        assert_apology(call.start())  # the first webhook, retried
+    assert call.hang_up() == 204
+    assert store.load(call.call_sid)[0] == blob  # left as it was
+    outcomes = [json.loads(r.getMessage()) for r in caplog.records
+                if r.name == "ivr.calls" and r.levelno == logging.ERROR]
+    assert [line.get("outcome") for line in outcomes] == ["error"] * 3
+    assert all(line["error"] == "ValueError" for line in outcomes)

@@ -81,14 +81,7 @@ def load_script(path: Path, cache: dict | None = None) -> tuple[list[Case], list
         reader.error(root, 'a call script needs "flow" and "cases"', "missing-key")
         return [], reader.problems
     flow = _flow_for(reader, top["flow"][1], reader.string(top["flow"][1], "flow") or "", path, cache)
-    now = DEFAULT_NOW
-    if "now" in top:
-        try:
-            now = datetime.fromisoformat(reader.string(top["now"][1], "now") or "")
-        except ValueError:
-            reader.error(top["now"][1], "now must be an ISO date and time with its offset", "bad-value")
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)
+    now = _when(reader, top["now"][1], DEFAULT_NOW) if "now" in top else DEFAULT_NOW
     cases = []
     for item in reader.sequence(top["cases"][1], "cases") or []:
         case = _case(reader, item, flow, now)
@@ -97,11 +90,24 @@ def load_script(path: Path, cache: dict | None = None) -> tuple[list[Case], list
     return cases, reader.problems
 
 
+def _when(reader: Reader, node: yaml.Node, default: datetime) -> datetime:
+    """An ISO date and time with its offset (the moment the call is placed)."""
+    try:
+        when = datetime.fromisoformat(reader.string(node, "now") or "")
+    except ValueError:
+        reader.error(node, "now must be an ISO date and time with its offset, e.g. 2026-11-25T10:00:00-08:00",
+                     "bad-value")
+        return default
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
 def _case(reader: Reader, item: yaml.Node, flow: Flow | None, now: datetime) -> Case | None:
     entries = reader.mapping(item, "a case")
     if entries is None:
         return None
-    reader.check_keys(entries, {"name", "steps", "end", "saved"}, "a case")
+    reader.check_keys(entries, {"name", "now", "steps", "end", "saved"}, "a case")
+    if "now" in entries:
+        now = _when(reader, entries["now"][1], now)
     name = reader.string(entries["name"][1], "name") if "name" in entries else f"line {item.start_mark.line + 1}"
     case = Case(name=name or "", path=reader.path, line=item.start_mark.line + 1, flow=flow, now=now)
     for step_node in reader.sequence(entries["steps"][1], "steps") or [] if "steps" in entries else []:

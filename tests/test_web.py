@@ -96,7 +96,9 @@ def _entries(case) -> list[str]:
 
 
 @pytest.mark.parametrize("case", list(_cases()))
-def test_every_scripted_call_sounds_the_same_over_http(app, client, case):
+def test_every_scripted_call_sounds_the_same_over_http(make_app, case):
+    app = make_app(CLOCK=lambda: case.now)
+    client = app.test_client()
     entries = _entries(case)
     engine_phone = Phone(case.flow, now=case.now)
     engine_phone.start()

@@ -17,7 +17,8 @@ from ivr.http_phone import HttpPhone
 
 TOKEN = "test-auth-token-0123456789abcdef"
 BASE = "http://localhost"
-SAFE_URL = re.compile(r"^/voice/turn\?t=\d+$")
+# A turn, a coordinator's whisper for a turn, or the whisper's accept key: only ever the turn number.
+SAFE_URL = re.compile(r"^/voice/(?:turn|whisper|whisper/accept)\?t=\d+$")
 
 
 def signed_headers(url: str, form: dict[str, str], token: str = TOKEN) -> dict[str, str]:
@@ -26,10 +27,11 @@ def signed_headers(url: str, form: dict[str, str], token: str = TOKEN) -> dict[s
 
 
 def check_document(body: str):
-    """Valid TwiML whose every URL is a bare turn URL; returns the parsed root."""
+    """Valid TwiML whose every URL (action, Number url, Redirect) carries only the turn number;
+    returns the parsed root."""
     root = assert_valid_twiml(body)
     for element in root.iter():
-        for url in (element.get("action"), element.text if element.tag == "Redirect" else None):
+        for url in (element.get("action"), element.get("url"), element.text if element.tag == "Redirect" else None):
             if url is not None:
                 assert SAFE_URL.match(url), f"URL carries more than the turn number: {url}"
     return root

@@ -25,12 +25,18 @@ class ActionSpec:
         return self.required | self.optional
 
 
+# What a ride request may carry besides its callback number, date and time.
+RIDE_FIELDS = frozenset({
+    "member_id", "dob", "pickup_zip", "mobility", "attendant", "pcs", "return_trip", "return_time",
+    "address_recording", "address_seconds", "door_to_door", "summary",
+})
+
 ACTIONS: dict[str, ActionSpec] = {
     spec.name: spec
     for spec in (
         ActionSpec("send_text", frozenset({"body"}), frozenset({"to"}),
                    "text the caller (or `to`) a message"),
-        ActionSpec("book_ride", frozenset(), frozenset({"summary"}),
+        ActionSpec("book_ride", frozenset({"callback", "appt_date", "appt_time"}), RIDE_FIELDS,
                    "hand a ride request to the transportation desk", frozenset({"confirmation"})),
         ActionSpec("save_voicemail", frozenset({"team", "recording"}), frozenset({"duration", "summary"}),
                    "keep a voice message for a team, durably"),

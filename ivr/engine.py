@@ -384,6 +384,8 @@ class _Turn:
         context = self.context()
         params = [(k, speech.render(v, context)) for k, v in node.params]
         params.append(("lang", self.st.lang))
+        if "confirmation" in ACTIONS[node.action].outputs:
+            params.append(("confirmation", self.st.answers["confirmation"]))
         self.out.append(Effect(action=node.action, key=key, params=tuple(params)))
 
     def decide(self, node: DecideNode) -> str:

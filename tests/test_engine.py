@@ -307,7 +307,8 @@ values: {notice_days: "2"}
 nodes:
   book:
     action: book_ride
-    params: {summary: "notice {{ notice_days }} from {{ today }}"}
+    params: {summary: "notice {{ notice_days }} from {{ today }}", callback: "+16265550123", appt_date: "2026-12-01",
+             appt_time: "0930"}
     next: done
   done:
     hangup: "Your confirmation number is {{ confirmation | spoken_digits }}."
@@ -318,7 +319,9 @@ nodes:
     again, _ = step(flow, None, CallStarted(NOW, call="CA" + "1" * 32))
     other, _ = step(flow, None, CallStarted(NOW, call="CA" + "2" * 32))
     effect = commands[0]
-    assert effect.params == (("summary", "notice 2 from 2026-11-25"), ("lang", "en"))
     number = first.answers["confirmation"]
+    assert effect.params == (("summary", "notice 2 from 2026-11-25"), ("callback", "+16265550123"),
+                             ("appt_date", "2026-12-01"), ("appt_time", "0930"), ("lang", "en"),
+                             ("confirmation", number))
     assert len(number) == 8 and number == again.answers["confirmation"] != other.answers["confirmation"]
     assert texts(commands) == [f"Your confirmation number is {' '.join(number)}."]

@@ -1,0 +1,629 @@
+"""Warm transfers over HTTP: ringing, the coordinator's whisper and accept key, and what
+the caller gets when nobody takes the call (a voicemail or a call back), with real
+signatures and every TwiML document checked against Twilio's schema."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from twilio_sim import BASE, TOKEN, check_document, signed_headers
+
+from ivr import records
+from ivr.calls import Record
+from ivr.web import create_app
+
+FLOWS = Path(__file__).resolve().parent.parent / "flows"
+LA = ZoneInfo("America/Los_Angeles")
+WEDNESDAY_10 = datetime(2026, 11, 25, 10, 0, tzinfo=LA)
+WEDNESDAY_21 = datetime(2026, 11, 25, 21, 0, tzinfo=LA)
+THANKSGIVING_10 = datetime(2026, 11, 26, 10, 0, tzinfo=LA)
+SATURDAY_10 = datetime(2026, 11, 21, 10, 0, tzinfo=LA)
+CALLER = "+16265550199"
+LINE = "+16266696777"
+
+# flows/teams.yaml
+ANA, MARCUS, LUCIA, DANA = "+16266696777", "+16265550142", "+16265550187", "+16265550119"
+ROSA, KEVIN = "+16265550163", "+16265550175"
+
+ENGLISH, SPANISH = "1", "2"
+MAIN_COORDINATOR, MAIN_RIDES = "3", "2"
+UNAVAILABLE_MENU = "No one can take your call right now"
+MENU_ES = "En este momento nadie puede atenderle"
+
+
+@pytest.fixture
+def make_app(tmp_path, monkeypatch):
+    for name in ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_DEV", "PUBLIC_URL", "IVR_FLOW", "IVR_FLOWS_DIR",
+                 "IVR_TIMEZONE", "IVR_FALLBACK_NUMBER"):
+        monkeypatch.delenv(name, raising=False)
+
+    def make(now: datetime = WEDNESDAY_10, **config):
+        settings = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_FLOWS_DIR": str(FLOWS), "IVR_FALLBACK_NUMBER": LINE,
+                    "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "CLOCK": lambda: now}
+        settings.update(config)
+        return create_app(settings)
+
+    return make
+
+
+def new_sid() -> str:
+    return "CA" + secrets.token_hex(16)
+
+
+def post(client, path: str, data: dict[str, str]):
+    return client.post(path, data=data, headers=signed_headers(BASE + path, data))
+
+
+def stored(app, call_sid: str) -> Record | None:
+    blob, _ = app.extensions["ivr"].store.load(call_sid)
+    return Record.unpack(blob) if blob else None
+
+
+def says(root) -> list[str]:
+    return [say.text for say in root.iter("Say")]
+
+
+def turn_of(url: str) -> int:
+    match = re.fullmatch(r"/voice/(?:turn|whisper|whisper/accept)\?t=(\d+)", url)
+    assert match, url
+    return int(match.group(1))
+
+
+class Call:
+    """One inbound call, driven webhook by webhook the way Twilio would."""
+
+    def __init__(self, app, caller: str = CALLER):
+        self.app = app
+        self.client = app.test_client()
+        self.sid = new_sid()
+        self.caller = caller
+        self.body = ""
+        self.root = None
+
+    def form(self, **extra) -> dict[str, str]:
+        data = {"CallSid": self.sid, "AccountSid": "AC" + "0" * 32, "From": self.caller, "Caller": self.caller,
+                "To": LINE, "Called": LINE, "CallStatus": "in-progress", "Direction": "inbound",
+                "ApiVersion": "2010-04-01"}
+        data.update(extra)
+        return data
+
+    def _answer(self, path: str, data: dict[str, str]):
+        response = post(self.client, path, data)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        self.body = response.get_data(as_text=True)
+        self.root = check_document(self.body)
+        return self.root
+
+    def start(self):
+        return self._answer("/voice", self.form())
+
+    @property
+    def action(self) -> str:
+        """Where the current document sends the caller's next webhook."""
+        for element in self.root:
+            if element.get("action"):
+                return element.get("action")
+        raise AssertionError(f"no action in {self.body}")
+
+    @property
+    def turn(self) -> int:
+        return turn_of(self.action)
+
+    def press(self, digits: str):
+        return self._answer(self.action, self.form(Digits=digits))
+
+    def dial_done(self, status: str, bridged: str | None = None, *, path: str | None = None):
+        extra = {"DialCallStatus": status}
+        if bridged is not None:
+            extra["DialBridged"] = bridged
+        if status in ("completed", "answered"):
+            extra["DialCallSid"] = new_sid()
+            extra["DialCallDuration"] = "42"
+        return self._answer(path or self.action, self.form(**extra))
+
+    def recorded(self, seconds: int, url: str, *, path: str | None = None):
+        data = self.form(RecordingUrl=url, RecordingSid="RE" + "1" * 32, RecordingDuration=str(seconds), Digits="#")
+        return self._answer(path or self.action, data)
+
+    def hang_up(self):
+        response = post(self.client, "/voice/status", self.form(CallStatus="completed", CallDuration="61"))
+        assert response.status_code == 204
+
+    # -- the coordinator's leg ---------------------------------------------------------
+    @property
+    def dial(self):
+        dial = self.root.find("Dial")
+        assert dial is not None, self.body
+        return dial
+
+    @property
+    def numbers(self) -> list[str]:
+        return [number.text for number in self.dial.findall("Number")]
+
+    def whisper_url(self) -> str:
+        urls = {number.get("url") for number in self.dial.findall("Number")}
+        assert len(urls) == 1, urls
+        return urls.pop()
+
+    def whisper(self, to: str, *, path: str | None = None, parent: str | None = None):
+        """Twilio asking what the coordinator at `to` hears once they pick up; returns (leg sid, root)."""
+        leg = new_sid()
+        data = {"CallSid": leg, "ParentCallSid": parent or self.sid, "AccountSid": "AC" + "0" * 32,
+                "From": self.caller, "To": to, "Called": to, "CallStatus": "in-progress",
+                "Direction": "outbound-dial", "ApiVersion": "2010-04-01"}
+        response = post(self.client, path or self.whisper_url(), data)
+        assert response.status_code == 200
+        return leg, check_document(response.get_data(as_text=True))
+
+    def accept(self, leg: str, whisper_root, digits: str):
+        gather = whisper_root.find("Gather")
+        data = {"CallSid": leg, "ParentCallSid": self.sid, "AccountSid": "AC" + "0" * 32, "From": self.caller,
+                "To": "", "CallStatus": "in-progress", "Direction": "outbound-dial", "Digits": digits,
+                "ApiVersion": "2010-04-01"}
+        response = post(self.client, gather.get("action"), data)
+        assert response.status_code == 200
+        return check_document(response.get_data(as_text=True))
+
+    # -- getting somewhere --------------------------------------------------------------
+    def to_coordinators(self, lang: str = ENGLISH):
+        self.start()
+        self.press(lang)
+        return self.press(MAIN_COORDINATOR)
+
+    def to_transportation(self, lang: str = ENGLISH):
+        self.start()
+        self.press(lang)
+        self.press(MAIN_RIDES)  # rides_info, part one of two
+        self.press("2")  # next part
+        self.press("2")  # go on: the rides menu
+        return self.press("1")
+
+    def to_unavailable(self, lang: str = ENGLISH):
+        self.to_coordinators(lang)
+        root = self.dial_done("no-answer", "false")
+        assert any((MENU_ES if lang == SPANISH else UNAVAILABLE_MENU) in text for text in says(root))
+        return root
+
+
+def tags(root) -> list[str]:
+    return [child.tag for child in root]
+
+
+def is_hangup_only(root) -> bool:
+    return tags(root) == ["Hangup"]
+
+
+def assert_unavailable_menu(root) -> None:
+    gather = root.find("Gather")
+    assert gather is not None and root.find("Dial") is None
+    assert any(UNAVAILABLE_MENU in text for text in says(gather))
+
+
+def state(app, call: Call):
+    return stored(app, call.sid).state
+
+
+# -- 1. accepted on the first ring ------------------------------------------------------------
+
+def test_accepted_on_the_first_ring_bridges_and_ends_the_call(make_app):
+    app = make_app()
+    call = Call(app)
+    root = call.to_coordinators()
+    assert "Connecting you with a care coordinator" in " ".join(says(root))
+    dial = call.dial
+    assert tags(root)[-1] == "Dial"
+    assert dial.get("answerOnBridge") == "true" and dial.get("timeout") == "20"
+    assert call.numbers == [ANA, MARCUS, LUCIA]  # all at once, English speakers first; Dana is inactive
+    assert DANA not in call.body
+    turn = call.turn
+    assert dial.get("action") == f"/voice/turn?t={turn}"
+    assert all(n.get("url") == f"/voice/whisper?t={turn}" and n.get("method") == "POST"
+               for n in dial.findall("Number"))
+
+    leg, whisper = call.whisper(ANA)
+    assert tags(whisper) == ["Gather", "Hangup"]
+    gather = whisper.find("Gather")
+    assert gather.get("numDigits") == "1" and gather.get("action") == f"/voice/whisper/accept?t={turn}"
+    (say,) = gather.findall("Say")
+    assert say.get("language") == "en-US" and say.get("voice") == "Polly.Joanna"
+    assert "The caller speaks English." in say.text
+    assert "asked to speak with a care coordinator" in say.text
+    assert "To take the call, press 1." in say.text
+    assert re.search(r"\d{4,}", say.text) is None  # no member id, date of birth or phone number
+    assert CALLER not in say.text
+
+    accepted = call.accept(leg, whisper, "1")
+    assert len(accepted) == 0 and accepted.tag == "Response"  # an empty document bridges
+
+    done = call.dial_done("completed", "true")
+    assert is_hangup_only(done)
+    record = stored(app, call.sid)
+    assert record.state.ended and record.state.node is None
+
+
+@pytest.mark.parametrize("member, lang, voice, intro, why", [
+    (ANA, "en-US", "Polly.Joanna", "The caller speaks English.", "asked to speak with a care coordinator"),
+    (MARCUS, "en-US", "Polly.Joanna", "The caller speaks English.", "asked to speak with a care coordinator"),
+    (LUCIA, "es-US", "Polly.Lupe", "La persona habla inglés.", "pidió hablar con un coordinador"),
+])
+def test_whisper_is_in_the_members_first_language(make_app, member, lang, voice, intro, why):
+    call = Call(make_app())
+    call.to_coordinators()
+    _, whisper = call.whisper(member)
+    say = whisper.find("Gather/Say")
+    assert (say.get("language"), say.get("voice")) == (lang, voice)
+    assert intro in say.text and why in say.text
+
+
+def test_whisper_after_the_decision_guide_tells_the_answers(make_app):
+    call = Call(make_app())
+    call.start()
+    call.press(ENGLISH)
+    call.press("1")  # the decision guide
+    call.press("2")
+    call.press("2")
+    call.press("2")  # three parts of the introduction
+    for answer in ("2", "1", "2", "2", "2"):  # chronic conditions: yes
+        call.press(answer)
+    call.press("1")  # after_guide: talk with a coordinator
+    assert call.numbers == [ANA, MARCUS, LUCIA]
+    _, whisper = call.whisper(MARCUS)
+    text = whisper.find("Gather/Say").text
+    assert "suggested: ecm" in text and "Several chronic conditions: yes" in text
+    assert re.search(r"\d{4,}", text) is None
+
+
+# -- 2. declined, then accepted by the next (hunt) ------------------------------------------------
+
+def test_hunt_declined_then_the_next_member_accepts(make_app):
+    app = make_app()
+    call = Call(app)
+    root = call.to_transportation()
+    assert "Connecting you with our transportation team" in " ".join(says(root))
+    assert call.numbers == [ROSA]
+    assert call.dial.get("timeout") == "25"
+    first_turn = call.turn
+
+    leg, whisper = call.whisper(ROSA)
+    say = whisper.find("Gather/Say")
+    assert say.get("language") == "es-US" and "transporte" in say.text  # Rosa speaks Spanish first
+    assert is_hangup_only(call.accept(leg, whisper, "2"))
+
+    root = call.dial_done("no-answer", "false")
+    assert "Please stay on the line while I try someone else." in says(root)
+    assert call.numbers == [KEVIN]
+    assert call.turn == first_turn + 1
+    assert call.whisper_url() == f"/voice/whisper?t={call.turn}"
+
+    leg, whisper = call.whisper(KEVIN)
+    say = whisper.find("Gather/Say")
+    assert say.get("language") == "en-US" and "help with a ride" in say.text
+    assert len(call.accept(leg, whisper, "1")) == 0
+    assert is_hangup_only(call.dial_done("completed", "true"))
+    assert state(app, call).ended
+
+
+def test_hunt_through_everyone_then_the_unavailable_menu(make_app):
+    app = make_app()
+    call = Call(app)
+    call.to_transportation()
+    rung = [call.numbers]
+    for _ in range(2):
+        call.dial_done("no-answer", "false")
+        rung.append(call.numbers)
+    assert rung == [[ROSA], [KEVIN], [ANA]]
+    root = call.dial_done("busy", "false")
+    assert_unavailable_menu(root)
+    assert state(app, call).tried == []
+
+
+def test_a_stale_whisper_of_an_earlier_hunt_turn_declines(make_app):
+    call = Call(make_app())
+    call.to_transportation()
+    old = call.whisper_url()
+    call.dial_done("no-answer", "false")
+    _, whisper = call.whisper(ROSA, path=old)
+    assert is_hangup_only(whisper)
+
+
+# -- 3. nobody accepts: a voicemail ------------------------------------------------------------------
+
+def test_nobody_accepts_so_the_caller_leaves_a_voicemail(make_app):
+    app = make_app()
+    call = Call(app)
+    call.to_unavailable()
+    root = call.press("1")
+    assert tags(root) == ["Say", "Record", "Redirect"]
+    assert root.find("Say").text.startswith("This message will be recorded.")
+    record_turn = call.turn
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE" + "1" * 32
+    done = call.recorded(17, url)
+    spoken = says(done)
+    assert spoken[0].startswith("Thank you. Your message was saved")
+    assert spoken[-1] == "Thank you for calling. Goodbye."
+    assert tags(done)[-1] == "Hangup"
+    first = call.body
+
+    (voicemail,) = records.load_all(app.extensions["ivr"].store, "voicemail")
+    assert isinstance(voicemail, records.Voicemail)
+    assert (voicemail.team, voicemail.language, voicemail.duration, voicemail.recording_url) == \
+           ("coordinators", "en", 17, url)
+    assert voicemail.id.startswith(call.sid + ":")
+
+    call.recorded(17, url, path=f"/voice/turn?t={record_turn}")  # Twilio retrying the Record action
+    assert call.body == first
+    assert len(records.load_all(app.extensions["ivr"].store)) == 1
+
+
+# -- 4. nobody accepts: a call back -------------------------------------------------------------------
+
+def test_call_back_on_another_number_is_read_back_and_kept(make_app):
+    app = make_app()
+    call = Call(app)
+    call.to_unavailable()
+    root = call.press("2")
+    assert any("the number you are calling from, press 1" in text for text in says(root))
+    root = call.press("2")
+    assert any("ten-digit phone number" in text for text in says(root))
+    root = call.press("6265550123")
+    assert any("You entered 6 2 6, 5 5 5, 0 1 2 3." in text for text in says(root))
+    root = call.press("1")
+    assert says(root)[0] == "Thank you. A coordinator will call you back during business hours."
+    assert tags(root)[-1] == "Hangup"
+    (callback,) = records.load_all(app.extensions["ivr"].store, "callback")
+    assert (callback.number, callback.team, callback.language) == ("+16265550123", "coordinators", "en")
+
+
+def test_call_back_on_the_callers_own_number(make_app):
+    app = make_app()
+    call = Call(app)
+    call.to_unavailable()
+    call.press("2")
+    root = call.press("1")
+    assert "call you back" in says(root)[0]
+    (callback,) = records.load_all(app.extensions["ivr"].store, "callback")
+    assert callback.number == CALLER
+
+
+@pytest.mark.parametrize("caller", ["+266696687", "Anonymous", "anonymous", "Restricted", ""])
+def test_a_caller_without_a_number_goes_straight_to_entering_one(make_app, caller):
+    app = make_app()
+    call = Call(app, caller=caller)
+    call.to_unavailable()
+    root = call.press("2")
+    spoken = " ".join(says(root))
+    assert "ten-digit phone number" in spoken and "calling from" not in spoken
+    call.press("6265550123")
+    call.press("1")
+    (callback,) = records.load_all(app.extensions["ivr"].store, "callback")
+    assert callback.number == "+16265550123"
+
+
+# -- 5. hours and holidays --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("now", [WEDNESDAY_21, THANKSGIVING_10], ids=["after-hours", "thanksgiving"])
+def test_closed_team_says_so_and_offers_the_unavailable_menu(make_app, now):
+    app = make_app(now)
+    call = Call(app)
+    root = call.to_coordinators()
+    assert root.find("Dial") is None
+    spoken = says(root)
+    assert "Our team is not available at this hour." in spoken
+    assert spoken.index("Our team is not available at this hour.") < \
+           next(i for i, text in enumerate(spoken) if UNAVAILABLE_MENU in text)
+    assert_unavailable_menu(root)
+    assert state(app, call).answers["transfer_team"] == "coordinators"
+
+
+def test_saturday_morning_coordinators_open_transportation_closed(make_app):
+    app = make_app(SATURDAY_10)
+    coordinators = Call(app)
+    coordinators.to_coordinators()
+    assert coordinators.numbers == [ANA, MARCUS, LUCIA]
+    rides = Call(app)
+    root = rides.to_transportation()
+    assert root.find("Dial") is None
+    assert "Our team is not available at this hour." in says(root)
+    assert_unavailable_menu(root)
+
+
+# -- 6. a Spanish-speaking caller -------------------------------------------------------------------
+
+def test_spanish_caller_rings_spanish_speakers_first(make_app):
+    app = make_app()
+    call = Call(app)
+    root = call.to_coordinators(SPANISH)
+    assert "Le comunico con un coordinador de atención." in " ".join(says(root))
+    assert call.numbers == [ANA, LUCIA, MARCUS]
+    assert call.dial.get("answerOnBridge") == "true"
+    _, whisper = call.whisper(LUCIA)
+    say = whisper.find("Gather/Say")
+    assert (say.get("language"), say.get("voice")) == ("es-US", "Polly.Lupe")
+    assert "La persona habla español." in say.text and "Para tomar la llamada, oprima 1." in say.text
+    _, whisper = call.whisper(MARCUS)
+    say = whisper.find("Gather/Say")
+    assert say.get("language") == "en-US" and "The caller speaks Spanish." in say.text
+
+
+def test_spanish_caller_hunts_spanish_speakers_first(make_app):
+    call = Call(make_app())
+    call.to_transportation(SPANISH)
+    assert call.numbers == [ROSA]
+    _, whisper = call.whisper(ROSA)
+    say = whisper.find("Gather/Say")
+    assert say.get("language") == "es-US"
+    assert "La persona habla español." in say.text and "transporte a una cita médica" in say.text
+    root = call.dial_done("no-answer", "false")
+    assert "Por favor espere en la línea mientras intento con otra persona." in says(root)
+    assert call.numbers == [ANA]
+    call.dial_done("no-answer", "false")
+    assert call.numbers == [KEVIN]
+
+
+# -- 7. the caller hangs up while a coordinator hears the whisper ---------------------------------
+
+def test_caller_hanging_up_mid_whisper_declines_it_and_late_webhooks_are_answered(make_app):
+    app = make_app()
+    call = Call(app)
+    call.to_coordinators()
+    dial_path = call.action
+    whisper_path = call.whisper_url()
+    call.hang_up()
+    assert state(app, call).ended
+    leg, whisper = call.whisper(ANA, path=whisper_path)
+    assert is_hangup_only(whisper)
+    late = call.dial_done("canceled", "false", path=dial_path)
+    assert late.tag == "Response"
+    assert state(app, call).ended
+
+
+def test_caller_hanging_up_after_the_whisper_began_still_answers_every_webhook(make_app):
+    app = make_app()
+    call = Call(app)
+    call.to_coordinators()
+    dial_path = call.action
+    leg, whisper = call.whisper(LUCIA)
+    call.hang_up()
+    root = call.accept(leg, whisper, "1")  # the coordinator presses 1 too late: Twilio finds no caller
+    assert root.tag == "Response"
+    call.dial_done("canceled", "false", path=dial_path)
+    again = call.body
+    call.dial_done("canceled", "false", path=dial_path)
+    assert call.body == again
+
+
+# -- 8. every DialCallStatus -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status, bridged, connected", [
+    ("completed", "true", True),
+    ("completed", None, True),
+    ("completed", "false", False),
+    ("answered", None, True),
+    ("answered", "true", True),
+    ("busy", "false", False),
+    ("busy", None, False),
+    ("no-answer", "false", False),
+    ("no-answer", None, False),
+    ("failed", "false", False),
+    ("canceled", "false", False),
+    ("canceled", None, False),
+])
+def test_every_dial_status_gets_an_answer(make_app, status, bridged, connected):
+    app = make_app()
+    call = Call(app)
+    call.to_coordinators()
+    root = call.dial_done(status, bridged)
+    if connected:
+        assert is_hangup_only(root)
+        assert state(app, call).ended
+    else:
+        assert_unavailable_menu(root)
+        assert state(app, call).node == "unavailable"
+
+
+# -- 9. coordinators marked away ---------------------------------------------------------------------
+
+def test_coordinator_marked_away_is_not_rung(make_app, monkeypatch):
+    monkeypatch.setattr("ivr.calls.AWAY_CACHE_SECONDS", 0)
+    app = make_app()
+    store = app.extensions["ivr"].store
+    first = Call(app)
+    first.to_coordinators()
+    assert first.numbers == [ANA, MARCUS, LUCIA]
+
+    store.set_availability("Marcus Chen", False, 1_790_000_000.0)
+    second = Call(app)
+    second.to_coordinators()
+    assert second.numbers == [ANA, LUCIA]
+
+    store.set_availability("Marcus Chen", True, 1_790_000_100.0)
+    third = Call(app)
+    third.to_coordinators()
+    assert third.numbers == [ANA, MARCUS, LUCIA]
+
+
+def test_away_before_the_app_starts_is_seen_at_once(make_app):
+    app = make_app()
+    app.extensions["ivr"].store.set_availability("Ana Rivera", False, 1_790_000_000.0)
+    fresh = make_app()  # same store: a new process has no cached availability
+    call = Call(fresh)
+    call.to_coordinators()
+    assert call.numbers == [MARCUS, LUCIA]
+    hunt = Call(fresh)
+    hunt.to_transportation(SPANISH)
+    assert hunt.numbers == [ROSA]
+    hunt.dial_done("no-answer", "false")
+    assert hunt.numbers == [KEVIN]  # Ana, the next Spanish speaker, is away
+
+
+def test_everyone_away_goes_to_the_unavailable_menu(make_app, monkeypatch):
+    monkeypatch.setattr("ivr.calls.AWAY_CACHE_SECONDS", 0)
+    app = make_app()
+    for name in ("Ana Rivera", "Marcus Chen", "Lucia Ortega"):
+        app.extensions["ivr"].store.set_availability(name, False, 1_790_000_000.0)
+    call = Call(app)
+    root = call.to_coordinators()
+    assert_unavailable_menu(root)
+
+
+# -- 10. whispers that belong to no ringing transfer -------------------------------------------------
+
+def test_whisper_for_an_unknown_call_declines(make_app):
+    call = Call(make_app())
+    _, whisper = call.whisper(ANA, path="/voice/whisper?t=2", parent=new_sid())
+    assert is_hangup_only(whisper)
+
+
+def test_whisper_for_the_wrong_turn_declines(make_app):
+    call = Call(make_app())
+    call.to_coordinators()
+    turn = call.turn
+    for wrong in (turn - 1, turn + 1, 0):
+        _, whisper = call.whisper(ANA, path=f"/voice/whisper?t={wrong}")
+        assert is_hangup_only(whisper)
+
+
+def test_whisper_while_the_call_is_at_a_menu_declines(make_app):
+    call = Call(make_app())
+    call.start()
+    call.press(ENGLISH)
+    _, whisper = call.whisper(ANA, path=f"/voice/whisper?t={call.turn}")
+    assert is_hangup_only(whisper)
+
+
+def test_whisper_for_a_number_of_no_member_uses_the_first_language(make_app):
+    call = Call(make_app())
+    call.to_coordinators(SPANISH)
+    _, whisper = call.whisper("+16265550100")
+    say = whisper.find("Gather/Say")
+    assert say.get("language") == "en-US" and "The caller speaks Spanish." in say.text
+
+
+@pytest.mark.parametrize("path, data", [
+    ("/voice/whisper?t=1", {"CallSid": "CA" + "1" * 32, "To": ANA}),
+    ("/voice/whisper?t=1", {"CallSid": "CA" + "1" * 32, "ParentCallSid": "nope", "To": ANA}),
+    ("/voice/whisper", {"CallSid": "CA" + "1" * 32, "ParentCallSid": "CA" + "2" * 32, "To": ANA}),
+    ("/voice/whisper/accept?t=x", {"CallSid": "CA" + "1" * 32, "Digits": "1"}),
+])
+def test_malformed_whisper_requests_are_client_errors(make_app, path, data):
+    assert post(make_app().test_client(), path, data).status_code == 400
+
+
+def test_unsigned_whisper_is_refused(make_app):
+    data = {"CallSid": new_sid(), "ParentCallSid": new_sid(), "To": ANA}
+    client = make_app().test_client()
+    assert client.post("/voice/whisper?t=1", data=data).status_code == 403
+    assert client.post("/voice/whisper/accept?t=1", data={"Digits": "1"}).status_code == 403
+
+
+@pytest.mark.parametrize("digits", ["2", "", "*", "11"])
+def test_any_key_but_1_declines(make_app, digits):
+    call = Call(make_app())
+    call.to_coordinators()
+    leg, whisper = call.whisper(ANA)
+    assert is_hangup_only(call.accept(leg, whisper, digits))

@@ -182,11 +182,12 @@ def _free_port() -> int:
 class RedisServer:
     """A private redis-server on a loopback port, with no persistence."""
 
-    def __init__(self, executable: str, folder: Path):
+    def __init__(self, executable: str, folder: Path, persistence: tuple[str, ...] = ("--appendonly", "no")):
         self.executable = executable
         self.folder = folder
         self.port = _free_port()
         self.proc: subprocess.Popen | None = None
+        self.persistence = persistence
 
     @property
     def url(self) -> str:
@@ -196,7 +197,7 @@ class RedisServer:
         assert self.proc is None
         log = self.folder / "redis.log"
         self.proc = subprocess.Popen(
-            [self.executable, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+            [self.executable, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", *self.persistence,
              "--dir", str(self.folder), "--logfile", str(log), "--daemonize", "no"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -222,6 +223,13 @@ class RedisServer:
     def resume(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGCONT)
+
+    def crash(self) -> None:
+        """Kill the server outright, as a power cut or an OOM kill would."""
+        assert self.proc is not None
+        proc, self.proc = self.proc, None
+        proc.kill()
+        proc.wait()
 
     def stop(self) -> None:
         if self.proc is None:
@@ -507,3 +515,43 @@ def test_an_unreadable_call_record_gets_the_apology(make_app, blob, caplog):
                 if r.name == "ivr.calls" and r.levelno == logging.ERROR]
     assert [line.get("outcome") for line in outcomes] == ["error"] * 3
     assert all(line["error"] == "ValueError" for line in outcomes)
+
+
+# -- 5. Records outlive a store restart ----------------------------------------------------
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_records_survive_a_redis_crash_with_append_only_persistence(redis_server, tmp_path):
+    from ivr.records import Voicemail, load, save
+    from ivr.store_redis import RedisStore
+
+    redis_server.stop()
+    durable = RedisServer(redis_server.executable, redis_server.folder,
+                          ("--appendonly", "yes", "--appendfsync", "always"))
+    durable.start()
+    try:
+        store = RedisStore.from_url(durable.url)
+        record = Voicemail(id=f"{sid(1)}:support-line:voicemail:4:2", created_at=1_764_000_000.0,
+                           team="coordinators", language="es", summary="Voice message",
+                           recording_url="https://api.twilio.com/recording/RE1", duration=17)
+        assert save(store, record)
+        store.close()
+        durable.crash()
+        durable.start()
+        store = RedisStore.from_url(durable.url)
+        assert load(store, record.id) == record
+        store.close()
+    finally:
+        durable.stop()
+
+
+def test_records_survive_a_restart_of_the_embedded_store(make_app, tmp_path):
+    from ivr.records import CallbackRequest, load, save
+
+    first = make_app()
+    record = CallbackRequest(id=f"{sid(2)}:support-line:callback:6:1", created_at=1_764_000_000.0,
+                             team="coordinators", language="en", number="+16265550123")
+    assert save(first.extensions["ivr"].store, record)
+    first.extensions["ivr"].store.close()
+    second = make_app()  # a new process would open the same file
+    assert load(second.extensions["ivr"].store, record.id) == record

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from . import callscripts
 from .commands import Dial, Record
-from .flow_loader import flow_files, lint_file, load_flow
+from .flow_loader import TEAMS_FILE, flow_files, is_teams_file, lint_file, load_flow
 from .graph import mermaid
 from .http_phone import CallFailed, HttpPhone, scripted
 from .phone import Phone, parse_entry
+from .teams import lint_teams_file
 from .problems import FlowError
 
 
@@ -24,16 +26,20 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def lint(paths) -> None:
-    """Check flow files (folders: every *.yaml in them). Exit 1 on errors."""
-    files = flow_files(paths or ["flows"])
+    """Check flow files and the teams file (folders: every *.yaml in them). Exit 1 on errors."""
+    paths = paths or ["flows"]
+    files = flow_files(paths)
+    teams_files = [Path(p) / TEAMS_FILE for p in paths if (Path(p) / TEAMS_FILE).is_file()]
+    teams_files += [p for p in files if is_teams_file(p)]
     errors = warnings = 0
-    for path in files:
-        _, problems = lint_file(path)
+    for path in sorted(set(teams_files)) + [p for p in files if not is_teams_file(p)]:
+        _, problems = lint_teams_file(path) if is_teams_file(path) else lint_file(path)
         for problem in problems:
             click.echo(str(problem))
             errors += problem.is_error
             warnings += not problem.is_error
-    click.echo(f"{len(files)} file(s): {errors} error(s), {warnings} warning(s)", err=True)
+    count = len(set(teams_files)) + sum(not is_teams_file(p) for p in files)
+    click.echo(f"{count} file(s): {errors} error(s), {warnings} warning(s)", err=True)
     sys.exit(1 if errors else 0)
 
 
@@ -53,12 +59,20 @@ def _keys_script(keys: str) -> list[str]:
 @click.argument("flow_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--lang", help="Choose this language first, if the flow offers it.")
 @click.option("--keys", help="Comma-separated inputs: digits, 'silence', 'dial:no-answer', 'record:20'.")
-def simulate(flow_path: str, lang: str | None, keys: str | None) -> None:
+@click.option("--at", "at", help="When the call is placed, e.g. 2026-11-25T21:00:00-08:00 (hours, holidays, "
+              "dates) [default: now].")
+def simulate(flow_path: str, lang: str | None, keys: str | None, at: str | None) -> None:
     """Call a flow in the terminal: shows what the caller hears, takes keys."""
     flow = _load_or_exit(flow_path)
     if lang is not None and lang not in flow.languages:
         raise click.BadParameter(f"the flow speaks {', '.join(flow.languages)}", param_hint="--lang")
-    phone = Phone(flow)
+    try:
+        when = datetime.fromisoformat(at) if at else None
+    except ValueError:
+        raise click.BadParameter("an ISO date and time with its offset", param_hint="--at") from None
+    if when is not None and when.tzinfo is None:
+        raise click.BadParameter("give the offset too, e.g. -08:00", param_hint="--at")
+    phone = Phone(flow, now=when)
     _show(phone.start(lang))
     inputs = _keys_script(keys) if keys is not None else None
     while phone.waiting is not None:

@@ -39,6 +39,9 @@ MAX_HISTORY = 20
 MAX_DIAL_NUMBERS = 10  # Twilio rings at most ten numbers at once
 ANSWERED = frozenset({"completed", "answered"})
 E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+# What Twilio sends as From when the number is withheld: ANONYMOUS, UNAVAILABLE, RESTRICTED,
+# UNKNOWN and BLOCKED spelled on a keypad. They look like numbers but ring nobody.
+WITHHELD = frozenset({"+266696687", "+86282452253", "+7378742833", "+8656696", "+2562533"})
 
 
 @dataclass(slots=True)
@@ -96,7 +99,7 @@ def step(flow: Flow, state: CallState | None, event: Event) -> tuple[CallState, 
         state = new_state(flow, getattr(event, "lang", None))
         state.call = getattr(event, "call", "")
         caller = getattr(event, "caller", None) or ""
-        state.answers["caller_id"] = caller if E164.match(caller) else ""
+        state.answers["caller_id"] = caller if E164.match(caller) and caller not in WITHHELD else ""
         turn = _Turn(flow, state, event)
         turn.walk(flow.start)
     else:
@@ -184,7 +187,7 @@ class _Turn:
             st.answers[f"{node.save}_seconds"] = str(event.duration)
             self.walk_next(node.next)
         elif isinstance(event, NoInput) and isinstance(node, RecordNode):
-            self.walk_next(node.next)  # nothing was recorded: go on without a message
+            self.walk_next(node.silent or node.next)  # nothing was recorded
         else:
             self.present(node)
 
@@ -306,7 +309,7 @@ class _Turn:
 
     def on_dial(self, node: TransferNode, event: DialDone) -> None:
         bridged = event.bridged if event.bridged is not None else event.status in ANSWERED
-        if bridged:
+        if bridged or event.status == "canceled":  # canceled: the caller hung up while it rang
             self.end()
         elif self.flow.teams[node.team].strategy == "hunt" and self.members(node):
             self.out.extend(self.says(self.message("still_trying")))

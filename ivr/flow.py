@@ -141,6 +141,7 @@ class RecordNode(Node):
     max_length: int
     next: str
     timeout: int = 5
+    silent: str | None = None  # where to go when nothing was recorded (default: next)
     kind = "record"
 
 
@@ -205,7 +206,9 @@ class Flow:
 def successors(node: AnyNode) -> list[str]:
     """Ids of the nodes a node can lead to directly (not counting global keys)."""
     match node:
-        case SayNode() | AskNode() | RecordNode() | ActionNode():
+        case RecordNode():
+            targets = [t for t in (node.next, node.silent) if t]
+        case SayNode() | AskNode() | ActionNode():
             targets = [node.next] if node.next else []
         case MenuNode():
             targets = [opt.next for opt in node.options.values()]

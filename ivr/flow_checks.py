@@ -9,9 +9,10 @@ from __future__ import annotations
 import difflib
 from collections import deque
 
-from .flow import HangupNode, TransferNode, saved_names, successors, waits_for_keys
+from .flow import AskNode, HangupNode, TransferNode, saved_names, successors, waits_for_keys
 from .problems import quoted
 
+IDENTIFYING_VALIDATORS = frozenset({"member_id", "dob", "phone"})
 ALWAYS_KNOWN = frozenset({"lang", "today", "business_days_until", "caller_id"})
 
 
@@ -57,6 +58,17 @@ def check_graph(reader, facts, nodes: dict, start: str | None, operator: str | N
                         "link to it or remove it")
     _check_dead_ends(reader, facts, nodes, order)
     _check_answers(reader, facts, nodes, order, edges)
+    _check_whispers(reader, facts, nodes)
+
+
+def _check_whispers(reader, facts, nodes: dict) -> None:
+    """A coordinator is told why someone calls, never who they are: no ids or birth dates."""
+    identifying = {node.save for node in nodes.values()
+                   if isinstance(node, AskNode) and node.validate in IDENTIFYING_VALIDATORS} | {"caller_id"}
+    for where, node_id, name in facts.whisper_reads:
+        if name in identifying:
+            reader.error(where, f'whisper of "{node_id}" reads "{name}", which identifies the member; '
+                                'a coordinator hears only what they need before accepting', "phi-in-whisper")
 
 
 def _check_dead_ends(reader, facts, nodes: dict, order: list[str]) -> None:

@@ -49,7 +49,7 @@ KIND_KEYS = {
             "validate", "readback"} | WAIT_KEYS,
     "decide": {"decide", "default"},
     "transfer": {"transfer", "announce", "whisper", "timeout", "no_answer", "closed"},
-    "record": {"record", "save", "max_length", "next", "timeout"},
+    "record": {"record", "save", "max_length", "next", "timeout", "silent"},
     "action": {"action", "params", "next"},
     "hangup": {"hangup"},
 }
@@ -63,6 +63,7 @@ class Facts:
     reads: dict[str, list[tuple[yaml.Node, str]]] = field(default_factory=dict)  # node id -> names read
     positions: dict[str, yaml.Node] = field(default_factory=dict)  # node id -> its key node
     constants: set[str] = field(default_factory=set)  # names under `values:`
+    whisper_reads: list[tuple[yaml.Node, str, str]] = field(default_factory=list)  # (where, node id, name)
 
 
 class _Reading:
@@ -549,6 +550,14 @@ class _Reading:
                          "unknown-team")
         announce = self.text(entries["announce"][1], f'announce of "{node_id}"') if "announce" in entries else None
         whisper = self.text(entries["whisper"][1], f'whisper of "{node_id}"') if "whisper" in entries else None
+        if whisper is not None:
+            read = set()
+            for source in whisper.by_lang.values():
+                try:
+                    read |= template_names(source)
+                except TemplateProblem:
+                    pass  # reported by self.text already
+            self.facts.whisper_reads.extend((entries["whisper"][1], node_id, name) for name in sorted(read))
         timeout = self.r.integer(entries["timeout"][1], "timeout", 5, 600) if "timeout" in entries else None
         no_answer = self.optional_ref(entries, "no_answer", f'no_answer of "{node_id}"')
         closed = self.optional_ref(entries, "closed", f'closed of "{node_id}"')
@@ -565,10 +574,11 @@ class _Reading:
                       if "max_length" in entries else None)
         timeout = self.r.integer(entries["timeout"][1], "timeout", 1, 60) if "timeout" in entries else None
         next_id = self.optional_ref(entries, "next", f'next of "{node_id}"')
+        silent = self.optional_ref(entries, "silent", f'silent of "{node_id}"')
         if prompt is None or save is None:
             return None
         return RecordNode(**where, prompt=prompt, save=save, max_length=max_length or 120, next=next_id,
-                          timeout=timeout or 5)
+                          timeout=timeout or 5, silent=silent)
 
     def node_action(self, node_id, key_node, entries, where, teams):
         name_node = entries["action"][1]

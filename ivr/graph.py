@@ -32,8 +32,11 @@ def _edges(node) -> list[tuple[str, str]]:
         case DecideNode():
             edges = [(b.when, b.next) for b in node.branches] + [("otherwise", node.default)]
         case TransferNode():
-            edges = [("no answer", node.no_answer)] if node.no_answer else []
-        case SayNode() | AskNode() | RecordNode() | ActionNode():
+            edges = ([("no answer", node.no_answer)] if node.no_answer else []) + \
+                ([("closed", node.closed)] if node.closed else [])
+        case RecordNode():
+            edges = ([("", node.next)] if node.next else []) + ([("nothing recorded", node.silent)] if node.silent else [])
+        case SayNode() | AskNode() | ActionNode():
             edges = [("", node.next)] if node.next else []
         case _:
             edges = []

@@ -390,7 +390,7 @@ def test_call_back_on_the_callers_own_number(make_app):
     assert callback.number == CALLER
 
 
-@pytest.mark.parametrize("caller", ["+266696687", "Anonymous", "anonymous", "Restricted", ""])
+@pytest.mark.parametrize("caller", ["+266696687", "+86282452253", "+7378742833", "Anonymous", "Restricted", ""])
 def test_a_caller_without_a_number_goes_straight_to_entering_one(make_app, caller):
     app = make_app()
     call = Call(app, caller=caller)
@@ -499,6 +499,7 @@ def test_caller_hanging_up_after_the_whisper_began_still_answers_every_webhook(m
 
 # -- 8. every DialCallStatus -------------------------------------------------------------------------
 
+# `connected` here means the call is over: bridged, or canceled because the caller hung up while it rang.
 @pytest.mark.parametrize("status, bridged, connected", [
     ("completed", "true", True),
     ("completed", None, True),
@@ -510,8 +511,8 @@ def test_caller_hanging_up_after_the_whisper_began_still_answers_every_webhook(m
     ("no-answer", "false", False),
     ("no-answer", None, False),
     ("failed", "false", False),
-    ("canceled", "false", False),
-    ("canceled", None, False),
+    ("canceled", "false", True),
+    ("canceled", None, True),
 ])
 def test_every_dial_status_gets_an_answer(make_app, status, bridged, connected):
     app = make_app()

@@ -23,6 +23,10 @@ p99 < 10 ms at 8 connections, IVR/static turns per second >= 0.5, < 1 KB per liv
 from __future__ import annotations
 
 import argparse
+import base64
+import functools
+import hashlib
+import hmac
 import http.client
 import json
 import math
@@ -100,18 +104,31 @@ def call_scripts(folder: Path = SCRIPTS_DIR) -> list[tuple[str, tuple[tuple[str,
     return scripts
 
 
-def twilio_form(call_sid: str, caller: str) -> dict[str, str]:
-    """The fields Twilio posts with every voice webhook of an inbound call."""
-    called = "+16266696777"
-    return {
-        "AccountSid": "AC" + "5" * 32, "ApiVersion": "2010-04-01", "CallSid": call_sid,
-        "CallStatus": "in-progress", "Called": called, "CalledCity": "PASADENA", "CalledCountry": "US",
-        "CalledState": "CA", "CalledZip": "91101", "Caller": caller, "CallerCity": "LOS ANGELES",
-        "CallerCountry": "US", "CallerState": "CA", "CallerZip": "90012", "Direction": "inbound",
-        "From": caller, "FromCity": "LOS ANGELES", "FromCountry": "US", "FromState": "CA",
-        "FromZip": "90012", "To": called, "ToCity": "PASADENA", "ToCountry": "US", "ToState": "CA",
-        "ToZip": "91101",
-    }
+CALLED = "+16266696777"
+# What Twilio posts with every voice webhook of an inbound call, but the per-call fields.
+FIXED_FIELDS = {
+    "AccountSid": "AC" + "5" * 32, "ApiVersion": "2010-04-01", "CallStatus": "in-progress", "Called": CALLED,
+    "CalledCity": "PASADENA", "CalledCountry": "US", "CalledState": "CA", "CalledZip": "91101",
+    "CallerCity": "LOS ANGELES", "CallerCountry": "US", "CallerState": "CA", "CallerZip": "90012",
+    "Direction": "inbound", "FromCity": "LOS ANGELES", "FromCountry": "US", "FromState": "CA", "FromZip": "90012",
+    "To": CALLED, "ToCity": "PASADENA", "ToCountry": "US", "ToState": "CA", "ToZip": "91101",
+}
+FIXED_ENCODED = urlencode(FIXED_FIELDS)
+COMPLETED_FIELDS = {**FIXED_FIELDS, "CallStatus": "completed", "CallDuration": "95"}
+COMPLETED_ENCODED = urlencode(COMPLETED_FIELDS)
+
+
+def twilio_form(call_sid: str, caller: str, completed: bool = False) -> tuple[dict[str, str], str]:
+    """The fields Twilio posts with a webhook of this call (or its final status callback), url-encoded too."""
+    own = {"CallSid": call_sid, "Caller": caller, "From": caller}
+    if completed:
+        return {**COMPLETED_FIELDS, **own}, COMPLETED_ENCODED + "&" + urlencode(own)
+    return {**FIXED_FIELDS, **own}, FIXED_ENCODED + "&" + urlencode(own)
+
+
+@functools.lru_cache(maxsize=256)
+def encoded_input(kind: str, value: str) -> str:
+    return urlencode(input_form(kind, value))
 
 
 def input_form(kind: str, value: str) -> dict[str, str]:
@@ -122,6 +139,30 @@ def input_form(kind: str, value: str) -> dict[str, str]:
         return {"RecordingUrl": "https://api.twilio.com/recording/RE" + "2" * 32, "RecordingSid": "RE" + "2" * 32,
                 "RecordingDuration": value, "Digits": "#"}
     return {"Digits": value, "FinishedOnKey": "", "msg": "Gather End"}
+
+
+class Signer:
+    """X-Twilio-Signature for single-valued forms, as RequestValidator.compute_signature makes it.
+
+    The library's version costs ~120 us for Twilio's ~28 fields on a slow core, which on a
+    2-core box would make the driver compete with the server it measures; this one costs
+    ~10 us. Every driver process checks its first `verify` signatures against the library.
+    """
+
+    def __init__(self, token: str, verify: int = 25):
+        self.key = token.encode("utf-8")
+        self.validator = RequestValidator(token)
+        self.verify = verify
+
+    def sign(self, url: str, form: dict[str, str]) -> str:
+        text = url + "".join(name + form[name] for name in sorted(form))
+        signature = base64.b64encode(hmac.new(self.key, text.encode("utf-8"), hashlib.sha1).digest()).decode()
+        if self.verify > 0:
+            self.verify -= 1
+            expected = self.validator.compute_signature(url, form)
+            if signature != expected:
+                raise RuntimeError(f"signature mismatch for {url}: {signature} != {expected}")
+        return signature
 
 
 # --- HTTP over one socket ---------------------------------------------------------------------
@@ -146,7 +187,9 @@ class Connection:
             self.sock = None
 
     def _connect(self) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", self.port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connects += 1
 
@@ -235,23 +278,44 @@ class Tally:
 class Caller:
     """Plays calls over one connection, one after another, following the TwiML it gets."""
 
-    def __init__(self, port: int, rng: random.Random, tally: Tally, window: tuple[float, float]):
+    def __init__(self, port: int, rng: random.Random, tally: Tally, window: tuple[float, float],
+                 interval: float | None = None):
         self.conn = Connection(port)
+        self.interval = interval  # paced: mean seconds between this connection's requests
+        self.cpu_mark: float | None = None  # this process's CPU seconds when the window opened
+        self.next_at = time.monotonic()
         self.base = f"http://127.0.0.1:{port}"
-        self.validator = RequestValidator(TOKEN)
+        self.signer = Signer(TOKEN)
         self.rng = rng
         self.tally = tally
         self.window = window
 
-    def post(self, form: dict[str, str], path: str, is_turn: bool) -> tuple[int, bytes]:
-        body = urlencode(form).encode()
-        data = self.conn.request_bytes(path, body, self.validator.compute_signature(self.base + path, form))
-        began = time.perf_counter()
+    def post(self, base: dict[str, str], encoded: str, extra: tuple[str, str] | None, path: str,
+             is_turn: bool) -> tuple[int, bytes]:
+        """POST the call's fields (`base`, already url-encoded as `encoded`) plus an input's, signed."""
+        if extra:
+            form = {**base, **input_form(*extra)}
+            body = (encoded + "&" + encoded_input(*extra)).encode()
+        else:
+            form, body = base, encoded.encode()
+        data = self.conn.request_bytes(path, body, self.signer.sign(self.base + path, form))
+        began = time.monotonic()
+        if self.interval is not None:
+            # Poisson arrivals; a request held up by a slow answer before it is timed from when it was due
+            # (no coordinated omission).
+            self.next_at = max(self.next_at, began - 1.0) + self.rng.expovariate(1.0 / self.interval)
+            if self.next_at > began:
+                time.sleep(self.next_at - began)
+                began = time.monotonic()
+            else:
+                began = self.next_at
         status, answer = self.conn.exchange(data)
-        ended = time.perf_counter()
+        ended = time.monotonic()
         tally = self.tally
         tally.requests += 1
         start, stop = self.window
+        if self.cpu_mark is None and began >= start:
+            self.cpu_mark = sum(os.times()[:2])
         if start <= ended <= stop:
             if is_turn:
                 tally.turns_done += 1
@@ -269,13 +333,14 @@ class Caller:
         """One call; False when the deadline stopped it before its end."""
         rng = self.rng
         call_sid = f"CA{rng.getrandbits(128):032x}"
-        base = twilio_form(call_sid, f"+1555{rng.randrange(10**7):07d}")
+        caller = f"+1555{rng.randrange(10**7):07d}"
+        base, encoded = twilio_form(call_sid, caller)
         queue = list(inputs)
         path, extra = "/voice", None
         for _ in range(MAX_DOCUMENTS_PER_CALL):
             if time.monotonic() >= deadline:
                 return False
-            status, body = self.post({**base, **extra} if extra else base, path, True)
+            status, body = self.post(base, encoded, extra, path, True)
             if status != 200:
                 break
             path, extra = follow(body.decode("utf-8"), path, queue)
@@ -283,12 +348,12 @@ class Caller:
                 break
         self.tally.calls += 1
         if hang_up and time.monotonic() < deadline:
-            self.post({**base, "CallStatus": "completed", "CallDuration": "95"}, "/voice/status", False)
+            self.post(*twilio_form(call_sid, caller, completed=True), None, "/voice/status", False)
         return True
 
 
-def follow(doc: str, path: str, queue: list[tuple[str, str]]) -> tuple[str | None, dict | None]:
-    """Play one TwiML document like Twilio would: the next request (path, extra form), or (None, None)."""
+def follow(doc: str, path: str, queue: list[tuple[str, str]]) -> tuple[str | None, tuple[str, str] | None]:
+    """Play one TwiML document like Twilio would: the next request (path, input posted), or (None, None)."""
     for match in VERB_RE.finditer(doc):
         verb, attrs = match.group(1), match.group(2)
         action = ACTION_RE.search(attrs)
@@ -304,32 +369,33 @@ def follow(doc: str, path: str, queue: list[tuple[str, str]]) -> tuple[str | Non
         if verb == "Gather":
             if kind == "keys" and not value:
                 continue  # silence: Twilio goes on to the next verb (the Redirect)
-            return target, input_form(kind, value)
+            return target, (kind, value)
         if verb == "Dial":
             if action is None:
                 if value in ("completed", "answered"):
                     return None, None
                 continue
-            return target, input_form("dial", value if kind == "dial" else "completed")
+            return target, ("dial", value if kind == "dial" else "completed")
         if verb == "Record":
             if kind == "record" and value in ("", "0"):
                 continue
-            return target, input_form("record", value if kind == "record" else "10")
+            return target, ("record", value if kind == "record" else "10")
     return None, None
 
 
 def drive(port: int, scripts, seed: int, begin: float, window: tuple[float, float], deadline: float,
-          calls: int | None, middle: bool, hang_up: bool, results) -> None:
+          calls: int | None, middle: bool, hang_up: bool, interval: float | None, results) -> None:
     """A driver process: calls until the deadline (or `calls` calls), then its Tally on `results`."""
     rng = random.Random(seed)
     tally = Tally()
-    caller = Caller(port, rng, tally, window)
+    caller = Caller(port, rng, tally, window, interval)
     order = list(range(len(scripts)))
     rng.shuffle(order)
     try:
         while time.monotonic() < begin:
             time.sleep(min(0.01, max(0.0, begin - time.monotonic())))
         cpu0 = sum(os.times()[:2])
+        caller.next_at = time.monotonic()
         done = 0
         while time.monotonic() < deadline and (calls is None or done < calls):
             inputs = scripts[order[done % len(order)]][1]
@@ -338,7 +404,7 @@ def drive(port: int, scripts, seed: int, begin: float, window: tuple[float, floa
             if not caller.play(inputs, deadline, hang_up):
                 break
             done += 1
-        tally.cpu_s = sum(os.times()[:2]) - cpu0
+        tally.cpu_s = sum(os.times()[:2]) - (cpu0 if caller.cpu_mark is None else caller.cpu_mark)
         tally.connects = caller.conn.connects
         caller.conn.close()
         results.put(("ok", tally))
@@ -384,10 +450,11 @@ class Server:
         return total / CLK_TCK
 
 
-def start_server(name: str, app: str, workers: int, threads: int, workdir: str, health: str) -> Server:
+def start_server(name: str, app: str, workers: int, threads: int, workdir: str, health: str,
+                 flows: str = "flows") -> Server:
     port = free_port()
     log_path = os.path.join(workdir, f"{name}-{port}.log")
-    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": REDIS_URL, "IVR_FLOWS_DIR": "flows",
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": REDIS_URL, "IVR_FLOWS_DIR": flows,
            "IVR_FALLBACK_NUMBER": "+16266696777", "IVR_INSTANCE_PATH": os.path.join(workdir, "instance")}
     for name_ in ("IVR_FLOW", "PUBLIC_URL", "IVR_DEV", "WEB_CONCURRENCY"):
         env.pop(name_, None)
@@ -451,6 +518,22 @@ def redis_cpu(client: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+QUIET = 0.2
+
+
+def wait_for_quiet(limit: float) -> float:
+    """Wait (up to `limit` s) until the machine's CPUs are under QUIET busy over a second; the last share seen."""
+    deadline = time.monotonic() + limit
+    while True:
+        before = machine_cpu()
+        time.sleep(1.0)
+        after = machine_cpu()
+        busy = (after[0] - before[0]) / max(1, after[1] - before[1])
+        if busy < QUIET or time.monotonic() >= deadline:
+            return busy
+        log(f"the machine is {busy:.0%} busy (other jobs); waiting for it to calm down ...")
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:
@@ -460,7 +543,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def run_drivers(server: Server, scripts, conns: int, seed: int, *, warmup: float = 0.0, duration: float = 0.0,
-                calls: int | None = None, middle: bool = False, hang_up: bool = True,
+                calls: int | None = None, middle: bool = False, hang_up: bool = True, rate: float | None = None,
                 time_limit: float = 120.0, client: redis.Redis | None = None) -> dict:
     """Run `conns` driver processes against a server; their merged tallies plus CPU use in the window."""
     ctx = mp.get_context("fork")
@@ -475,7 +558,8 @@ def run_drivers(server: Server, scripts, conns: int, seed: int, *, warmup: float
         deadline = window[1]
         per_proc = [calls // conns + (1 if i < calls % conns else 0) for i in range(conns)]
     procs = [ctx.Process(target=drive, args=(server.port, scripts, seed * 1000 + i, begin, window, deadline,
-                                             per_proc[i], middle, hang_up, results), daemon=True)
+                                             per_proc[i], middle, hang_up, conns / rate if rate else None,
+                                             results), daemon=True)
              for i in range(conns)]
     for proc in procs:
         proc.start()
@@ -487,7 +571,8 @@ def run_drivers(server: Server, scripts, conns: int, seed: int, *, warmup: float
         cpu1 = (server.cpu_s(), redis_cpu(client) if client else 0.0, machine_cpu())
         total = cpu1[2][1] - cpu0[2][1]
         cpu = {"server_cpu_s": cpu1[0] - cpu0[0], "redis_cpu_s": cpu1[1] - cpu0[1],
-               "machine_busy": (cpu1[2][0] - cpu0[2][0]) / total if total else float("nan")}
+               "machine_busy": (cpu1[2][0] - cpu0[2][0]) / total if total else float("nan"),
+               "machine_cpu_s": (cpu1[2][0] - cpu0[2][0]) / CLK_TCK}
     tallies, errors = [], []
     for _ in procs:
         try:
@@ -520,10 +605,13 @@ def summarise(label: str, runs: list[dict]) -> dict:
     window = sum(r["window_s"] for r in runs)
     turns = sum(r["tally"].turns_done for r in runs)
     statuses = sum(r["tally"].status_done for r in runs)
-    requests = sum(r["tally"].requests for r in runs)
     server_cpu = sum(r["cpu"].get("server_cpu_s", 0.0) for r in runs)
     redis_s = sum(r["cpu"].get("redis_cpu_s", 0.0) for r in runs)
     driver_cpu = sum(r["tally"].cpu_s for r in runs)
+    machine = sum(r["cpu"].get("machine_cpu_s", 0.0) for r in runs)
+    # CPU the machine spent on anything but this server, Redis and the driver (other jobs on the box),
+    # as a share of all its CPUs over the window.
+    others = max(0.0, machine - server_cpu - redis_s - driver_cpu) / (window * (os.cpu_count() or 1))
     handled = turns + statuses
     return {
         "label": label,
@@ -540,8 +628,9 @@ def summarise(label: str, runs: list[dict]) -> dict:
         "rounds_p99_ms": [percentile(sorted(r["tally"].turn_ms), 99) for r in runs],
         "server_cpu_ms_per_request": 1000 * server_cpu / handled if handled else float("nan"),
         "redis_cpu_ms_per_request": 1000 * redis_s / handled if handled else float("nan"),
-        "driver_cpu_ms_per_request": 1000 * driver_cpu / requests if requests else float("nan"),
+        "driver_cpu_ms_per_request": 1000 * driver_cpu / handled if handled else float("nan"),
         "machine_busy": sum(r["cpu"].get("machine_busy", 0.0) for r in runs) / len(runs),
+        "others_busy": others,
         "calls": sum(r["tally"].calls for r in runs),
         "bad_status": sum(r["tally"].bad_status for r in runs),
         "apologies": sum(r["tally"].apologies for r in runs),
@@ -579,41 +668,252 @@ def key_sizes(client: redis.Redis, keys: list[bytes], sample: int, rng: random.R
         "memory_usage_max": usage[-1] if usage else float("nan"),
         "value_bytes_mean": sum(lengths) / len(lengths) if lengths else float("nan"),
         "value_bytes_max": lengths[-1] if lengths else float("nan"),
+        "share_over_goal": sum(1 for u in usage if u >= GOAL_BYTES_PER_CALL) / len(usage) if usage else float("nan"),
         "ttl_s_min": min(ttls) / 1000 if ttls else float("nan"),
     }
 
 
-def memory_phase(server: Server, scripts, client: redis.Redis, calls: int, conns: int, seed: int) -> dict:
-    """Drive `calls` calls to the middle of their scripts, leave them live, measure Redis."""
+def memory_phase(server: Server, scripts, client: redis.Redis, calls: int, conns: int, seed: int,
+                 time_limit: float = 20.0) -> dict:
+    """Drive `calls` calls (at most `time_limit` s) to the middle of their scripts, leave them live, measure Redis."""
     delete_call_keys(client)
     time.sleep(0.2)
     before = client.info("memory")["used_memory"]
-    result = run_drivers(server, scripts, conns, seed, calls=calls, middle=True, hang_up=False)
+    result = run_drivers(server, scripts, conns, seed, calls=calls, middle=True, hang_up=False,
+                         time_limit=time_limit)
     time.sleep(0.2)
     after = client.info("memory")["used_memory"]
     keys = call_keys(client)
+    sizes = key_sizes(client, keys, 300, random.Random(seed))
+    # Redis is shared: other clients' keys can come and go during the drive, so also take the drop
+    # when our keys go, which takes milliseconds.
+    full = client.info("memory")["used_memory"]
+    delete_call_keys(client)
+    emptied = client.info("memory")["used_memory"]
     tally = result["tally"]
     return {
         "calls": calls,
         "live_keys": len(keys),
         "used_memory_delta": after - before,
+        "used_memory_drop": full - emptied,
         "bytes_per_call": (after - before) / len(keys) if keys else float("nan"),
+        "bytes_per_call_drop": (full - emptied) / len(keys) if keys else float("nan"),
         "bad_status": tally.bad_status,
         "apologies": tally.apologies,
-        **key_sizes(client, keys, 300, random.Random(seed)),
+        **sizes,
     }
+
+
+# --- Where a turn's time goes, in process -----------------------------------------------------
+
+
+class Timers:
+    """Wall and CPU time per name, from wrappers put around the functions of one turn."""
+
+    def __init__(self):
+        self.totals: dict[str, list] = {}
+
+    def wrap(self, name: str, fn):
+        acc = self.totals.setdefault(name, [0.0, 0.0, 0])
+        wall, cpu = time.perf_counter, time.thread_time
+
+        def timed(*args, **kwargs):
+            began, began_cpu = wall(), cpu()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                acc[1] += cpu() - began_cpu
+                acc[0] += wall() - began
+                acc[2] += 1
+
+        return timed
+
+    def us(self, name: str, per: int, index: int = 0) -> float:
+        """Microseconds of wall (index 0) or CPU (1) time per `per` turns."""
+        return self.totals.get(name, [0.0, 0.0, 0])[index] / per * 1e6
+
+
+def wsgi_post(app, host: str, path: str, body: bytes, signature: str) -> tuple[int, bytes]:
+    """One POST straight into a WSGI app, as gunicorn would hand it over."""
+    import io
+
+    script_path, _, query = path.partition("?")
+    environ = {
+        "REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": script_path, "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": host.rsplit(":", 1)[1], "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": host, "HTTP_USER_AGENT": "TwilioProxy/1.1",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
+        "HTTP_X_TWILIO_SIGNATURE": signature, "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": False,
+        "wsgi.multiprocess": True, "wsgi.run_once": False,
+    }
+    status = []
+    result = app(environ, lambda s, headers, exc_info=None: status.append(s))
+    try:
+        data = b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return int(status[0].split(" ", 1)[0]), data
+
+
+def play_in_process(app, scripts, calls: int, rng: random.Random, hang_up: bool = False) -> tuple[int, int, float]:
+    """Play calls through the app's WSGI callable: (turn requests, status callbacks, their seconds)."""
+    host = "127.0.0.1:8000"
+    signer = Signer(TOKEN, verify=5)
+    turns = statuses = 0
+    status_s = 0.0
+    for i in range(calls):
+        call_sid = f"CA{rng.getrandbits(128):032x}"
+        caller = f"+1555{rng.randrange(10**7):07d}"
+        base, encoded = twilio_form(call_sid, caller)
+        queue = list(scripts[i % len(scripts)][1])
+        path, extra = "/voice", None
+        for _ in range(MAX_DOCUMENTS_PER_CALL):
+            form = {**base, **input_form(*extra)} if extra else base
+            body = (encoded + "&" + encoded_input(*extra) if extra else encoded).encode()
+            status, answer = wsgi_post(app, host, path, body, signer.sign(f"http://{host}{path}", form))
+            turns += 1
+            if status != 200 or APOLOGY_MARK.encode() in answer:
+                raise RuntimeError(f"{path} answered {status}: {answer[:200]!r}")
+            path, extra = follow(answer.decode("utf-8"), path, queue)
+            if path is None:
+                break
+        if hang_up:
+            form, encoded_end = twilio_form(call_sid, caller, completed=True)
+            signature = signer.sign(f"http://{host}/voice/status", form)
+            began = time.perf_counter()
+            status, _ = wsgi_post(app, host, "/voice/status", encoded_end.encode(), signature)
+            status_s += time.perf_counter() - began
+            statuses += 1
+    return turns, statuses, status_s
+
+
+PARTS = (
+    ("signature.public_url", "signature: rebuild the URL (signature.public_url)"),
+    ("signature.check", "signature: RequestValidator.validate (2 HMACs over ~28 fields)"),
+    ("registry.check", "registry.check (flow folder scan, at most 1/s)"),
+    ("store.load", "store.load (Redis GET)"),
+    ("Record.unpack", "Record.unpack (json.loads + zlib + CallState)"),
+    ("registry.get", "registry.get (flow lookup)"),
+    ("engine.step", "engine.step"),
+    ("twiml.render", "twiml.render (twilio VoiceResponse -> XML)"),
+    ("Record.pack", "Record.pack (json.dumps + zlib level 6)"),
+    ("store.save", "store.save (Redis EVALSHA compare-and-set)"),
+)
+
+
+def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict:
+    """Time each part of a webhook turn inside one process (no gunicorn; Redis over loopback)."""
+    import cProfile
+    import io
+    import pstats
+
+    import ivr.calls
+    import ivr.signature
+    from ivr.web import create_app
+
+    workdir = tempfile.mkdtemp(prefix="ivr-bench-profile-")
+    app = create_app({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": REDIS_URL, "IVR_FLOWS_DIR": flows,
+                      "IVR_FALLBACK_NUMBER": "+16266696777", "IVR_INSTANCE_PATH": workdir})
+    scripts = call_scripts()
+    rng = random.Random(seed)
+    play_in_process(app, scripts, len(scripts), rng)  # warm-up: every script once
+
+    # Wall time per turn with nothing patched, then the status callbacks alone.
+    began = time.perf_counter()
+    turns, _, _ = play_in_process(app, scripts, calls, rng)
+    plain_us = (time.perf_counter() - began) / turns * 1e6
+    _, statuses, status_s = play_in_process(app, scripts, max(20, calls // 4), rng, hang_up=True)
+
+    timers = Timers()
+    service = app.extensions["ivr"]
+    restore = []
+
+    def patch(owner, attr, name):
+        restore.append((owner, attr, attr in vars(owner), vars(owner).get(attr)))
+        setattr(owner, attr, timers.wrap(name, getattr(owner, attr)))
+
+    record = ivr.calls.Record
+    unpack = record.__dict__["unpack"]
+    patch(app, "wsgi_app", "request")
+    patch(ivr.signature, "public_url", "signature.public_url")
+    patch(ivr.signature, "check", "signature.check")
+    patch(service.registry, "check", "registry.check")
+    patch(service, "_turn", "_turn")
+    patch(service, "_serve", "_serve")
+    patch(service.store, "load", "store.load")
+    patch(service.store, "save", "store.save")
+    patch(service, "_flow", "registry.get")
+    patch(ivr.calls, "step", "engine.step")
+    patch(ivr.calls, "render", "twiml.render")
+    patch(record, "pack", "Record.pack")
+    record.unpack = classmethod(timers.wrap("Record.unpack", unpack.__func__))
+    try:
+        turns, _, _ = play_in_process(app, scripts, calls, rng)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        play_in_process(app, scripts, max(20, calls // 4), rng)
+        profiler.disable()
+    finally:
+        record.unpack = unpack
+        for owner, attr, had, value in reversed(restore):
+            if had:
+                setattr(owner, attr, value)
+            else:
+                delattr(owner, attr)
+        delete_call_keys(redis.Redis.from_url(REDIS_URL))
+
+    def split(index: int) -> dict[str, float]:
+        us = {name: timers.us(name, turns, index) for name in timers.totals}
+        parts = {label: us[name] for name, label in PARTS}
+        parts["calls._serve: the rest (Record(), urls_for, effects)"] = us["_serve"] - sum(
+            us[n] for n in ("store.load", "Record.unpack", "registry.get", "engine.step", "twiml.render",
+                            "Record.pack", "store.save"))
+        parts["calls._turn: the log line (fields, json.dumps, logger)"] = us["_turn"] - us["_serve"]
+        parts["Flask + werkzeug (routing, form parsing, Response), now_in, _event"] = us["request"] - sum(
+            us[n] for n in ("signature.public_url", "signature.check", "registry.check", "_turn"))
+        return parts
+
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(top)
+    return {
+        "calls": calls, "turns": turns, "plain_us_per_turn": plain_us,
+        "timed_us_per_turn": timers.us("request", turns), "timed_cpu_us_per_turn": timers.us("request", turns, 1),
+        "status_callback_us": status_s / statuses * 1e6 if statuses else float("nan"),
+        "per_turn_wall_us": split(0), "per_turn_cpu_us": split(1), "cprofile": stream.getvalue(),
+    }
+
+
+def print_profile(result: dict) -> None:
+    print(f"\nIn-process turn profile ({result['turns']} turns of {result['calls']} calls through the WSGI app, "
+          f"Redis on loopback, no gunicorn; machine {result['busy_before']:.0%} busy before):")
+    print(f"  {result['plain_us_per_turn']:.0f} us per turn unpatched; with the timers "
+          f"{result['timed_us_per_turn']:.0f} us wall, {result['timed_cpu_us_per_turn']:.0f} us CPU; "
+          f"a status callback {result['status_callback_us']:.0f} us wall")
+    wall, cpu = result["per_turn_wall_us"], result["per_turn_cpu_us"]
+    total_wall, total_cpu = sum(wall.values()), sum(cpu.values())
+    print(f"  {'wall us':>8} {'share':>6} {'CPU us':>8} {'share':>6}  part of a turn")
+    for label, value in sorted(wall.items(), key=lambda kv: -kv[1]):
+        print(f"  {value:8.0f} {value / total_wall:6.1%} {cpu[label]:8.0f} {cpu[label] / total_cpu:6.1%}  {label}")
+    print("\ncProfile, top functions by own time (profiler overhead inflates small calls):")
+    print(result["cprofile"])
 
 
 # --- The run ----------------------------------------------------------------------------------
 
 
-def measure_pair(servers: dict[str, Server], scripts, client, conns, warmup, duration, rounds, seed) -> dict:
+def measure_pair(servers: dict[str, Server], scripts, client, conns, warmup, duration, rounds, seed,
+                 rate: float | None = None) -> dict:
+    """Both servers, alternating, `rounds` times: closed loop, or Poisson arrivals at `rate` requests/s."""
     runs = {"ivr": [], "static": []}
+    how = f"paced at {rate:.0f} requests/s" if rate else "closed loop"
     for round_ in range(rounds):
         for name in ("ivr", "static"):
-            log(f"  {name:6} round {round_ + 1}/{rounds}: {warmup:.1f} s warm-up + {duration:.1f} s, {conns} connections")
+            log(f"  {name:6} round {round_ + 1}/{rounds}: {warmup:.1f} s warm-up + {duration:.1f} s, "
+                f"{conns} connections, {how}")
             runs[name].append(run_drivers(servers[name], scripts, conns, seed + round_ * 10 + len(runs[name]),
-                                          warmup=warmup, duration=duration, client=client))
+                                          warmup=warmup, duration=duration, client=client, rate=rate))
     return {name: summarise(name, value) for name, value in runs.items()}
 
 
@@ -627,11 +927,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-calls", type=int, help="live calls for the memory measure")
     parser.add_argument("--threads", type=int, default=4,
                         help="threads per worker for the secondary gthread run (0: skip it)")
+    parser.add_argument("--paced-share", type=float, default=0.5,
+                        help="the paced run offers this share of the IVR's closed-loop requests/s (default 0.5)")
+    parser.add_argument("--flows", default="flows", help="IVR_FLOWS_DIR for the IVR server (default: flows)")
+    parser.add_argument("--profile", action="store_true",
+                        help="only time the parts of a turn in process (Flask app, Redis) and print a cProfile")
+    parser.add_argument("--wait-idle", type=float, default=30.0,
+                        help=f"wait up to this many seconds for the machine to be under {QUIET * 100:.0f}%% busy "
+                             "(default 30)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
     rounds = 1 if args.quick else 2
-    duration = args.duration or (3.0 if args.quick else 9.0)
+    duration = args.duration or (3.0 if args.quick else 8.0)
     warmup = 1.0 if args.quick else 1.5
     memory_calls = args.memory_calls or (400 if args.quick else 2000)
     threads = 0 if args.quick else args.threads
@@ -643,22 +951,43 @@ def main(argv: list[str] | None = None) -> int:
         log(f"Redis does not answer at {REDIS_URL}: {exc}")
         return 2
     client.flushdb()
+    busy_before = wait_for_quiet(args.wait_idle)
+    if busy_before > QUIET:
+        log(f"warning: the machine is {busy_before:.0%} busy before the run; other jobs will skew the figures")
+    if args.profile:
+        try:
+            result = profile_in_process(args.flows, 60 if args.quick else 300, args.seed)
+            result["busy_before"] = busy_before
+        finally:
+            client.flushdb()
+            client.close()
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print_profile(result)
+        return 0
     began = time.monotonic()
     report: dict = {
+        "code": code_version(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "redis": client.info("server")["redis_version"]},
+                    "redis": client.info("server")["redis_version"], "busy_before": busy_before},
         "settings": {"connections": args.connections, "workers": args.workers, "worker_class": "sync",
                      "rounds": rounds, "warmup_s": warmup, "duration_s": duration, "scripts": len(scripts),
-                     "redis_url": REDIS_URL},
+                     "redis_url": REDIS_URL, "flows_dir": args.flows, "paced_share": args.paced_share},
     }
     servers: dict[str, Server] = {}
     workdir = tempfile.mkdtemp(prefix="ivr-bench-")
     try:
         log(f"starting gunicorn x2 ({args.workers} sync workers each) ...")
-        servers["ivr"] = start_server("ivr", "ivr.web:create_app()", args.workers, 1, workdir, "/healthz")
+        servers["ivr"] = start_server("ivr", "ivr.web:create_app()", args.workers, 1, workdir, "/healthz",
+                                      args.flows)
         servers["static"] = start_server("static", "bench.static_app:app", args.workers, 1, workdir, "/")
         report["sync"] = measure_pair(servers, scripts, client, args.connections, warmup, duration, rounds,
                                       args.seed)
+        rate = round(args.paced_share * report["sync"]["ivr"]["requests_per_s"])
+        report["paced"] = measure_pair(servers, scripts, client, args.connections, 1.0, duration / 2, 1,
+                                       args.seed + 30, rate=rate)
+        report["paced"]["rate"] = rate
         log("  ended calls left by the load (kept until their TTL) ...")
         report["ended_call_keys"] = {"count": len(keys := call_keys(client)),
                                      **key_sizes(client, keys, 300, random.Random(args.seed))}
@@ -672,11 +1001,11 @@ def main(argv: list[str] | None = None) -> int:
             servers.clear()
             log(f"starting gunicorn x2 ({args.workers} gthread workers x {threads} threads each) ...")
             servers["ivr"] = start_server("ivr", "ivr.web:create_app()", args.workers, threads, workdir,
-                                          "/healthz")
+                                          "/healthz", args.flows)
             servers["static"] = start_server("static", "bench.static_app:app", args.workers, threads, workdir,
                                              "/")
-            report["gthread"] = measure_pair(servers, scripts, client, args.connections, warmup,
-                                             max(4.0, duration * 2 / 3), 1, args.seed + 50)
+            report["gthread"] = measure_pair(servers, scripts, client, args.connections, 1.0,
+                                             max(3.0, duration * 5 / 8), 1, args.seed + 50)
             report["gthread"]["threads"] = threads
     except (RuntimeError, OSError) as exc:
         log(f"benchmark failed: {exc}")
@@ -691,19 +1020,41 @@ def main(argv: list[str] | None = None) -> int:
     report["elapsed_s"] = round(time.monotonic() - began, 1)
     report["goals"] = goals(report)
     broken = any(report[k][s]["bad_status"] or report[k][s]["apologies"]
-                 for k in ("sync", "gthread") if k in report for s in ("ivr", "static"))
+                 for k in ("sync", "paced", "gthread") if k in report for s in ("ivr", "static"))
     broken = broken or report["memory"]["bad_status"] or report["memory"]["apologies"]
     if args.json:
-        print(json.dumps(report, indent=2, default=float))
+        print(json.dumps(finite(report), indent=2))
     else:
         print_report(report)
     return 2 if broken else 0
 
 
+def code_version() -> dict:
+    """The commit served, and how many files of the working tree differ from it."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(),
+            "changed_files": len(git("status", "--porcelain", "--untracked-files=no").splitlines())}
+
+
+def finite(value):
+    """The report with NaN as null, so that the JSON is strict."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def goals(report: dict) -> dict:
     ivr, static = report["sync"]["ivr"], report["sync"]["static"]
     ratio = ivr["turns_per_s"] / static["turns_per_s"] if static["turns_per_s"] else float("nan")
-    per_call = report["memory"]["bytes_per_call"]
+    per_call = max(report["memory"]["bytes_per_call"], report["memory"]["bytes_per_call_drop"])
     usage = report["memory"]["memory_usage_mean"]
     return {
         "p99_ms": {"value": ivr["p99_ms"], "goal": f"< {GOAL_P99_MS:g}", "pass": ivr["p99_ms"] < GOAL_P99_MS},
@@ -718,19 +1069,23 @@ def print_report(report: dict) -> None:
     print(f"IVR webhook load: {s['connections']} connections, gunicorn {s['workers']} sync workers, "
           f"{s['scripts']} call scripts, {s['rounds']} round(s) of {s['duration_s']:g} s "
           f"({report['machine']['cpus']} CPUs, Python {report['machine']['python']}, "
-          f"Redis {report['machine']['redis']})")
+          f"Redis {report['machine']['redis']}; machine {report['machine']['busy_before']:.0%} busy before; "
+          f"code {report['code']['commit']} + {report['code']['changed_files']} changed files)")
+    print("  srv/redis/drv ms: CPU per request of the gunicorn server, Redis, the driver; busy: whole machine;"
+          " others: CPU of other jobs")
 
     def table(title: str, block: dict) -> None:
         print(f"\n{title}")
         print(f"  {'server':8}{'turns/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-              f"{'srv ms/req':>12}{'redis ms':>10}{'drv ms':>8}{'busy':>6}  per-round turns/s | p99")
+              f"{'srv ms/req':>12}{'redis ms':>10}{'drv ms':>8}{'busy':>6}{'others':>7}  per-round turns/s | p99")
         for name in ("ivr", "static"):
             r = block[name]
             rounds = " ".join(f"{v:.0f}" for v in r["rounds_turns_per_s"])
             p99s = " ".join(f"{v:.1f}" for v in r["rounds_p99_ms"])
             print(f"  {name:8}{r['turns_per_s']:9.0f}{r['p50_ms']:9.2f}{r['p90_ms']:9.2f}{r['p99_ms']:9.2f}"
                   f"{r['max_ms']:9.1f}{r['server_cpu_ms_per_request']:12.2f}{r['redis_cpu_ms_per_request']:10.3f}"
-                  f"{r['driver_cpu_ms_per_request']:8.2f}{r['machine_busy']:6.0%}  {rounds} | {p99s}")
+                  f"{r['driver_cpu_ms_per_request']:8.2f}{r['machine_busy']:6.0%}{r['others_busy']:7.0%}"
+                  f"  {rounds} | {p99s}")
         ivr = block["ivr"]
         print(f"  ivr: {ivr['calls']} calls, {ivr['turn_samples']} timed turns, status callbacks "
               f"p50 {ivr['status_p50_ms']:.2f} / p99 {ivr['status_p99_ms']:.2f} ms; "
@@ -738,17 +1093,22 @@ def print_report(report: dict) -> None:
         ratio = ivr["turns_per_s"] / block["static"]["turns_per_s"]
         print(f"  ivr/static turns per second: {ratio:.2f}")
 
-    table("Procfile configuration (sync workers) - headline", report["sync"])
+    table("Procfile configuration (sync workers), closed loop - headline", report["sync"])
+    table(f"Same servers, Poisson arrivals at {report['paced']['rate']} requests/s "
+          f"({report['settings']['paced_share']:.0%} of the IVR's closed-loop rate)", report["paced"])
     if "gthread" in report:
         table(f"gthread workers, --threads {report['gthread']['threads']}", report["gthread"])
     m = report["memory"]
     print(f"\nRedis memory, {m['live_keys']} live calls at mid-script (of {m['calls']} driven):")
-    print(f"  used_memory delta {m['used_memory_delta']:,} B = {m['bytes_per_call']:.0f} B per call; "
-          f"MEMORY USAGE mean {m['memory_usage_mean']:.0f} B, max {m['memory_usage_max']} B "
-          f"(value {m['value_bytes_mean']:.0f} B mean, {m['value_bytes_max']} B max; TTL {m['ttl_s_min']:.0f} s)")
+    print(f"  used_memory grew {m['used_memory_delta']:,} B = {m['bytes_per_call']:.0f} B per call, fell "
+          f"{m['used_memory_drop']:,} B = {m['bytes_per_call_drop']:.0f} B per call when they were deleted;")
+    print(f"  MEMORY USAGE mean {m['memory_usage_mean']:.0f} B, max {m['memory_usage_max']} B "
+          f"(value {m['value_bytes_mean']:.0f} B mean, {m['value_bytes_max']} B max; TTL {m['ttl_s_min']:.0f} s); "
+          f"{m['share_over_goal']:.1%} of {m['sampled']} sampled keys are {GOAL_BYTES_PER_CALL} B or more")
     e = report["ended_call_keys"]
     print(f"  ended calls from the load still in Redis: {e['count']} keys, MEMORY USAGE mean "
-          f"{e['memory_usage_mean']:.0f} B, max {e['memory_usage_max']} B (TTL {e['ttl_s_min']:.0f} s)")
+          f"{e['memory_usage_mean']:.0f} B, max {e['memory_usage_max']} B, {e['share_over_goal']:.1%} "
+          f"at {GOAL_BYTES_PER_CALL} B or more (TTL {e['ttl_s_min']:.0f} s)")
     print("\nGoals:")
     g = report["goals"]
     print(f"  {'PASS' if g['p99_ms']['pass'] else 'FAIL'}  p99 at {s['connections']} connections: "

@@ -27,7 +27,7 @@ class ActionSpec:
 
 # What a ride request may carry besides its callback number, date and time.
 RIDE_FIELDS = frozenset({
-    "member_id", "dob", "pickup_zip", "mobility", "attendant", "pcs", "return_trip", "return_time",
+    "appt_ampm", "member_id", "dob", "pickup_zip", "mobility", "attendant", "pcs", "return_trip", "return_time",
     "address_recording", "address_seconds", "door_to_door", "summary",
 })
 

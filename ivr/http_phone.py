@@ -31,12 +31,13 @@ class HttpPhone:
     """One call placed against a server's /voice URL."""
 
     def __init__(self, voice_url: str, token: str | None = None, caller: str = "+15555550100",
-                 called: str = "+16266696777", say: Callable[[str], None] = print, timeout: float = 15.0):
+                 called: str = "+16266696777", say: Callable[[str], None] = print, timeout: float = 15.0,
+                 call_sid: str | None = None):
         self.voice_url = voice_url
         self.token = token
         self.say = say
         self.timeout = timeout
-        self.call_sid = "CA" + secrets.token_hex(16)
+        self.call_sid = call_sid or "CA" + secrets.token_hex(16)
         self.base_form = {
             "CallSid": self.call_sid, "AccountSid": "AC" + "0" * 32, "From": caller, "To": called,
             "Caller": caller, "Called": called, "CallStatus": "in-progress", "Direction": "inbound",

@@ -404,12 +404,12 @@ def test_a_call_at_a_deleted_node_on_a_server_without_its_version_goes_to_a_pers
     call.start()
     call.press("1")
     assert "free rides" in call.press("2")
-    assert stored(first, call.call_sid).state.node == "rides_info"
+    assert stored(first, call.call_sid).state.node == "ride_urgent"
 
-    # The edit deletes the node the call waits at (and leads its menu option elsewhere).
-    begin, end = good.index("  rides_info:\n"), good.index("  rides_menu:\n")
-    edited = (good[:begin] + good[end:]).replace('"2": rides_info\n', '"2": rides_menu\n')
-    assert "rides_info:" not in edited and ": rides_info" not in edited
+    # The edit deletes the node the call waits at (and leads the main menu's option elsewhere).
+    begin, end = good.index("  ride_urgent:\n"), good.index("  ride_desk_urgent:\n")
+    edited = (good[:begin] + good[end:]).replace("next: ride_urgent\n", "next: ride_member_id\n")
+    assert "ride_urgent:" not in edited and ": ride_urgent" not in edited
     rewrite(path, edited)
     second = make_app(IVR_FLOWS_DIR=str(flows_copy))  # another server process, same SQLite store
     assert current_version(second) != old_version

@@ -178,10 +178,8 @@ class Call:
     def to_transportation(self, lang: str = ENGLISH):
         self.start()
         self.press(lang)
-        self.press(MAIN_RIDES)  # rides_info, part one of two
-        self.press("2")  # next part
-        self.press("2")  # go on: the rides menu
-        return self.press("1")
+        self.press(MAIN_RIDES)  # the ride booking: is it urgent?
+        return self.press("1")  # yes: straight to the transportation team
 
     def to_unavailable(self, lang: str = ENGLISH):
         self.to_coordinators(lang)

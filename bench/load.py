@@ -3,21 +3,34 @@
 Run from the project root (a Redis server must answer on 127.0.0.1:6379; db 14 is
 flushed at the start and at the end):
 
-    .venv/bin/python -m bench.load            # the full run (about 80 s)
-    .venv/bin/python -m bench.load --quick    # a short run (about 20 s)
+    .venv/bin/python -m bench.load            # the full run (about 85 s on 2 cores)
+    .venv/bin/python -m bench.load --quick    # a short run (about 25 s)
     .venv/bin/python -m bench.load --json     # the figures as JSON on stdout
+    .venv/bin/python -m bench.load --profile  # where a turn's time goes, in process
 
 It starts two gunicorns with the Procfile's settings (2 sync workers, no access log):
 `ivr.web:create_app()` on the Redis store, and `bench.static_app:app`, a plain WSGI
 callable answering one fixed Gather/Redirect document. Driver processes, one per
 connection, each play calls one after another: a new CallSid, POST /voice, then
 follow the TwiML (Gather action, Redirect, Dial, Record) with the inputs of a case
-of flows/tests/*.yaml, every request signed as Twilio signs it, and a status
-callback when the call ends. Throughput and latency are measured on both servers
-with the same driver and settings, twice each, alternating. Then N calls are driven
-to the middle of their scripts and left live, to measure Redis memory per call.
-A secondary run uses gthread workers (--threads). PASS/FAIL against the goals:
-p99 < 10 ms at 8 connections, IVR/static turns per second >= 0.5, < 1 KB per live call.
+of flows/tests/*.yaml, every request carrying the ~28 fields Twilio posts and signed
+as Twilio signs it, and a status callback when the call ends.
+
+1. Closed loop (each connection sends its next request when the answer arrives) on
+   both servers, twice each, alternating: turns/s, p50/p90/p99 latency, and the CPU
+   per request of the server, of Redis and of the driver (from /proc and INFO cpu).
+2. Poisson arrivals at half the IVR's closed-loop rate, on both: latency when the
+   workers are not saturated (timed from when each request was due).
+3. N calls driven to the middle of their scripts and left live: Redis used_memory
+   per call (growth, and the drop when they are deleted) and MEMORY USAGE of a sample.
+4. gthread workers (--threads 4, keep-alive) on both, closed loop: a comparison.
+
+PASS/FAIL against the goals: p99 < 10 ms at 8 connections (closed loop, Procfile
+settings), IVR/static turns per second >= 0.5, < 1 KB of Redis per live call.
+
+On a small machine every other job skews the figures: the run waits (up to
+--wait-idle seconds) for the CPUs to be under 20% busy, and each table shows how
+busy the machine was and how much of that was other jobs ("others").
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import gc
 import hashlib
 import hmac
 import http.client
@@ -674,7 +688,7 @@ def key_sizes(client: redis.Redis, keys: list[bytes], sample: int, rng: random.R
 
 
 def memory_phase(server: Server, scripts, client: redis.Redis, calls: int, conns: int, seed: int,
-                 time_limit: float = 20.0) -> dict:
+                 time_limit: float = 25.0) -> dict:
     """Drive `calls` calls (at most `time_limit` s) to the middle of their scripts, leave them live, measure Redis."""
     delete_call_keys(client)
     time.sleep(0.2)
@@ -757,8 +771,11 @@ def wsgi_post(app, host: str, path: str, body: bytes, signature: str) -> tuple[i
     return int(status[0].split(" ", 1)[0]), data
 
 
-def play_in_process(app, scripts, calls: int, rng: random.Random, hang_up: bool = False) -> tuple[int, int, float]:
-    """Play calls through the app's WSGI callable: (turn requests, status callbacks, their seconds)."""
+def play_in_process(app, scripts, calls: int, rng: random.Random, hang_up: bool = False,
+                    samples: list[float] | None = None) -> tuple[int, int, float]:
+    """Play calls through the app's WSGI callable: (turn requests, status callbacks, their seconds).
+
+    With `samples`, each turn's wall time in ms is appended to it."""
     host = "127.0.0.1:8000"
     signer = Signer(TOKEN, verify=5)
     turns = statuses = 0
@@ -772,7 +789,11 @@ def play_in_process(app, scripts, calls: int, rng: random.Random, hang_up: bool 
         for _ in range(MAX_DOCUMENTS_PER_CALL):
             form = {**base, **input_form(*extra)} if extra else base
             body = (encoded + "&" + encoded_input(*extra) if extra else encoded).encode()
-            status, answer = wsgi_post(app, host, path, body, signer.sign(f"http://{host}{path}", form))
+            signature = signer.sign(f"http://{host}{path}", form)
+            began = time.perf_counter()
+            status, answer = wsgi_post(app, host, path, body, signature)
+            if samples is not None:
+                samples.append((time.perf_counter() - began) * 1000.0)
             turns += 1
             if status != 200 or APOLOGY_MARK.encode() in answer:
                 raise RuntimeError(f"{path} answered {status}: {answer[:200]!r}")
@@ -803,14 +824,31 @@ PARTS = (
 )
 
 
+FLASK_PARTS = (
+    ("flask.form", "Flask: form parsing (werkzeug, ~28 fields)"),
+    ("flask.request_context", "Flask: request context (Request, URL adapter)"),
+    ("flask.ctx.push", "Flask: context push (routing match)"),
+    ("flask.ctx.pop", "Flask: context pop (teardown)"),
+    ("flask.finalize_request", "Flask: finalize (make_response, after_request, session)"),
+    ("flask.response_call", "Flask: WSGI response (headers)"),
+    ("web._twiml", "web: Response object for the TwiML"),
+    ("web._event", "web: _event (form -> typed event, clock)"),
+    ("web._call_sid", "web: _call_sid (regex)"),
+)
+
+
 def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict:
     """Time each part of a webhook turn inside one process (no gunicorn; Redis over loopback)."""
     import cProfile
     import io
     import pstats
 
+    import flask.ctx
+    import flask.wrappers
+
     import ivr.calls
     import ivr.signature
+    import ivr.web
     from ivr.web import create_app
 
     workdir = tempfile.mkdtemp(prefix="ivr-bench-profile-")
@@ -820,10 +858,25 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
     rng = random.Random(seed)
     play_in_process(app, scripts, len(scripts), rng)  # warm-up: every script once
 
-    # Wall time per turn with nothing patched, then the status callbacks alone.
-    began = time.perf_counter()
-    turns, _, _ = play_in_process(app, scripts, calls, rng)
-    plain_us = (time.perf_counter() - began) / turns * 1e6
+    # Wall time per turn with nothing patched (and the garbage collector's pauses), then the status
+    # callbacks alone.
+    pauses: list[float] = []
+    gc_began = [0.0]
+
+    def on_gc(phase, info):
+        if phase == "start":
+            gc_began[0] = time.perf_counter()
+        elif info.get("generation") == 2:
+            pauses.append((time.perf_counter() - gc_began[0]) * 1000.0)
+
+    samples: list[float] = []
+    gc.callbacks.append(on_gc)
+    try:
+        turns, _, _ = play_in_process(app, scripts, calls, rng, samples=samples)
+    finally:
+        gc.callbacks.remove(on_gc)
+    samples.sort()
+    plain_us = sum(samples) / len(samples) * 1000.0
     _, statuses, status_s = play_in_process(app, scripts, max(20, calls // 4), rng, hang_up=True)
 
     timers = Timers()
@@ -831,12 +884,23 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
     restore = []
 
     def patch(owner, attr, name):
+        if not hasattr(owner, attr):  # the code changed: time what is there
+            return
         restore.append((owner, attr, attr in vars(owner), vars(owner).get(attr)))
         setattr(owner, attr, timers.wrap(name, getattr(owner, attr)))
 
     record = ivr.calls.Record
     unpack = record.__dict__["unpack"]
     patch(app, "wsgi_app", "request")
+    patch(app, "request_context", "flask.request_context")
+    patch(flask.ctx.RequestContext, "push", "flask.ctx.push")
+    patch(flask.ctx.RequestContext, "pop", "flask.ctx.pop")
+    patch(flask.wrappers.Request, "_load_form_data", "flask.form")
+    patch(app, "finalize_request", "flask.finalize_request")
+    patch(flask.wrappers.Response, "__call__", "flask.response_call")
+    patch(ivr.web, "_twiml", "web._twiml")
+    patch(ivr.web, "_event", "web._event")
+    patch(ivr.web, "_call_sid", "web._call_sid")
     patch(ivr.signature, "public_url", "signature.public_url")
     patch(ivr.signature, "check", "signature.check")
     patch(service.registry, "check", "registry.check")
@@ -871,14 +935,19 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
             us[n] for n in ("store.load", "Record.unpack", "registry.get", "engine.step", "twiml.render",
                             "Record.pack", "store.save"))
         parts["calls._turn: the log line (fields, json.dumps, logger)"] = us["_turn"] - us["_serve"]
-        parts["Flask + werkzeug (routing, form parsing, Response), now_in, _event"] = us["request"] - sum(
-            us[n] for n in ("signature.public_url", "signature.check", "registry.check", "_turn"))
+        for name, label in FLASK_PARTS:
+            parts[label] = us.get(name, 0.0)
+        parts["Flask: the rest (dispatch, hooks, signals, proxies, abort checks)"] = us["request"] - sum(
+            us.get(n, 0.0) for n in ("signature.public_url", "signature.check", "registry.check", "_turn",
+                                     *(name for name, _ in FLASK_PARTS)))
         return parts
 
     stream = io.StringIO()
     pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(top)
     return {
         "calls": calls, "turns": turns, "plain_us_per_turn": plain_us,
+        "plain_p50_ms": percentile(samples, 50), "plain_p99_ms": percentile(samples, 99),
+        "plain_max_ms": samples[-1], "gen2_collections": len(pauses), "gen2_max_ms": max(pauses, default=0.0),
         "timed_us_per_turn": timers.us("request", turns), "timed_cpu_us_per_turn": timers.us("request", turns, 1),
         "status_callback_us": status_s / statuses * 1e6 if statuses else float("nan"),
         "per_turn_wall_us": split(0), "per_turn_cpu_us": split(1), "cprofile": stream.getvalue(),
@@ -891,6 +960,9 @@ def print_profile(result: dict) -> None:
     print(f"  {result['plain_us_per_turn']:.0f} us per turn unpatched; with the timers "
           f"{result['timed_us_per_turn']:.0f} us wall, {result['timed_cpu_us_per_turn']:.0f} us CPU; "
           f"a status callback {result['status_callback_us']:.0f} us wall")
+    print(f"  unpatched turns: p50 {result['plain_p50_ms']:.2f} ms, p99 {result['plain_p99_ms']:.2f} ms, "
+          f"max {result['plain_max_ms']:.1f} ms; {result['gen2_collections']} full GC collections "
+          f"(longest {result['gen2_max_ms']:.1f} ms)")
     wall, cpu = result["per_turn_wall_us"], result["per_turn_cpu_us"]
     total_wall, total_cpu = sum(wall.values()), sum(cpu.values())
     print(f"  {'wall us':>8} {'share':>6} {'CPU us':>8} {'share':>6}  part of a turn")
@@ -939,7 +1011,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rounds = 1 if args.quick else 2
-    duration = args.duration or (3.0 if args.quick else 8.0)
+    duration = args.duration or (3.0 if args.quick else 7.0)
     warmup = 1.0 if args.quick else 1.5
     memory_calls = args.memory_calls or (400 if args.quick else 2000)
     threads = 0 if args.quick else args.threads
@@ -1005,7 +1077,7 @@ def main(argv: list[str] | None = None) -> int:
             servers["static"] = start_server("static", "bench.static_app:app", args.workers, threads, workdir,
                                              "/")
             report["gthread"] = measure_pair(servers, scripts, client, args.connections, 1.0,
-                                             max(3.0, duration * 5 / 8), 1, args.seed + 50)
+                                             max(3.0, duration * 5 / 7), 1, args.seed + 50)
             report["gthread"]["threads"] = threads
     except (RuntimeError, OSError) as exc:
         log(f"benchmark failed: {exc}")

@@ -85,8 +85,9 @@ class CallService:
     """Answers Twilio's webhooks for calls, whatever goes wrong underneath."""
 
     def __init__(self, registry: FlowRegistry, store: CallStore, flow_id: str,
-                 fallback_number: str | None = None):
+                 fallback_number: str | None = None, settings: dict | None = None):
         self.registry = registry
+        self.settings = settings or {}
         self.store = store
         self.flow_id = flow_id
         self.fallback_number = fallback_number
@@ -146,7 +147,8 @@ class CallService:
             dial = next((c for c in commands if isinstance(c, Dial)), None)
             new = Record(state, -1 if turn is None else turn, twiml, dial.whisper if dial else ())
             # Effects first, keyed by call and turn: a lost race or a retry keeps one record.
-            effects.perform(self.store, call_sid, [c for c in commands if isinstance(c, Effect)], time.time())
+            effects.perform(self.store, call_sid, [c for c in commands if isinstance(c, Effect)], time.time(),
+                            caller=state.answers.get("caller_id") or None, settings=self.settings)
             if self.store.save(call_sid, new.pack(), version, CALL_TTL_SECONDS):
                 fields.update(flow=flow.id, version=flow.version, node=state.node, outcome="ok",
                               ended=state.ended or None)

@@ -22,6 +22,7 @@ from .phone import Phone
 from .problems import Problem
 from .yamlnodes import Reader
 
+DEFAULT_CALLER = "+15555550100"
 DEFAULT_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # a Wednesday morning
 STEP_KINDS = ("hear", "not_hear", "press", "silence", "dial", "record", "at")
 
@@ -48,6 +49,7 @@ class Case:
     end: str | None = None
     saved: dict[str, str] = field(default_factory=dict)
     now: datetime = DEFAULT_NOW
+    caller: str = DEFAULT_CALLER
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)  # "end", "saved KEY" -> (line, col)
 
 
@@ -105,11 +107,13 @@ def _case(reader: Reader, item: yaml.Node, flow: Flow | None, now: datetime) -> 
     entries = reader.mapping(item, "a case")
     if entries is None:
         return None
-    reader.check_keys(entries, {"name", "now", "steps", "end", "saved"}, "a case")
+    reader.check_keys(entries, {"name", "now", "caller", "steps", "end", "saved"}, "a case")
     if "now" in entries:
         now = _when(reader, entries["now"][1], now)
     name = reader.string(entries["name"][1], "name") if "name" in entries else f"line {item.start_mark.line + 1}"
     case = Case(name=name or "", path=reader.path, line=item.start_mark.line + 1, flow=flow, now=now)
+    if "caller" in entries:
+        case.caller = reader.string(entries["caller"][1], "caller") or ""
     for step_node in reader.sequence(entries["steps"][1], "steps") or [] if "steps" in entries else []:
         step = _step(reader, step_node)
         if step is not None:
@@ -161,7 +165,7 @@ def run_case(case: Case) -> list[str]:
 
 def play_case(case: Case) -> tuple[list[str], Phone]:
     """Play a case; returns failure messages and the phone, to look at the call afterwards."""
-    phone = Phone(case.flow, now=case.now)
+    phone = Phone(case.flow, now=case.now, caller=case.caller)
     since: list[str] = list(phone.start())
     failures: list[str] = []
 

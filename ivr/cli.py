@@ -171,5 +171,6 @@ def graph(flow_path: str) -> None:
 
 
 from .cli_admin import register as _register_admin; _register_admin(main)  # noqa: E402, E702
+from .cli_outbox import register as _register_outbox; _register_outbox(main)  # noqa: E402, E702
 if __name__ == "__main__":  # pragma: no cover
     main()

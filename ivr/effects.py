@@ -1,12 +1,19 @@
-"""What the engine's side-effect requests become: durable records (and, later, deliveries).
+"""What the engine's side-effect requests become: durable records and outbox deliveries.
 
-Every effect is stored under `<CallSid>:<effect key>`, so performing the same turn's
-effects twice (a retried webhook, two racing requests) keeps one record.
+Every effect's record is stored under `<CallSid>:<effect key>`, and what it sends under
+that id plus the kind (`:sms`, `:ride`), so performing the same turn's effects twice (a
+retried webhook, two racing requests) keeps one record and enqueues each delivery once.
+A ride request is recorded, texted to its callback number and, when RIDES_WEBHOOK_URL is
+set, handed to the transportation desk; `send_text` only enqueues its text.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from .commands import Effect
+from .outbox import enqueue_for
 from .records import CallbackRequest, Record, RideRequest, Voicemail, save
 from .store import CallStore
 
@@ -27,7 +34,17 @@ def record_for(call_sid: str, effect: Effect, created_at: float) -> Record:
     raise ValueError(f"no record for action {effect.action!r}")
 
 
-def perform(store: CallStore, call_sid: str, effects: list[Effect], created_at: float) -> None:
-    """Keep every effect's record (idempotently)."""
+def perform(store: CallStore, call_sid: str, effects: list[Effect], created_at: float, *,
+            caller: str | None = None, settings: Mapping[str, Any] | None = None) -> None:
+    """Keep every effect's record, then enqueue what it sends (both idempotently).
+
+    `caller` is the caller's number (where a text without `to` goes); `settings` the web
+    app's config (the outbox reads RIDES_WEBHOOK_URL there, else in the environment).
+    """
     for effect in effects:
-        save(store, record_for(call_sid, effect, created_at))
+        record = None
+        if effect.action != "send_text":  # a text leaves no record, only its delivery
+            record = record_for(call_sid, effect, created_at)
+            save(store, record)
+        # Enqueued even when the record existed: a retry after a crash between the two finishes the job.
+        enqueue_for(store, call_sid, effect, created_at, record=record, caller=caller, settings=settings)

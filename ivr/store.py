@@ -8,20 +8,48 @@ an abandoned call's state goes away on its own.
 The same store also keeps what must outlive a call: records (voicemails, callback
 requests, ...) that are written once under an id the caller chooses and never expire,
 and whether each coordinator is available.
+
+And it is the outbox through which side effects (text messages, ride hand-offs) leave the
+service: items written once under an id, leased to one worker at a time by `claim`, and
+marked done, retried later or given up. A worker that dies mid-delivery leaves its items
+leased; they come due again when the lease runs out.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_SQLITE_NAME = "ivr.sqlite3"
 
+PENDING, DONE, DEAD = "pending", "done", "dead"
+OUTBOX_STATES = (PENDING, DONE, DEAD)
+
 
 class StoreUnavailable(Exception):
     """The backend cannot be reached; callers should take the safe route, not crash."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One side effect waiting to leave, or that left (done), or that never will (dead).
+
+    `attempts` counts claims; `due_at` is when it may next be claimed (while a worker holds
+    it: when that worker's lease runs out). `note` is what the last success recorded (a
+    message SID, an HTTP status), `last_error` why the last attempt failed.
+    """
+
+    id: str
+    kind: str
+    payload: bytes
+    attempts: int
+    state: str
+    due_at: float
+    note: str = ""
+    last_error: str = ""
 
 
 @runtime_checkable
@@ -70,6 +98,36 @@ class CallStore(Protocol):
         """Everyone whose availability was ever set: name -> (available, when it changed)."""
         ...
 
+    def enqueue(self, item_id: str, kind: str, payload: bytes, due_at: float) -> bool:
+        """Add a pending outbox item, durably (no expiry), first claimable at due_at; True if
+        it is new, False if an item with that id exists (in any state; it is left as it was)."""
+        ...
+
+    def claim(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
+        """Lease up to `limit` pending items due at `now` (soonest due first, ties by id):
+        each atomically gets due_at = now + lease_seconds and one more attempt, and is
+        returned so. Concurrent claimers never get the same item while its lease lasts."""
+        ...
+
+    def complete(self, item_id: str, note: str = "") -> bool:
+        """Mark an item done (delivered) with a note; True if it was pending or dead, False
+        if it is unknown or already done (its first note is kept)."""
+        ...
+
+    def retry(self, item_id: str, due_at: float, error: str, attempt: int | None = None) -> bool:
+        """Leave a pending item for another attempt at due_at, noting the error; with
+        `attempt`, only if no one has claimed it since (its attempts still equal that).
+        True if it changed."""
+        ...
+
+    def give_up(self, item_id: str, error: str, attempt: int | None = None) -> bool:
+        """Mark a pending item dead with the error (same `attempt` fencing as retry)."""
+        ...
+
+    def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
+        """Up to `limit` items, of one state or all, by due_at then id (soonest first)."""
+        ...
+
     def ping(self) -> bool:
         """Whether the backend answers; never raises."""
         ...
@@ -105,6 +163,50 @@ def check_availability_args(name: str, at: float) -> None:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
         raise ValueError(f"at must be a finite number, got {at!r}")
+
+
+def _finite(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
+def check_enqueue_args(item_id: str, kind: str, payload: bytes, due_at: float) -> None:
+    """Refuse an outbox item no backend could keep faithfully."""
+    if not isinstance(item_id, str) or not item_id:
+        raise ValueError(f"item_id must be a non-empty string, got {item_id!r}")
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"kind must be a non-empty string, got {kind!r}")
+    if not isinstance(payload, bytes):
+        raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+    _finite("due_at", due_at)
+
+
+def check_claim_args(now: float, lease_seconds: float, limit: int) -> None:
+    """Refuse a claim with no sensible meaning."""
+    _finite("now", now)
+    _finite("lease_seconds", lease_seconds)
+    if lease_seconds <= 0:
+        raise ValueError(f"lease_seconds must be positive, got {lease_seconds!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+
+
+def check_outcome_args(note: str, due_at: float | None = None, attempt: int | None = None) -> None:
+    """Refuse a complete/retry/give_up whose note, time or attempt is unusable."""
+    if not isinstance(note, str):
+        raise TypeError(f"a note or error must be a string, got {type(note).__name__}")
+    if due_at is not None:
+        _finite("due_at", due_at)
+    if attempt is not None and (isinstance(attempt, bool) or not isinstance(attempt, int)):
+        raise ValueError(f"attempt must be an integer or None, got {attempt!r}")
+
+
+def check_outbox_args(state: str | None, limit: int) -> None:
+    """Refuse outbox() arguments with no sensible meaning."""
+    if state is not None and state not in OUTBOX_STATES:
+        raise ValueError(f"state must be one of {', '.join(OUTBOX_STATES)} or None, got {state!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
 
 
 def sqlite_path(url: str) -> str:

@@ -11,6 +11,14 @@ Durable records (no expiry) live under the `{records}` hash tag: `ivr:{records}:
 ids by created_at) and `ivr:{records}:kind:<kind>` (the same, per kind), written
 together by one Lua script only when the id is new. Availability is the hash
 `ivr:{availability}`, name -> "1:<when>" or "0:<when>".
+
+The outbox lives under the `{outbox}` hash tag, so every script touches one slot:
+`ivr:{outbox}:items` (a hash, id -> the item's kind and payload, written once),
+`ivr:{outbox}:meta` (a hash, id -> "<state>:<attempts>:<due_at>:<length of note>:<note><last
+error>", the part that changes) and one sorted set of ids by due_at per state:
+`ivr:{outbox}:due` (pending), `ivr:{outbox}:done`, `ivr:{outbox}:dead`. Enqueue, claim,
+complete, retry and give_up are each one Lua script, so a claim (find the due items, lease
+them, count the attempt) is atomic. No outbox key expires.
 """
 
 from __future__ import annotations
@@ -23,9 +31,18 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ivr.store import (
+    DEAD,
+    DONE,
+    OUTBOX_STATES,
+    PENDING,
+    OutboxItem,
     StoreUnavailable,
     check_availability_args,
+    check_claim_args,
+    check_enqueue_args,
     check_list_args,
+    check_outbox_args,
+    check_outcome_args,
     check_record_args,
 )
 
@@ -85,6 +102,141 @@ return 1
 """
 
 
+# Outbox. The meta value is "<state>:<attempts>:<due_at>:<n>:" then the note (n bytes), then
+# the last error; due_at is always the repr of a Python float, written as Python sent it.
+_META = "^(%a+):(%d+):([^:]*):(%d+):(.*)$"
+
+# KEYS: items, meta, due; ARGV: id, packed kind and payload, due_at. Only if the id is new.
+_ENQUEUE = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('HSET', KEYS[2], ARGV[1], 'pending:0:' .. ARGV[3] .. ':0:')
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return 1
+"""
+
+# KEYS: items, meta, due; ARGV: now, lease end, limit. Leases each due pending item (soonest
+# first, ties by id) until the lease end, counting an attempt. Returns id, packed item,
+# attempts, "<n>:<note><error>" for each.
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  local meta = redis.call('HGET', KEYS[2], id)
+  local item = redis.call('HGET', KEYS[1], id)
+  local state, attempts, due, rest
+  if meta then
+    state, attempts, due, rest = string.match(meta, '^(%a+):(%d+):([^:]*):(.*)$')
+  end
+  if not item or state ~= 'pending' then
+    redis.call('ZREM', KEYS[3], id)
+  else
+    attempts = tonumber(attempts) + 1
+    redis.call('HSET', KEYS[2], id, 'pending:' .. attempts .. ':' .. ARGV[2] .. ':' .. rest)
+    redis.call('ZADD', KEYS[3], ARGV[2], id)
+    out[#out + 1] = id
+    out[#out + 1] = item
+    out[#out + 1] = attempts
+    out[#out + 1] = rest
+  end
+end
+return out
+"""
+
+# KEYS: meta, due, done, dead; ARGV: id, note. Done unless unknown or done already.
+_COMPLETE = """
+local meta = redis.call('HGET', KEYS[1], ARGV[1])
+if not meta then
+  return 0
+end
+local state, attempts, due, n, tail = string.match(meta, '%s')
+if state == 'done' then
+  return 0
+end
+local err = string.sub(tail, tonumber(n) + 1)
+local value = 'done:' .. attempts .. ':' .. due .. ':' .. string.len(ARGV[2]) .. ':' .. ARGV[2] .. err
+redis.call('HSET', KEYS[1], ARGV[1], value)
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZADD', KEYS[3], due, ARGV[1])
+return 1
+""" % _META
+
+# KEYS: meta, due, dead; ARGV: id, "retry" or "dead", due_at ("" to keep it), error, attempt
+# ("" for any). Only a pending item, and only if its attempts still equal `attempt`.
+_FAIL = """
+local meta = redis.call('HGET', KEYS[1], ARGV[1])
+if not meta then
+  return 0
+end
+local state, attempts, due, n, tail = string.match(meta, '%s')
+if state ~= 'pending' or (ARGV[5] ~= '' and tonumber(ARGV[5]) ~= tonumber(attempts)) then
+  return 0
+end
+if ARGV[3] ~= '' then
+  due = ARGV[3]
+end
+local note = string.sub(tail, 1, tonumber(n))
+local rest = ':' .. attempts .. ':' .. due .. ':' .. n .. ':' .. note .. ARGV[4]
+if ARGV[2] == 'dead' then
+  redis.call('HSET', KEYS[1], ARGV[1], 'dead' .. rest)
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], due, ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], 'pending' .. rest)
+  redis.call('ZADD', KEYS[2], due, ARGV[1])
+end
+return 1
+""" % _META
+
+# KEYS: the items and meta hashes, then one or more states' sorted sets; ARGV: limit. Returns
+# id, packed item, meta for up to `limit` ids of each set, soonest due first.
+_OUTBOX = """
+local out = {}
+for k = 3, #KEYS do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', '+inf', 'LIMIT', 0, tonumber(ARGV[1]))
+  for _, id in ipairs(ids) do
+    local item = redis.call('HGET', KEYS[1], id)
+    local meta = redis.call('HGET', KEYS[2], id)
+    if item and meta then
+      out[#out + 1] = id
+      out[#out + 1] = item
+      out[#out + 1] = meta
+    end
+  end
+end
+return out
+"""
+
+_STATE_SET = {PENDING: "due", DONE: "done", DEAD: "dead"}
+
+
+def _pack_item(kind: str, payload: bytes) -> bytes:
+    kind_bytes = kind.encode()
+    return b"%d:%s%s" % (len(kind_bytes), kind_bytes, payload)
+
+
+def _unpack_item(value: bytes) -> tuple[str, bytes]:
+    length, _, rest = value.partition(b":")
+    size = int(length)
+    return rest[:size].decode(), rest[size:]
+
+
+def _unpack_notes(rest: bytes) -> tuple[str, str]:
+    """"<n>:<note><error>" -> (note, error)."""
+    length, _, tail = rest.partition(b":")
+    size = int(length)
+    return tail[:size].decode(), tail[size:].decode()
+
+
+def _outbox_item(item_id: bytes, packed: bytes, meta: bytes) -> OutboxItem:
+    state, attempts, due_at, rest = meta.split(b":", 3)
+    kind, payload = _unpack_item(packed)
+    note, error = _unpack_notes(rest)
+    return OutboxItem(item_id.decode(), kind, payload, int(attempts), state.decode(), float(due_at), note, error)
+
+
 def _pack_record(kind: str, created_at: float, blob: bytes) -> bytes:
     """`<length of kind>:<kind><created_at>:<blob>`; the kind may hold any character."""
     kind_bytes = kind.encode()
@@ -117,6 +269,11 @@ class RedisStore:
         self._add_record = client.register_script(_ADD_RECORD)
         self._list_records = client.register_script(_LIST_RECORDS)
         self._set_availability = client.register_script(_SET_AVAILABILITY)
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._claim = client.register_script(_CLAIM)
+        self._complete = client.register_script(_COMPLETE)
+        self._fail = client.register_script(_FAIL)
+        self._outbox = client.register_script(_OUTBOX)
 
     @classmethod
     def from_url(
@@ -252,6 +409,71 @@ class RedisStore:
             state, _, at = value.partition(b":")
             result[name.decode()] = (state == b"1", float(at))
         return result
+
+    def outbox_key(self, part: str) -> str:
+        """A key of the outbox; all share the {outbox} hash tag, hence one cluster slot."""
+        return f"{self.prefix}:{{outbox}}:{part}"
+
+    def _run(self, script, keys: list[str], args: list) -> object:
+        try:
+            return script(keys=keys, args=args)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"Redis store: {exc}") from exc
+
+    def enqueue(self, item_id: str, kind: str, payload: bytes, due_at: float) -> bool:
+        """Add a pending outbox item; True if new, False if the id was taken (nothing changes)."""
+        check_enqueue_args(item_id, kind, payload, due_at)
+        keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key("due")]
+        return self._run(self._enqueue, keys, [item_id, _pack_item(kind, payload), repr(float(due_at))]) == 1
+
+    def claim(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
+        """Lease up to `limit` due pending items to the caller, in one Lua script."""
+        check_claim_args(now, lease_seconds, limit)
+        if limit == 0:
+            return []
+        until = float(now) + lease_seconds
+        keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key("due")]
+        flat = self._run(self._claim, keys, [repr(float(now)), repr(until), limit])
+        items = []
+        for item_id, packed, attempts, rest in zip(flat[::4], flat[1::4], flat[2::4], flat[3::4], strict=True):
+            kind, payload = _unpack_item(packed)
+            note, error = _unpack_notes(rest)
+            items.append(OutboxItem(item_id.decode(), kind, payload, int(attempts), PENDING, until, note, error))
+        return items
+
+    def complete(self, item_id: str, note: str = "") -> bool:
+        """Mark an item done; False if unknown or already done (its first note is kept)."""
+        check_outcome_args(note)
+        keys = [self.outbox_key(part) for part in ("meta", "due", "done", "dead")]
+        return self._run(self._complete, keys, [item_id, note]) == 1
+
+    def _fail_item(self, item_id: str, to: str, due_at: str, error: str, attempt: int | None) -> bool:
+        keys = [self.outbox_key(part) for part in ("meta", "due", "dead")]
+        args = [item_id, to, due_at, error, "" if attempt is None else str(attempt)]
+        return self._run(self._fail, keys, args) == 1
+
+    def retry(self, item_id: str, due_at: float, error: str, attempt: int | None = None) -> bool:
+        """Leave a pending item for another attempt at due_at (if still at `attempt`, when given)."""
+        check_outcome_args(error, due_at, attempt)
+        return self._fail_item(item_id, "retry", repr(float(due_at)), error, attempt)
+
+    def give_up(self, item_id: str, error: str, attempt: int | None = None) -> bool:
+        """Mark a pending item dead (if still at `attempt`, when given)."""
+        check_outcome_args(error, None, attempt)
+        return self._fail_item(item_id, "dead", "", error, attempt)
+
+    def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
+        """Items of one state or all, by due_at then id."""
+        check_outbox_args(state, limit)
+        if limit == 0:
+            return []
+        keys = [self.outbox_key("items"), self.outbox_key("meta")]
+        keys += [self.outbox_key(_STATE_SET[each]) for each in (OUTBOX_STATES if state is None else (state,))]
+        flat = self._run(self._outbox, keys, [limit])
+        items = [_outbox_item(*row) for row in zip(flat[::3], flat[1::3], flat[2::3], strict=True)]
+        # Ids compare as their UTF-8 bytes, as Redis and SQLite order them.
+        items.sort(key=lambda item: (item.due_at, item.id.encode()))
+        return items[:limit]
 
     def ping(self) -> bool:
         """Whether Redis answers; never raises."""

@@ -18,9 +18,17 @@ import time
 from collections.abc import Callable
 
 from ivr.store import (
+    DEAD,
+    DONE,
+    PENDING,
+    OutboxItem,
     StoreUnavailable,
     check_availability_args,
+    check_claim_args,
+    check_enqueue_args,
     check_list_args,
+    check_outbox_args,
+    check_outcome_args,
     check_record_args,
 )
 
@@ -52,7 +60,24 @@ CREATE TABLE IF NOT EXISTS ivr_availability (
     available INTEGER NOT NULL,
     at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ivr_outbox (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    due_at REAL NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS ivr_outbox_state_due_at ON ivr_outbox (state, due_at, id);
 """
+
+_OUTBOX_COLUMNS = "id, kind, payload, attempts, state, due_at, note, last_error"
+
+
+def _item(row: tuple) -> OutboxItem:
+    return OutboxItem(row[0], row[1], bytes(row[2]), row[3], row[4], row[5], row[6], row[7])
 
 
 class _ProcessConnections:
@@ -299,6 +324,92 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
         return {name: (bool(available), at) for name, available, at in rows}
+
+    def enqueue(self, item_id: str, kind: str, payload: bytes, due_at: float) -> bool:
+        """Add a pending outbox item; True if new, False if the id was taken (nothing changes)."""
+        check_enqueue_args(item_id, kind, payload, due_at)
+        try:
+            cursor = self._connection().execute(
+                "INSERT INTO ivr_outbox (id, kind, payload, attempts, state, due_at) VALUES (?, ?, ?, 0, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                (item_id, kind, payload, PENDING, float(due_at)),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        return cursor.rowcount == 1
+
+    def claim(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
+        """Lease up to `limit` due pending items to the caller, in one write transaction."""
+        check_claim_args(now, lease_seconds, limit)
+        if limit == 0:
+            return []
+        until = float(now) + lease_seconds
+        conn = self._connection()
+        try:
+            # The write lock up front: another process's claim waits for this one to commit,
+            # then sees these items leased into the future.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(
+                    f"SELECT {_OUTBOX_COLUMNS} FROM ivr_outbox WHERE state = ? AND due_at <= ?"
+                    " ORDER BY due_at, id LIMIT ?",
+                    (PENDING, float(now), limit),
+                ).fetchall()
+                conn.executemany(
+                    "UPDATE ivr_outbox SET attempts = attempts + 1, due_at = ? WHERE id = ?",
+                    [(until, row[0]) for row in rows],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        return [_item((*row[:3], row[3] + 1, row[4], until, *row[6:])) for row in rows]
+
+    def _change(self, sql: str, params: tuple) -> bool:
+        try:
+            return self._connection().execute(sql, params).rowcount == 1
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+
+    def complete(self, item_id: str, note: str = "") -> bool:
+        """Mark an item done; False if unknown or already done (its first note is kept)."""
+        check_outcome_args(note)
+        return self._change(
+            "UPDATE ivr_outbox SET state = ?, note = ? WHERE id = ? AND state != ?", (DONE, note, item_id, DONE)
+        )
+
+    def retry(self, item_id: str, due_at: float, error: str, attempt: int | None = None) -> bool:
+        """Leave a pending item for another attempt at due_at (if still at `attempt`, when given)."""
+        check_outcome_args(error, due_at, attempt)
+        return self._change(
+            "UPDATE ivr_outbox SET due_at = ?, last_error = ? WHERE id = ? AND state = ?"
+            " AND (? IS NULL OR attempts = ?)",
+            (float(due_at), error, item_id, PENDING, attempt, attempt),
+        )
+
+    def give_up(self, item_id: str, error: str, attempt: int | None = None) -> bool:
+        """Mark a pending item dead (if still at `attempt`, when given)."""
+        check_outcome_args(error, None, attempt)
+        return self._change(
+            "UPDATE ivr_outbox SET state = ?, last_error = ? WHERE id = ? AND state = ?"
+            " AND (? IS NULL OR attempts = ?)",
+            (DEAD, error, item_id, PENDING, attempt, attempt),
+        )
+
+    def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
+        """Items of one state or all, by due_at then id."""
+        check_outbox_args(state, limit)
+        where, params = ("WHERE state = ? ", (state,)) if state is not None else ("", ())
+        try:
+            rows = self._connection().execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM ivr_outbox {where}ORDER BY due_at, id LIMIT ?", (*params, limit)
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        return [_item(row) for row in rows]
 
     def ping(self) -> bool:
         """Whether the database file can be opened and queried; never raises."""

@@ -26,7 +26,8 @@ DIGITS_RE = re.compile(r"^[0-9*#]{1,64}$")
 CALL_SID_RE = re.compile(r"^CA[0-9a-fA-F]{32}$")
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
 ENV_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "REDIS_URL", "IVR_FLOWS_DIR", "IVR_FLOW", "PUBLIC_URL",
-                "IVR_FALLBACK_NUMBER", "IVR_TIMEZONE", "IVR_DEV", "IVR_INSTANCE_PATH")
+                "IVR_FALLBACK_NUMBER", "IVR_TIMEZONE", "IVR_DEV", "IVR_INSTANCE_PATH", "TWILIO_SMS_FROM",
+                "RIDES_WEBHOOK_URL", "RIDES_WEBHOOK_SECRET")
 
 
 def _settings(config) -> dict:
@@ -56,7 +57,8 @@ def create_app(config: dict | None = None) -> Flask:
     flow_id = settings.get("IVR_FLOW") or _only_flow(registry)
     if registry.get(flow_id) is None:
         raise RuntimeError(f'IVR_FLOW "{flow_id}" is not among the flows: {", ".join(sorted(registry.current))}')
-    app.extensions["ivr"] = CallService(registry, store, flow_id, settings.get("IVR_FALLBACK_NUMBER"))
+    app.extensions["ivr"] = CallService(registry, store, flow_id, settings.get("IVR_FALLBACK_NUMBER"),
+                                        settings=settings)
     zone = ZoneInfo(settings["IVR_TIMEZONE"])
     app.extensions["ivr.clock"] = settings.get("CLOCK") or (lambda: now_in(zone))
     app.register_blueprint(_routes())

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ivr.store import CallStore, StoreUnavailable
+from ivr.store import CallStore, OutboxItem, StoreUnavailable
 from ivr.store_sqlite import SqliteStore
 
 TTL = 60
@@ -817,3 +817,307 @@ def test_sqlite_records_tables_and_index(records_sqlite):
     assert ("kind", "created_at") in indexed
     columns = [row[1] for row in conn.execute("PRAGMA table_info(ivr_availability)")]
     assert columns == ["name", "available", "at"]
+
+
+# --- the outbox: the contract --------------------------------------------------------------
+
+
+def _states(store: CallStore) -> list[tuple[str, str, int, float]]:
+    return [(item.id, item.state, item.attempts, item.due_at) for item in store.outbox()]
+
+
+def test_enqueue_keeps_an_item_pending(records_backend):
+    store = records_backend.store
+    assert store.enqueue("CA1:k:sms", "sms", b'{"to": "+16265550100"}', T0) is True
+    (item,) = store.outbox()
+    assert item == OutboxItem("CA1:k:sms", "sms", b'{"to": "+16265550100"}', 0, "pending", T0, "", "")
+    assert type(item.due_at) is float and type(item.attempts) is int
+
+
+def test_enqueue_of_an_existing_id_changes_nothing_in_any_state(records_backend):
+    store = records_backend.store
+    assert store.enqueue("a", "sms", b"first", T0)
+    assert store.enqueue("a", "ride", b"second", T0 - 50) is False
+    assert store.outbox() == [OutboxItem("a", "sms", b"first", 0, "pending", T0)]
+    store.claim(T0, 30, 10)
+    assert store.complete("a", "SM1")
+    assert store.enqueue("a", "sms", b"again", T0) is False
+    assert _states(store) == [("a", "done", 1, T0 + 30)]
+    assert store.claim(T0 + 1000, 30, 10) == []
+
+
+@pytest.mark.parametrize(
+    ("item_id", "kind", "payload"),
+    [("id:with:colons", "kind:with:colons", b"12:not:a:length"),
+     ("caf\u00e9 \u20ac {outbox}", "\u00fcber", b"\x00\xff:\x00binary\n" * 300), ("x", "sms", b"")],
+)
+def test_outbox_ids_kinds_and_payloads_are_opaque(records_backend, item_id, kind, payload):
+    store = records_backend.store
+    assert store.enqueue(item_id, kind, payload, T0)
+    (claimed,) = store.claim(T0, 10, 5)
+    assert (claimed.id, claimed.kind, claimed.payload) == (item_id, kind, payload)
+    assert store.retry(item_id, T0 + 1, "caf\u00e9: 12:34", attempt=1)
+    assert store.complete(item_id, "n\u00f3te:5:x")
+    (item,) = store.outbox()
+    assert (item.id, item.kind, item.payload, item.note, item.last_error) == (
+        item_id, kind, payload, "n\u00f3te:5:x", "caf\u00e9: 12:34")
+
+
+@pytest.mark.parametrize("due_at", [1_700_000_000.123456789, 0.1, 1e-300, -5.5, 1_700_000_000])
+def test_due_at_comes_back_exactly(records_backend, due_at):
+    store = records_backend.store
+    assert store.enqueue("a", "sms", b"", due_at)
+    assert store.outbox()[0].due_at == due_at
+    (claimed,) = store.claim(due_at, 0.25, 1)
+    assert claimed.due_at == due_at + 0.25 == store.outbox()[0].due_at
+
+
+def test_claim_takes_only_due_pending_items_soonest_first(records_backend):
+    store = records_backend.store
+    for item_id, due in [("late", T0 + 60), ("b", T0), ("a", T0), ("early", T0 - 5), ("done", T0 - 9)]:
+        assert store.enqueue(item_id, "sms", item_id.encode(), due)
+    store.claim(T0 - 9, 1000, 1)
+    store.complete("done", "ok")
+    claimed = store.claim(T0, 60, 10)
+    assert [(item.id, item.payload, item.attempts, item.state, item.due_at) for item in claimed] == [
+        ("early", b"early", 1, "pending", T0 + 60), ("a", b"a", 1, "pending", T0 + 60),
+        ("b", b"b", 1, "pending", T0 + 60)]
+    assert store.claim(T0 + 59, 60, 10) == []  # leased, or not due yet
+    # All four are due at T0 + 60 now: by id.
+    assert [item.id for item in store.claim(T0 + 60, 60, 10)] == ["a", "b", "early", "late"]
+    assert {item.id: item.attempts for item in store.outbox("pending")} == {"early": 2, "a": 2, "b": 2, "late": 1}
+
+
+def test_claim_limit(records_backend):
+    store = records_backend.store
+    for n in range(5):
+        store.enqueue(f"i{n}", "sms", b"", T0 + n)
+    assert store.claim(T0 + 10, 60, 0) == []
+    assert [item.id for item in store.claim(T0 + 10, 60, 2)] == ["i0", "i1"]
+    assert [item.id for item in store.claim(T0 + 10, 60, 100)] == ["i2", "i3", "i4"]
+    assert store.claim(T0 + 10, 60, 100) == []
+
+
+def test_a_claimed_item_keeps_its_last_error_and_note(records_backend):
+    store = records_backend.store
+    store.enqueue("a", "ride", b"{}", T0)
+    store.claim(T0, 60, 1)
+    assert store.retry("a", T0 + 5, "HTTP 500", attempt=1)
+    (again,) = store.claim(T0 + 5, 60, 1)
+    assert (again.attempts, again.last_error, again.due_at) == (2, "HTTP 500", T0 + 65)
+
+
+def test_complete_marks_done_once(records_backend):
+    store = records_backend.store
+    store.enqueue("a", "sms", b"", T0)
+    store.claim(T0, 60, 1)
+    assert store.complete("a", "SM123") is True
+    assert store.complete("a", "SM456") is False
+    assert store.outbox("done") == [OutboxItem("a", "sms", b"", 1, "done", T0 + 60, "SM123", "")]
+    assert store.complete("nothing", "x") is False
+    assert store.outbox("pending") == []
+
+
+def test_complete_turns_a_dead_item_done(records_backend):
+    # A worker whose lease ran out may still learn that its delivery went through.
+    store = records_backend.store
+    store.enqueue("a", "sms", b"", T0)
+    store.claim(T0, 60, 1)
+    store.retry("a", T0, "HTTP 500")
+    store.claim(T0, 60, 1)
+    assert store.give_up("a", "HTTP 400", attempt=2)
+    assert store.complete("a", "SM1") is True
+    assert store.outbox("dead") == []
+    assert store.outbox("done") == [OutboxItem("a", "sms", b"", 2, "done", T0 + 60, "SM1", "HTTP 400")]
+
+
+def test_retry_sets_the_next_attempt(records_backend):
+    store = records_backend.store
+    store.enqueue("a", "sms", b"", T0)
+    store.claim(T0, 60, 1)
+    assert store.retry("a", T0 + 5, "HTTP 503") is True
+    assert store.outbox() == [OutboxItem("a", "sms", b"", 1, "pending", T0 + 5, "", "HTTP 503")]
+    assert store.claim(T0 + 4.9, 60, 1) == []
+    assert [item.id for item in store.claim(T0 + 5, 60, 1)] == ["a"]
+
+
+def test_retry_and_give_up_answer_only_the_latest_claim(records_backend):
+    store = records_backend.store
+    store.enqueue("a", "sms", b"", T0)
+    (first,) = store.claim(T0, 60, 1)
+    (second,) = store.claim(T0 + 60, 60, 1)  # the first worker's lease ran out
+    assert (first.attempts, second.attempts) == (1, 2)
+    assert store.retry("a", T0 + 9999, "late", attempt=first.attempts) is False
+    assert store.give_up("a", "late", attempt=first.attempts) is False
+    assert _states(store) == [("a", "pending", 2, T0 + 120)]
+    assert store.give_up("a", "HTTP 404", attempt=second.attempts) is True
+    assert _states(store) == [("a", "dead", 2, T0 + 120)]
+
+
+def test_give_up_is_final(records_backend):
+    store = records_backend.store
+    store.enqueue("a", "ride", b"{}", T0)
+    store.claim(T0, 60, 1)
+    assert store.give_up("a", "HTTP 422") is True
+    assert store.outbox("dead") == [OutboxItem("a", "ride", b"{}", 1, "dead", T0 + 60, "", "HTTP 422")]
+    assert store.claim(T0 + 10_000, 60, 1) == []
+    assert store.retry("a", T0, "again") is False
+    assert store.give_up("a", "again") is False
+    assert store.give_up("nothing", "x") is False and store.retry("nothing", T0, "x") is False
+    assert store.outbox("dead")[0].last_error == "HTTP 422"
+
+
+def test_outbox_lists_by_state_due_time_and_id(records_backend):
+    store = records_backend.store
+    for item_id, due in [("p2", T0 + 2), ("p1", T0 + 1), ("d", T0 - 1), ("x", T0 - 2), ("q", T0 + 1)]:
+        store.enqueue(item_id, "sms", b"", due)
+    store.claim(T0 - 1, 0.5, 2)  # x until T0 - 0.5, d until T0 - 0.5
+    store.complete("d", "ok")
+    store.give_up("x", "bad")
+    assert [item.id for item in store.outbox()] == ["d", "x", "p1", "q", "p2"]
+    assert [item.id for item in store.outbox("pending")] == ["p1", "q", "p2"]
+    assert [item.id for item in store.outbox("pending", limit=2)] == ["p1", "q"]
+    assert [item.id for item in store.outbox(limit=3)] == ["d", "x", "p1"]
+    assert [item.id for item in store.outbox("done")] == ["d"]
+    assert [item.id for item in store.outbox("dead")] == ["x"]
+    assert store.outbox(limit=0) == []
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "error"),
+    [("enqueue", ("", "sms", b"", T0), ValueError), ("enqueue", ("a", "", b"", T0), ValueError),
+     ("enqueue", ("a", "sms", "text", T0), TypeError), ("enqueue", ("a", "sms", b"", float("nan")), ValueError),
+     ("enqueue", ("a", "sms", b"", float("inf")), ValueError), ("claim", (T0, 0, 1), ValueError),
+     ("claim", (T0, 60, -1), ValueError), ("claim", (float("nan"), 60, 1), ValueError),
+     ("claim", (T0, 60, 1.5), ValueError), ("retry", ("a", float("nan"), "e"), ValueError),
+     ("retry", ("a", T0, None), TypeError), ("give_up", ("a", 5), TypeError), ("complete", ("a", None), TypeError),
+     ("outbox", ("sent",), ValueError), ("outbox", (None, -1), ValueError)],
+)
+def test_bad_outbox_arguments_are_refused(records_backend, method, args, error):
+    store = records_backend.store
+    with pytest.raises(error):
+        getattr(store, method)(*args)
+    assert store.outbox() == []
+
+
+def test_outbox_survives_closing_and_reopening_and_is_not_records(records_backend):
+    store = records_backend.store
+    store.enqueue("a", "sms", b"payload", T0)
+    store.claim(T0, 60, 1)
+    reopened = records_backend.reopen()
+    assert reopened.outbox() == [OutboxItem("a", "sms", b"payload", 1, "pending", T0 + 60)]
+    assert reopened.list_records() == [] and reopened.get_record("a") is None
+    assert reopened.load("a") == (None, 0) and reopened.get_value("a") is None
+
+
+def test_concurrent_claimers_never_share_an_item(records_backend):
+    store = records_backend.store
+    total, claimers = 300, 8
+    for n in range(total):
+        store.enqueue(f"item-{n:04d}", "sms", b"", T0 + n % 7)
+    barrier = threading.Barrier(claimers)
+    got: list[list[str]] = [[] for _ in range(claimers)]
+    errors: list[BaseException] = []
+
+    def claim_all(n: int) -> None:
+        try:
+            barrier.wait()
+            while True:
+                batch = store.claim(T0 + 10, 600, 7)
+                if not batch:
+                    return
+                got[n].extend(item.id for item in batch)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim_all, args=(n,)) for n in range(claimers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    every = [item_id for ids in got for item_id in ids]
+    assert len(every) == total and set(every) == {f"item-{n:04d}" for n in range(total)}
+    assert sum(1 for ids in got if ids) > 1  # they really raced
+    assert {item.attempts for item in store.outbox()} == {1}
+
+
+def test_sqlite_claimers_in_several_stores_never_share_an_item(records_sqlite):
+    path = records_sqlite.store.path
+    for n in range(200):
+        records_sqlite.store.enqueue(f"i{n}", "sms", b"", T0)
+    twins = [SqliteStore(path) for _ in range(4)]
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def drain(store: SqliteStore) -> None:
+        while batch := store.claim(T0, 600, 3):
+            with lock:
+                got.extend(item.id for item in batch)
+
+    threads = [threading.Thread(target=drain, args=(twin,)) for twin in twins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for twin in twins:
+        twin.close()
+    assert sorted(got) == sorted(f"i{n}" for n in range(200))
+
+
+def _assert_outbox_unavailable(store: CallStore) -> None:
+    for method, args in [("enqueue", ("a", "sms", b"", T0)), ("claim", (T0, 60, 1)), ("complete", ("a", "")),
+                         ("retry", ("a", T0, "e")), ("give_up", ("a", "e")), ("outbox", ())]:
+        with pytest.raises(StoreUnavailable):
+            getattr(store, method)(*args)
+
+
+def test_sqlite_outbox_on_a_corrupt_file_is_unavailable(tmp_path):
+    path = tmp_path / "ivr.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    store = SqliteStore(str(path))
+    try:
+        _assert_outbox_unavailable(store)
+    finally:
+        store.close()
+
+
+def test_redis_outbox_on_a_closed_port_is_unavailable():
+    from ivr.store_redis import RedisStore
+
+    store = RedisStore.from_url("redis://127.0.0.1:1/15")
+    try:
+        _assert_outbox_unavailable(store)
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+def test_redis_outbox_keys_share_a_hash_tag_and_never_expire(records_redis):
+    store = records_redis.store
+    prefix = store.prefix
+    for item_id in ("a", "b", "c"):
+        store.enqueue(item_id, "sms", b"x", T0)
+    store.claim(T0, 60, 2)
+    store.complete("a", "ok")
+    store.give_up("b", "bad")
+    keys = sorted(key.decode() for key in store.client.scan_iter(match=f"{prefix}:*"))
+    assert keys == [f"{prefix}:{{outbox}}:{part}" for part in ("dead", "done", "due", "items", "meta")]
+    assert [store.client.pttl(key) for key in keys] == [-1] * 5
+    assert store.client.zrange(f"{prefix}:{{outbox}}:due", 0, -1, withscores=True) == [(b"c", T0)]
+    assert store.client.zscore(f"{prefix}:{{outbox}}:done", "a") == T0 + 60
+    assert store.client.zscore(f"{prefix}:{{outbox}}:dead", "b") == T0 + 60
+    from ivr.store_redis import RedisStore
+
+    assert RedisStore(store.client).outbox_key("items") == "ivr:{outbox}:items"  # the default prefix
+
+
+def test_sqlite_outbox_table_and_index(records_sqlite):
+    conn = records_sqlite.store._connection()
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(ivr_outbox)")]
+    assert columns == ["id", "kind", "payload", "attempts", "state", "due_at", "note", "last_error"]
+    indexed = {
+        tuple(row[2] for row in conn.execute(f"PRAGMA index_info({name!r})"))
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ivr_outbox'")
+    }
+    assert ("state", "due_at", "id") in indexed

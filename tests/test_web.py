@@ -100,13 +100,14 @@ def test_every_scripted_call_sounds_the_same_over_http(make_app, case):
     app = make_app(CLOCK=lambda: case.now)
     client = app.test_client()
     entries = _entries(case)
-    engine_phone = Phone(case.flow, now=case.now)
+    engine_phone = Phone(case.flow, now=case.now, caller=case.caller)
     engine_phone.start()
     for entry in entries:
         if engine_phone.waiting is None:
             break
         engine_phone.enter(entry)
-    http_phone = ClientPhone(client, call_sid=engine_phone.call_id)  # the same call id: the same confirmation
+    http_phone = ClientPhone(client, call_sid=engine_phone.call_id,  # the same call id: the same confirmation
+                             caller=case.caller or "Anonymous")
     http_phone.call(scripted(entries))
     assert spoken(http_phone.heard) == spoken(engine_phone.heard)
     record = stored(app, http_phone.call_sid)
@@ -346,3 +347,24 @@ def test_a_host_that_never_loaded_a_version_fetches_it_from_the_store(make_app, 
     body = post(second.test_client(), "/voice/turn?t=0", form(Digits="1")).get_data(as_text=True)
     assert "Welcome to the care coordination support line." in body
     assert stored(second).state.flow_version == old_version
+
+
+def test_a_ride_booked_over_http_is_recorded_texted_and_handed_to_the_desk(make_app):
+    from ivr import records
+
+    cases = [c for c in _cases() if c.values[0].path.endswith("rides-en.yaml")]
+    booking = cases[0].values[0]
+    app = make_app(CLOCK=lambda: booking.now, RIDES_WEBHOOK_URL="https://rides.example.org/requests",
+                   RIDES_WEBHOOK_SECRET="s3cret", TWILIO_SMS_FROM="+16266696777")
+    phone = ClientPhone(app.test_client())
+    phone.call(scripted(_entries(booking)))
+    state = stored(app, phone.call_sid).state
+    assert state.ended and len(state.answers["confirmation"]) == 8
+    store = app.extensions["ivr"].store
+    rides = records.load_all(store, "ride")
+    assert len(rides) == 1 and rides[0].id.startswith(phone.call_sid)
+    assert rides[0].fields["confirmation"] == state.answers["confirmation"]
+    items = {item.id.rsplit(":", 1)[1]: item for item in store.outbox()}
+    assert set(items) == {"sms", "ride"}
+    assert state.answers["confirmation"].encode() in items["ride"].payload
+    assert b"member_id" not in items["sms"].payload and state.answers["member_id"].encode() not in items["sms"].payload

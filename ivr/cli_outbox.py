@@ -1,0 +1,110 @@
+"""`ivr outbox run` (the worker that sends texts and hands rides over) and `ivr outbox list`.
+
+Both open the store the server uses, as `ivr records` does: REDIS_URL, else the SQLite
+file in the instance folder (IVR_INSTANCE_PATH), or `--store URL`. The worker reads its
+settings (RIDES_WEBHOOK_URL, RIDES_WEBHOOK_SECRET, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
+TWILIO_SMS_FROM) from the environment, logs one JSON line per delivery (ids, statuses,
+never a phone number or a message), and stops cleanly on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+
+import click
+
+from . import outbox
+from .cli_admin import _local, _short, _table, describe, line_zone, with_store
+from .store import OUTBOX_STATES, CallStore
+
+
+class _EchoHandler(logging.Handler):
+    """Log records as bare lines on standard error, through click (so CliRunner sees them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(record.getMessage(), err=True)
+        except Exception:
+            self.handleError(record)
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Texts and ride hand-offs waiting to leave, sent, or given up."""
+
+
+@outbox_group.command("run")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between looks for due items when there is nothing to do.")
+@click.option("--limit", type=click.IntRange(min=1), default=outbox.BATCH, show_default=True,
+              help="Items claimed at a time.")
+@click.option("--lease", type=click.FloatRange(min=60), default=outbox.LEASE_SECONDS, show_default=True,
+              help="Seconds an item stays with this worker before another may claim it.")
+@with_store
+def outbox_run(store: CallStore, once: bool, interval: float, limit: int, lease: float) -> None:
+    """The worker: deliver due items, retrying failures with backoff."""
+    handler = _EchoHandler()
+    logger = outbox.log
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        deliverer = outbox.Deliverer()
+        stop = threading.Event()
+        restore = (lambda: None) if once else _stop_on_signals(stop)
+        try:
+            logger.info(json.dumps({"event": "OutboxWorkerStarted", "store": describe(store), "once": once,
+                                    "problems": deliverer.problems()}, separators=(",", ":")))
+            if once:
+                counts = outbox.run_once(store, deliverer, lease_seconds=lease, limit=limit)
+            else:
+                counts = outbox.run(store, deliverer, stop, interval, lease_seconds=lease, limit=limit)
+            logger.info(json.dumps({"event": "OutboxWorkerStopped", **counts}, separators=(",", ":")))
+        finally:
+            restore()
+            deliverer.close()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def _stop_on_signals(stop: threading.Event):
+    """Set `stop` on SIGTERM/SIGINT (only possible from the main thread); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+@outbox_group.command("list")
+@click.option("--state", type=click.Choice(OUTBOX_STATES), help="Only items in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Show at most this many, soonest due first.")
+@with_store
+def outbox_list(store: CallStore, state: str | None, limit: int) -> None:
+    """Items by due time: id, kind, state, attempts, due, and the note or last error."""
+    items = store.outbox(state, limit)
+    if not items:
+        click.echo("no outbox items" + (f" {state}" if state else ""))
+        return
+    zone = line_zone()
+    rows = [(item.id, item.kind, item.state, str(item.attempts), _local(item.due_at, zone),
+             _short(item.note if item.state == "done" else item.last_error)) for item in items]
+    for line in _table(("ID", "KIND", "STATE", "TRIES", "DUE", "NOTE/ERROR"), rows):
+        click.echo(line)
+
+
+def register(main: click.Group) -> None:
+    """Attach the outbox commands to the `ivr` group."""
+    main.add_command(outbox_group)

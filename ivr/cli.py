@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from . import callscripts
+from .cli_admin import register as register_admin
+from .cli_outbox import register as register_outbox
 from .commands import Dial, Record
 from .flow_loader import TEAMS_FILE, flow_files, is_teams_file, lint_file, load_flow
 from .graph import mermaid
@@ -170,7 +172,8 @@ def graph(flow_path: str) -> None:
     click.echo(mermaid(_load_or_exit(flow_path)), nl=False)
 
 
-from .cli_admin import register as _register_admin; _register_admin(main)  # noqa: E402, E702
-from .cli_outbox import register as _register_outbox; _register_outbox(main)  # noqa: E402, E702
+register_admin(main)
+register_outbox(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

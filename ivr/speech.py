@@ -12,7 +12,7 @@ import re
 from datetime import date
 from functools import lru_cache
 
-from jinja2 import TemplateSyntaxError, nodes, pass_context
+from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes, pass_context
 from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -110,6 +110,15 @@ def phone_spoken(value, lang: str = "en") -> str:
     return ", ".join(digits_spoken(part, lang) for part in (digits[:3], digits[3:6], digits[6:]))
 
 
+def hhmm24(value, meridiem=None) -> str:
+    """A 12-hour HHMM and am/pm as a 24-hour HHMM: ("0130", "pm") -> "1330"; anything else unchanged."""
+    text = str(value)
+    if len(text) != 4 or not text.isdigit() or str(meridiem).lower() not in ("am", "pm"):
+        return text
+    hour = int(text[:2]) % 12 + (12 if str(meridiem).lower() == "pm" else 0)
+    return f"{hour:02d}{text[2:]}"
+
+
 @pass_context
 def _f_digits(ctx, value):
     return digits_spoken(value, _lang(ctx))
@@ -131,9 +140,11 @@ def _f_phone(ctx, value):
 
 
 def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+    # An answer not saved yet reads as empty, even through `x[:2]` or `x.y`: a prompt says less,
+    # the call goes on.
+    env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False, undefined=ChainableUndefined)
     env.filters.update(spoken_digits=_f_digits, spoken_date=_f_date, spoken_time=_f_time,
-                       spoken_phone=_f_phone)
+                       spoken_phone=_f_phone, hhmm24=hhmm24)
     return env
 
 

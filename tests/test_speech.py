@@ -167,11 +167,17 @@ def test_sandbox_hides_internal_attributes(source, spoken):
     assert render(source, {"answer": "yes"}) == spoken
 
 
+@pytest.mark.parametrize("source", [
+    "{{ ''.__class__.__mro__ }}",
+    "{{ cycler.__init__.__globals__ }}",
+    "{{ answer.__class__.__base__ }}",
+])
+def test_sandbox_reads_unsafe_attributes_as_nothing(source):
+    assert render(source, {"answer": "yes"}) == ""
+
+
 @pytest.mark.parametrize("source, message", [
-    ("{{ ''.__class__.__mro__ }}", "access to attribute '__class__' of 'str' object is unsafe."),
     ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "access to attribute '__class__' of 'str' object is unsafe."),
-    ("{{ cycler.__init__.__globals__ }}", "access to attribute '__init__' of 'type' object is unsafe."),
-    ("{{ answer.__class__.__base__ }}", "access to attribute '__class__' of 'str' object is unsafe."),
 ])
 def test_sandbox_refuses_to_go_further(source, message):
     with pytest.raises(SecurityError) as refused:

@@ -1,0 +1,32 @@
+"""Every node of every shipped flow, in every language, renders TwiML that Twilio's XSD accepts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from twiml_schema import assert_valid_twiml
+
+from ivr.calls import urls_for
+from ivr.engine import new_state, walk_from
+from ivr.events import NoInput
+from ivr.flow_loader import flow_files, load_flow
+from ivr.twiml import render
+
+FLOWS = [load_flow(path) for path in flow_files([Path(__file__).resolve().parent.parent / "flows"])]
+MOMENTS = {
+    "open": datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles")),
+    "closed": datetime(2026, 11, 25, 22, 0, tzinfo=ZoneInfo("America/Los_Angeles")),
+}
+CASES = [pytest.param(flow, node_id, lang, moment, id=f"{flow.id}:{node_id}:{lang}:{moment}")
+         for flow in FLOWS for node_id in flow.nodes for lang in flow.languages for moment in MOMENTS]
+
+
+@pytest.mark.parametrize("flow, node_id, lang, moment", CASES)
+def test_node_renders_valid_twiml(flow, node_id, lang, moment):
+    state = new_state(flow, lang)
+    state.answers["caller_id"] = "+15555550100"
+    _, commands = walk_from(flow, state, node_id, NoInput(MOMENTS[moment]))
+    assert_valid_twiml(render(commands, urls_for(state.turn)))

@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -161,8 +162,10 @@ def _transfer(team: str, topic, tell=()) -> dict:
         "announce": T(f"Connecting you with someone who can help with {topic[1]}. Please stay on the line.",
                       f"Le comunico con alguien que le puede ayudar con {topic[2]}. Por favor, no cuelgue."),
     }
-    if tell:
-        node["tell"] = InlineList(tell)
+    told = [name for name in tell if not name.endswith(("_member", "_dob"))]  # never an id in a whisper
+    if told:
+        node["whisper"] = T("Caller's answers: " + ", ".join("{{ %s }}" % name for name in told) + ".",
+                            "Respuestas: " + ", ".join("{{ %s }}" % name for name in told) + ".")
     node["timeout"] = 25
     node["no_answer"] = "voicemail"
     return node
@@ -818,7 +821,7 @@ def profile_loader(n: int, seed: int, repeat: int) -> dict:
 # Part 2: the engine
 # =====================================================================================
 
-NOW = datetime(2025, 5, 14, 10, 30)
+NOW = datetime(2026, 11, 25, 10, 30, tzinfo=ZoneInfo("America/Los_Angeles"))  # a Wednesday, in hours
 KEYS = "0123456789*#"
 MAX_TURNS = 60
 DIAL_STATUSES_SORTED = sorted(DIAL_STATUSES)

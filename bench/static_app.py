@@ -24,9 +24,12 @@ HEADERS = [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(l
 
 
 def app(environ, start_response):
-    """Drain the request body, answer the fixed document (or a health check on GET)."""
+    """Drain the request body; answer a status callback with 204 (as the IVR does), anything else with the document."""
     length = environ.get("CONTENT_LENGTH") or "0"
     if length.isdigit() and int(length) > 0:
         environ["wsgi.input"].read(int(length))
+    if environ.get("PATH_INFO") == "/voice/status":
+        start_response("204 No Content", [])
+        return []
     start_response("200 OK", list(HEADERS))
     return [DOCUMENT]

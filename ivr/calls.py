@@ -25,6 +25,7 @@ import time
 import traceback
 import zlib
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from datetime import datetime
 
@@ -75,7 +76,21 @@ class Record:
             raise ValueError(f"not a call record: {type(exc).__name__}") from None
 
 
-def urls_for(turn: int) -> TurnUrls:
+TURN_MARK = "__TURN__"
+
+
+@lru_cache(maxsize=4096)
+def _rendered(commands: tuple) -> str:
+    return render(commands, urls_for(TURN_MARK))
+
+
+def render_turn(commands, turn: int) -> str:
+    """A turn's TwiML; the same prompts at another turn reuse one rendering (only `t=` differs)."""
+    sounding = tuple(c for c in commands if not isinstance(c, Effect))
+    return _rendered(sounding).replace(f"t={TURN_MARK}", f"t={turn}")
+
+
+def urls_for(turn: int | str) -> TurnUrls:
     """Relative URLs for a turn's answers; only the turn number, never caller data."""
     base = f"/voice/turn?t={turn}"
     return TurnUrls(gather=base, no_input=base, dial=base, record=base, whisper=f"/voice/whisper?t={turn}")
@@ -143,7 +158,7 @@ class CallService:
                 return self.apology()
             event = replace(event, away=self.away())
             state, commands = step(flow, record.state if record else None, event)
-            twiml = render(commands, urls_for(state.turn))
+            twiml = render_turn(commands, state.turn)
             dial = next((c for c in commands if isinstance(c, Dial)), None)
             new = Record(state, -1 if turn is None else turn, twiml, dial.whisper if dial else ())
             # Effects first, keyed by call and turn: a lost race or a retry keeps one record.

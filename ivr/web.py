@@ -42,6 +42,7 @@ def _settings(config) -> dict:
 def create_app(config: dict | None = None) -> Flask:
     """Build the app; refuses to start with broken flows, or without a token outside development."""
     settings = _settings(config)
+    _log_to_stderr()
     app = Flask(__name__, instance_path=settings.get("IVR_INSTANCE_PATH") or None)
     app.config.update(settings, MAX_CONTENT_LENGTH=64 * 1024)
     if not settings.get("TWILIO_AUTH_TOKEN"):
@@ -66,6 +67,17 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 FLOW_SOURCE_TTL = 7 * 24 * 3600
+
+
+def _log_to_stderr() -> None:
+    """One JSON line per turn must reach the platform's log even where nothing set logging up."""
+    logger = logging.getLogger("ivr")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
 
 
 def _publish(store, flow, text: str) -> None:

@@ -58,20 +58,21 @@ class Record:
     whisper: tuple[tuple[str, str], ...] = ()  # what coordinators hear while this turn's transfer rings
 
     def pack(self) -> bytes:
-        """Bytes for the store: JSON header, NUL, compressed TwiML."""
+        """Bytes for the store: the JSON header, NUL, the TwiML, compressed together."""
         head = {"s": self.state.to_dict(), "a": self.answered}
         if self.whisper:
             head["w"] = self.whisper
-        return json.dumps(head, separators=(",", ":")).encode() + b"\0" + zlib.compress(self.twiml.encode(), 6)
+        body = json.dumps(head, separators=(",", ":"), ensure_ascii=False).encode() + b"\0" + self.twiml.encode()
+        return zlib.compress(body, 6)
 
     @classmethod
     def unpack(cls, blob: bytes) -> Record:
         """Inverse of pack; ValueError when the bytes are not a record of ours."""
         try:
-            head, body = blob.split(b"\0", 1)
+            head, body = zlib.decompress(blob).split(b"\0", 1)
             data = json.loads(head)
             whisper = tuple((str(lang), str(text)) for lang, text in data.get("w", ()))
-            return cls(CallState.from_dict(data["s"]), int(data["a"]), zlib.decompress(body).decode(), whisper)
+            return cls(CallState.from_dict(data["s"]), int(data["a"]), body.decode(), whisper)
         except (ValueError, KeyError, TypeError, zlib.error) as exc:
             raise ValueError(f"not a call record: {type(exc).__name__}") from None
 

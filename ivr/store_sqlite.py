@@ -15,7 +15,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from ivr.store import (
     DEAD,
@@ -192,21 +193,23 @@ class SqliteStore:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
         now = self._clock()
         expires_at = now + ttl_seconds
+        with self._transaction() as conn:
+            if expected_version == 0:
+                return self._insert(conn, call_sid, blob, now, expires_at)
+            return conn.execute(
+                "UPDATE ivr_call SET blob = ?, version = version + 1, expires_at = ?"
+                " WHERE call_sid = ? AND version = ? AND expires_at > ?",
+                (blob, expires_at, call_sid, expected_version, now),
+            ).rowcount == 1
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the lock from its start (BEGIN IMMEDIATE)."""
         conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if expected_version == 0:
-                    saved = self._insert(conn, call_sid, blob, now, expires_at)
-                else:
-                    saved = (
-                        conn.execute(
-                            "UPDATE ivr_call SET blob = ?, version = version + 1, expires_at = ?"
-                            " WHERE call_sid = ? AND version = ? AND expires_at > ?",
-                            (blob, expires_at, call_sid, expected_version, now),
-                        ).rowcount
-                        == 1
-                    )
+                yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -214,7 +217,6 @@ class SqliteStore:
                 raise
         except sqlite3.DatabaseError as exc:
             raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
-        return saved
 
     @staticmethod
     def _insert(
@@ -344,28 +346,18 @@ class SqliteStore:
         if limit == 0:
             return []
         until = float(now) + lease_seconds
-        conn = self._connection()
-        try:
-            # The write lock up front: another process's claim waits for this one to commit,
-            # then sees these items leased into the future.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                rows = conn.execute(
-                    f"SELECT {_OUTBOX_COLUMNS} FROM ivr_outbox WHERE state = ? AND due_at <= ?"
-                    " ORDER BY due_at, id LIMIT ?",
-                    (PENDING, float(now), limit),
-                ).fetchall()
-                conn.executemany(
-                    "UPDATE ivr_outbox SET attempts = attempts + 1, due_at = ? WHERE id = ?",
-                    [(until, row[0]) for row in rows],
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        # The write lock up front: another process's claim waits for this one to commit,
+        # then sees these items leased into the future.
+        with self._transaction() as conn:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM ivr_outbox WHERE state = ? AND due_at <= ?"
+                " ORDER BY due_at, id LIMIT ?",
+                (PENDING, float(now), limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE ivr_outbox SET attempts = attempts + 1, due_at = ? WHERE id = ?",
+                [(until, row[0]) for row in rows],
+            )
         return [_item((*row[:3], row[3] + 1, row[4], until, *row[6:])) for row in rows]
 
     def _change(self, sql: str, params: tuple) -> bool:

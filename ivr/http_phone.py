@@ -18,6 +18,7 @@ from typing import Callable
 
 from twilio.request_validator import RequestValidator
 
+from .events import DIAL_STATUSES
 from .phone import parse_entry
 
 MAX_DOCUMENTS = 500
@@ -150,12 +151,23 @@ def _action(url: str, verb: ET.Element) -> str:
 
 
 def scripted(entries: list[str]) -> Callable[[str], str | None]:
-    """An `answer` that takes inputs from a list (see `phone.parse_entry`); None when it runs out."""
+    """An `answer` that takes inputs from a list (see `phone.parse_entry`); None when it runs out.
+
+    Each input must fit what the call waits for: keys at a prompt, `dial:STATUS` at a
+    transfer, `record:SECONDS` at a recording.
+    """
     queue = list(entries)
 
     def answer(kind: str) -> str | None:
         if not queue:
             return None
-        return parse_entry(queue.pop(0))[1]
+        entry = queue.pop(0)
+        got, value = parse_entry(entry)
+        if got != kind:
+            wanted = {"dial": "dial:STATUS (e.g. dial:no-answer)", "record": "record:SECONDS"}.get(kind, "keys")
+            raise CallFailed(f'the call waits for {wanted}, not "{entry}"')
+        if kind == "dial" and value not in DIAL_STATUSES:
+            raise CallFailed(f'"{value}" is not a transfer outcome; one of {", ".join(sorted(DIAL_STATUSES))}')
+        return value
 
     return answer

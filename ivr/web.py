@@ -13,6 +13,7 @@ import re
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, abort, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from . import signature
 from .calls import CallService, now_in
@@ -125,6 +126,18 @@ def _routes():
         if request.endpoint != "voice.fallback":
             _service().registry.check()
         return None
+
+    @bp.errorhandler(Exception)
+    def never_an_application_error(exc):
+        """Whatever slipped past a turn's own guard: the caller still gets the safe route."""
+        if isinstance(exc, HTTPException):
+            return exc
+        log.error('{"outcome":"error","path":"%s","error":"%s"}', request.path, type(exc).__name__)
+        if request.endpoint == "voice.status":
+            return Response(status=204)
+        if request.endpoint == "voice.healthz":
+            return jsonify({"error": type(exc).__name__}), 503
+        return _twiml(_service().apology())
 
     @bp.post("/voice")
     def voice():

@@ -368,3 +368,19 @@ def test_a_ride_booked_over_http_is_recorded_texted_and_handed_to_the_desk(make_
     assert set(items) == {"sms", "ride"}
     assert state.answers["confirmation"].encode() in items["ride"].payload
     assert b"member_id" not in items["sms"].payload and state.answers["member_id"].encode() not in items["sms"].payload
+
+
+@pytest.mark.parametrize("path, data", [
+    ("/voice", form()),
+    ("/voice/turn?t=0", form(Digits="1")),
+])
+def test_an_error_outside_the_turn_still_gets_the_safe_route(app, client, monkeypatch, path, data):
+    post(client, "/voice", form())
+
+    def broken():
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(app.extensions["ivr"].registry, "check", broken)
+    response = post(client, path, data)
+    assert response.status_code == 200
+    assert_apology(response.get_data(as_text=True))

@@ -220,7 +220,8 @@ def sqlite_path(url: str) -> str:
 
 
 def from_url(url: str | None, instance_path: str) -> CallStore:
-    """The store a URL names: empty -> SQLite in the instance folder, sqlite:///, redis(s)://."""
+    """The store a URL names: empty -> SQLite in the instance folder, sqlite:///, redis(s)://,
+    redis-cluster:// (or rediss-cluster://) for Redis Cluster."""
     # Imported here so that a SQLite deployment never needs redis, and vice versa.
     if not url:
         from ivr.store_sqlite import SqliteStore
@@ -231,10 +232,10 @@ def from_url(url: str | None, instance_path: str) -> CallStore:
         from ivr.store_sqlite import SqliteStore
 
         return SqliteStore(sqlite_path(url))
-    if scheme in ("redis", "rediss"):
+    if scheme in ("redis", "rediss", "redis-cluster", "rediss-cluster"):
         from ivr.store_redis import RedisStore
 
         return RedisStore.from_url(url)
     raise ValueError(
-        f"unknown store URL scheme {scheme!r}; use sqlite:///, redis:// or rediss://"
+        f"unknown store URL scheme {scheme!r}; use sqlite:///, redis://, rediss:// or redis-cluster://"
     )

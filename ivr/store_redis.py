@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -45,6 +46,8 @@ from ivr.store import (
     check_outcome_args,
     check_record_args,
 )
+
+CLUSTER_SCHEMES = {"redis-cluster": "redis", "rediss-cluster": "rediss"}
 
 # A failover replica answers writes with READONLY: as unavailable as a dead server.
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
@@ -289,13 +292,14 @@ class RedisStore:
         # Twilio gives a webhook 15 s in all: an outage must fail in well under a second so
         # the caller gets the safe route instead of silence. redis-py's default retries with
         # backoff would spend seconds; one immediate retry still covers a stale pooled socket.
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-            retry=Retry(NoBackoff(), retries),
-        )
-        return cls(client, prefix=prefix)
+        options = {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout,
+                   "retry": Retry(NoBackoff(), retries)}
+        scheme, sep, rest = url.partition("://")
+        if scheme in CLUSTER_SCHEMES:
+            # Every key of a call (and of each shared structure) shares a hash tag, so each
+            # command and script touches one slot: the cluster client only routes them.
+            return cls(RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}{sep}{rest}", **options), prefix=prefix)
+        return cls(redis.Redis.from_url(url, **options), prefix=prefix)
 
     def key(self, call_sid: str) -> str:
         """The Redis key holding this call's state."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import re
 import shutil
 import signal
@@ -182,10 +183,11 @@ def _free_port() -> int:
 class RedisServer:
     """A private redis-server on a loopback port, with no persistence."""
 
-    def __init__(self, executable: str, folder: Path, persistence: tuple[str, ...] = ("--appendonly", "no")):
+    def __init__(self, executable: str, folder: Path, persistence: tuple[str, ...] = ("--appendonly", "no"),
+                 port: int | None = None):
         self.executable = executable
         self.folder = folder
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.proc: subprocess.Popen | None = None
         self.persistence = persistence
 
@@ -555,3 +557,72 @@ def test_records_survive_a_restart_of_the_embedded_store(make_app, tmp_path):
     first.extensions["ivr"].store.close()
     second = make_app()  # a new process would open the same file
     assert load(second.extensions["ivr"].store, record.id) == record
+
+
+# -- 6. Redis Cluster ------------------------------------------------------------------------
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (10,000 higher) is free too."""
+    for _ in range(200):
+        port = random.randrange(20000, 45000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free pair of ports for a cluster node")
+
+
+@pytest.fixture
+def redis_cluster(tmp_path):
+    """Three private cluster nodes covering every slot; skips locally, fails under CI, without Redis."""
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        message = "redis-server and redis-cli are needed for a cluster"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    nodes = []
+    try:
+        for n in range(3):
+            folder = tmp_path / f"node{n}"
+            folder.mkdir()
+            node = RedisServer(server, folder, ("--appendonly", "no", "--cluster-enabled", "yes",
+                                                "--cluster-config-file", str(folder / "nodes.conf")),
+                               port=_cluster_port())
+            node.start()
+            nodes.append(node)
+        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{node.port}" for node in nodes),
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=30)
+        deadline = time.monotonic() + 10
+        while b"cluster_state:ok" not in subprocess.run([cli, "-p", str(nodes[0].port), "cluster", "info"],
+                                                         capture_output=True, timeout=5).stdout:
+            assert time.monotonic() < deadline, "the cluster did not come up"
+            time.sleep(0.1)
+        yield f"redis-cluster://127.0.0.1:{nodes[0].port}/"
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_calls_and_records_work_unchanged_on_redis_cluster(make_app, redis_cluster):
+    from ivr.records import load_all
+
+    app = make_app(REDIS_URL=redis_cluster)
+    assert app.test_client().get("/healthz").status_code == 200
+    for n in range(12):  # calls spread over the cluster's slots
+        call = Call(app.test_client(), sid(0xC000 + n))
+        assert "For English, press 1." in " ".join(said(check_document(call.start())))
+        assert "Enhanced Care Management" in call.press("1")
+    call = Call(app.test_client(), sid(0xCFFF))
+    call.start()
+    call.press("1")
+    call.press("3")
+    call.dial_done("no-answer")
+    call.press("1")
+    call.post(call.url, RecordingUrl="https://api.twilio.com/recording/RE1", RecordingDuration="7", Digits="#")
+    assert [r.duration for r in load_all(app.extensions["ivr"].store, "voicemail")] == [7]

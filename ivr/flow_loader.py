@@ -43,7 +43,7 @@ TOP_KEYS = {"flow", "start", "languages", "settings", "teams", "values", "nodes"
 SETTINGS_KEYS = {"voices", "speech_languages", "timeout", "retries", "on_fail", "operator", "keys", "messages"}
 WAIT_KEYS = {"timeout", "retries", "on_fail", "reprompt"}
 KIND_KEYS = {
-    "say": {"say", "next", "timeout", "every_language"},
+    "say": {"say", "next", "every_language"} | WAIT_KEYS,
     "menu": {"menu", "options", "every_language"} | WAIT_KEYS,
     "ask": {"ask", "expect", "save", "next", "choices", "length", "min_length", "max_length", "finish_key",
             "validate", "readback"} | WAIT_KEYS,

@@ -32,7 +32,7 @@ from datetime import datetime
 from . import effects
 from .commands import Dial, Effect, Say
 from .engine import CallState, step
-from .events import CallStarted, Event
+from .events import EVERYONE_IN, CallStarted, Event, Staff
 from .flow_registry import FlowRegistry
 from .messages import BUILT_IN
 from .store import CallStore, StoreUnavailable
@@ -41,7 +41,9 @@ from .twiml import TurnUrls, render, render_accept, render_apology, render_whisp
 log = logging.getLogger("ivr.calls")
 CALL_TTL_SECONDS = 4 * 3600
 SAVE_ATTEMPTS = 3
-AWAY_CACHE_SECONDS = 5.0
+STAFF_CACHE_SECONDS = 5.0
+LAST_ANSWERED = "staff:last-answered"
+LAST_ANSWERED_TTL = 30 * 24 * 3600
 APOLOGY = (
     Say(BUILT_IN["apology"]["en"], "Polly.Joanna", "en-US"),
     Say(BUILT_IN["apology"]["es"], "Polly.Lupe", "es-US"),
@@ -107,8 +109,8 @@ class CallService:
         self.store = store
         self.flow_id = flow_id
         self.fallback_number = fallback_number
-        self._away: frozenset[str] = frozenset()
-        self._away_read = float("-inf")
+        self._staff = EVERYONE_IN
+        self._staff_read = float("-inf")
 
     def apology(self) -> str:
         """The safe route: sorry in both languages, then the main line (or goodbye)."""
@@ -157,7 +159,7 @@ class CallService:
             if flow is None:
                 fields["outcome"] = "no-flow"
                 return self.apology()
-            event = replace(event, away=self.away())
+            event = replace(event, staff=self.staff())
             state, commands = step(flow, record.state if record else None, event)
             twiml = render_turn(commands, state.turn)
             dial = next((c for c in commands if isinstance(c, Dial)), None)
@@ -178,17 +180,33 @@ class CallService:
         state = record.state
         return self.registry.get(state.flow, state.flow_version)
 
-    def away(self) -> frozenset[str]:
-        """Coordinators marked away, read from the store at most every few seconds per process."""
+    def staff(self) -> Staff:
+        """Who is away and who last took a call, read from the store at most every few seconds."""
         now = time.monotonic()
-        if now - self._away_read >= AWAY_CACHE_SECONDS:
+        if now - self._staff_read >= STAFF_CACHE_SECONDS:
             try:
-                self._away = frozenset(name for name, (available, _) in self.store.availability().items()
-                                       if not available)
-                self._away_read = now
+                away = frozenset(name for name, (available, _) in self.store.availability().items() if not available)
+                self._staff = Staff(away, tuple(sorted(self._last_answered().items())))
+                self._staff_read = now
             except StoreUnavailable:
-                pass  # keep the last known list; the turn itself will find out about the store
-        return self._away
+                pass  # keep what was known; the turn itself will find out about the store
+        return self._staff
+
+    def _last_answered(self) -> dict[str, float]:
+        blob = self.store.get_value(LAST_ANSWERED)
+        try:
+            return {str(k): float(v) for k, v in json.loads(blob).items()} if blob else {}
+        except (ValueError, AttributeError):
+            return {}
+
+    def answered(self, member_phone: str, at: float) -> None:
+        """A coordinator took a call: they go to the back of the line for teams that hunt."""
+        try:
+            known = self._last_answered()
+            known[member_phone] = at
+            self.store.put_value(LAST_ANSWERED, json.dumps(known).encode(), LAST_ANSWERED_TTL)
+        except StoreUnavailable:
+            pass  # only the order of the next hunt suffers
 
     def whisper(self, parent_sid: str, turn: int, member_phone: str) -> str:
         """The coordinator's leg: who is calling and why, then press 1 to accept."""

@@ -421,9 +421,14 @@ class _Turn:
         self.dial(node)
 
     def members(self, node: TransferNode) -> tuple:
-        """Who may still be rung for this transfer."""
+        """Who may still be rung: the caller's language first; a team that hunts, longest idle first."""
         team = self.flow.teams[node.team]
-        return candidates(team, self.st.lang, self.event.away, tuple(self.st.tried))
+        staff = self.event.staff
+        found = candidates(team, self.st.lang, staff.away, tuple(self.st.tried))
+        if team.strategy != "hunt" or not staff.last_answered:
+            return found
+        answered = dict(staff.last_answered)
+        return tuple(sorted(found, key=lambda m: (self.st.lang not in m.languages, answered.get(m.phone, 0.0))))
 
     def dial(self, node: TransferNode) -> None:
         team = self.flow.teams[node.team]

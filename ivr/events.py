@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 DIAL_STATUSES = frozenset({"completed", "answered", "busy", "no-answer", "failed", "canceled"})
-NOBODY_AWAY: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """What the service knows of the coordinators: who is away, when each last took a call."""
+
+    away: frozenset[str] = frozenset()  # names or numbers
+    last_answered: tuple[tuple[str, float], ...] = ()  # (number, epoch seconds)
+
+
+EVERYONE_IN = Staff()
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +32,7 @@ class CallStarted:
     caller: str | None = None
     lang: str | None = None
     call: str = ""  # the call's id (Twilio's CallSid): seeds confirmation numbers
-    away: frozenset[str] = NOBODY_AWAY  # coordinators marked away (names or numbers)
+    staff: Staff = EVERYONE_IN
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +41,7 @@ class Digits:
 
     now: datetime
     digits: str
-    away: frozenset[str] = NOBODY_AWAY  # coordinators marked away (names or numbers)
+    staff: Staff = EVERYONE_IN
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +49,7 @@ class NoInput:
     """A Gather timed out with no keys."""
 
     now: datetime
-    away: frozenset[str] = NOBODY_AWAY  # coordinators marked away (names or numbers)
+    staff: Staff = EVERYONE_IN
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +59,7 @@ class DialDone:
     now: datetime
     status: str
     bridged: bool | None = None  # connected to someone (None: judge by status)
-    away: frozenset[str] = NOBODY_AWAY  # coordinators marked away (names or numbers)
+    staff: Staff = EVERYONE_IN
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +70,7 @@ class RecordingDone:
     url: str
     duration: int
     hung_up: bool = False
-    away: frozenset[str] = NOBODY_AWAY  # coordinators marked away (names or numbers)
+    staff: Staff = EVERYONE_IN
 
 
 Event = CallStarted | Digits | NoInput | DialDone | RecordingDone

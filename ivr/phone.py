@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from .commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
 from .engine import CallState, step
-from .events import CallStarted, DialDone, Digits, NoInput, RecordingDone
+from .events import EVERYONE_IN, CallStarted, DialDone, Digits, NoInput, RecordingDone, Staff
 from .flow import Flow
 
 
@@ -54,10 +54,10 @@ class Phone:
     """One simulated call through a flow."""
 
     def __init__(self, flow: Flow, now: datetime | None = None, caller: str = "+15555550100",
-                 away: frozenset[str] = frozenset()):
+                 staff: Staff = EVERYONE_IN):
         self.flow = flow
         self.caller = caller
-        self.away = away
+        self.staff = staff
         self.now = now or datetime.now(timezone.utc)
         self.state: CallState | None = None
         self.commands: tuple = ()
@@ -80,25 +80,25 @@ class Phone:
     def start(self, lang: str | None = None) -> list[str]:
         """Place the call (optionally to a line of one language); returns what is heard first."""
         return self._send(CallStarted(self.now, lang=lang, caller=self.caller, call=self.call_id,
-                                      away=self.away))
+                                      staff=self.staff))
 
     def press(self, digits: str) -> list[str]:
         """Press keys at the current prompt."""
-        return self._send(Digits(self.now, digits, away=self.away))
+        return self._send(Digits(self.now, digits, staff=self.staff))
 
     def silence(self) -> list[str]:
         """Let the current prompt time out."""
-        return self._send(NoInput(self.now, away=self.away))
+        return self._send(NoInput(self.now, staff=self.staff))
 
     def dial_result(self, status: str) -> list[str]:
         """Finish a transfer with a DialCallStatus."""
-        return self._send(DialDone(self.now, status, away=self.away))
+        return self._send(DialDone(self.now, status, staff=self.staff))
 
     def record(self, seconds: int) -> list[str]:
         """Finish a recording of some seconds (0: nothing was recorded)."""
         if seconds <= 0:
-            return self._send(NoInput(self.now, away=self.away))
-        return self._send(RecordingDone(self.now, f"recording://{self.turns}", seconds, away=self.away))
+            return self._send(NoInput(self.now, staff=self.staff))
+        return self._send(RecordingDone(self.now, f"recording://{self.turns}", seconds, staff=self.staff))
 
     def enter(self, entry: str) -> list[str]:
         """Feed one typed input (see `parse_entry`)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, abort, current_app, jsonify, request
@@ -160,7 +161,10 @@ def _routes():
     @bp.post("/voice/whisper/accept")
     def accept():
         _turn_number()
-        return _twiml(render_accept(request.form.get("Digits") == "1"))
+        accepted = request.form.get("Digits") == "1"
+        if accepted:
+            _service().answered(request.form.get("To", ""), time.time())
+        return _twiml(render_accept(accepted))
 
     @bp.post("/voice/status")
     def status():

@@ -84,6 +84,7 @@ class Call:
         self.caller = caller
         self.body = ""
         self.root = None
+        self.legs: dict[str, str] = {}  # coordinator leg sid -> the number it rang
 
     def form(self, **extra) -> dict[str, str]:
         data = {"CallSid": self.sid, "AccountSid": "AC" + "0" * 32, "From": self.caller, "Caller": self.caller,
@@ -158,12 +159,13 @@ class Call:
                 "Direction": "outbound-dial", "ApiVersion": "2010-04-01"}
         response = post(self.client, path or self.whisper_url(), data)
         assert response.status_code == 200
+        self.legs[leg] = to
         return leg, check_document(response.get_data(as_text=True))
 
     def accept(self, leg: str, whisper_root, digits: str):
         gather = whisper_root.find("Gather")
         data = {"CallSid": leg, "ParentCallSid": self.sid, "AccountSid": "AC" + "0" * 32, "From": self.caller,
-                "To": "", "CallStatus": "in-progress", "Direction": "outbound-dial", "Digits": digits,
+                "To": self.legs.get(leg, ""), "CallStatus": "in-progress", "Direction": "outbound-dial", "Digits": digits,
                 "ApiVersion": "2010-04-01"}
         response = post(self.client, gather.get("action"), data)
         assert response.status_code == 200
@@ -304,6 +306,27 @@ def test_hunt_declined_then_the_next_member_accepts(make_app):
     assert len(call.accept(leg, whisper, "1")) == 0
     assert is_hangup_only(call.dial_done("completed", "true"))
     assert state(app, call).ended
+
+
+def test_a_hunt_starts_with_whoever_has_waited_longest_for_a_call(make_app, monkeypatch):
+    monkeypatch.setattr("ivr.calls.STAFF_CACHE_SECONDS", 0)
+    app = make_app()
+    first = Call(app)
+    first.to_transportation()
+    assert first.numbers == [ROSA]
+    leg, whisper = first.whisper(ROSA)
+    assert len(first.accept(leg, whisper, "1")) == 0  # Rosa takes this one
+    first.dial_done("completed", "true")
+
+    second = Call(app)
+    second.to_transportation()
+    assert second.numbers == [KEVIN]  # Kevin and Ana have not taken a call yet; Rosa just did
+    leg, whisper = second.whisper(KEVIN)
+    second.accept(leg, whisper, "1")
+
+    third = Call(app)
+    third.to_transportation()
+    assert third.numbers == [ANA]
 
 
 def test_hunt_through_everyone_then_the_unavailable_menu(make_app):
@@ -528,7 +551,7 @@ def test_every_dial_status_gets_an_answer(make_app, status, bridged, connected):
 # -- 9. coordinators marked away ---------------------------------------------------------------------
 
 def test_coordinator_marked_away_is_not_rung(make_app, monkeypatch):
-    monkeypatch.setattr("ivr.calls.AWAY_CACHE_SECONDS", 0)
+    monkeypatch.setattr("ivr.calls.STAFF_CACHE_SECONDS", 0)
     app = make_app()
     store = app.extensions["ivr"].store
     first = Call(app)
@@ -561,7 +584,7 @@ def test_away_before_the_app_starts_is_seen_at_once(make_app):
 
 
 def test_everyone_away_goes_to_the_unavailable_menu(make_app, monkeypatch):
-    monkeypatch.setattr("ivr.calls.AWAY_CACHE_SECONDS", 0)
+    monkeypatch.setattr("ivr.calls.STAFF_CACHE_SECONDS", 0)
     app = make_app()
     for name in ("Ana Rivera", "Marcus Chen", "Lucia Ortega"):
         app.extensions["ivr"].store.set_availability(name, False, 1_790_000_000.0)

@@ -1,7 +1,8 @@
-"""Golden tests for the flow linter.
+"""Golden tests for the linters of flows and of the teams file.
 
-Each `tests/flows/err/NAME.yaml` is linted under its repo-relative path and the
-problems, one `str(Problem)` a line, must equal `NAME.out` exactly.
+Each `tests/flows/err/NAME.yaml` (a flow) and `tests/teams/NAME.yaml` (a teams file) is
+linted under its repo-relative path and the problems, one `str(Problem)` a line, must
+equal `NAME.out` exactly.
 """
 
 from __future__ import annotations
@@ -11,18 +12,21 @@ from pathlib import Path
 import pytest
 
 from ivr.flow_loader import lint_file
+from ivr.teams import lint_teams_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "flows" / "err"
-FLOW_FILES = sorted(CASES.glob("*.yaml"))
+TEAMS_CASES = ROOT / "tests" / "teams"
+FLOW_FILES = sorted(CASES.glob("*.yaml")) + sorted(TEAMS_CASES.glob("*.yaml"))
 
 
 def _lint(monkeypatch, flow_file: Path):
     monkeypatch.chdir(ROOT)
-    return lint_file(flow_file.relative_to(ROOT).as_posix())
+    lint = lint_teams_file if flow_file.parent.name == "teams" else lint_file
+    return lint(flow_file.relative_to(ROOT).as_posix())
 
 
-@pytest.mark.parametrize("flow_file", FLOW_FILES, ids=[p.stem for p in FLOW_FILES])
+@pytest.mark.parametrize("flow_file", FLOW_FILES, ids=[f"{p.parent.name}/{p.stem}" for p in FLOW_FILES])
 def test_lint_output_matches_golden_file(monkeypatch, flow_file: Path) -> None:
     flow, problems = _lint(monkeypatch, flow_file)
     actual = [str(problem) for problem in problems]
@@ -35,13 +39,15 @@ def test_lint_output_matches_golden_file(monkeypatch, flow_file: Path) -> None:
     assert (flow is None) == any(problem.is_error for problem in problems)
 
 
-def test_every_golden_file_reports_something() -> None:
-    empty = [p.name for p in sorted(CASES.glob("*.out")) if not p.read_text(encoding="utf-8").strip()]
+@pytest.mark.parametrize("folder", [CASES, TEAMS_CASES], ids=["flows", "teams"])
+def test_every_golden_file_reports_something(folder: Path) -> None:
+    empty = [p.name for p in sorted(folder.glob("*.out")) if not p.read_text(encoding="utf-8").strip()]
     assert empty == []
 
 
-def test_every_out_file_has_its_flow() -> None:
-    orphans = [p.name for p in sorted(CASES.glob("*.out")) if not p.with_suffix(".yaml").is_file()]
+@pytest.mark.parametrize("folder", [CASES, TEAMS_CASES], ids=["flows", "teams"])
+def test_every_out_file_has_its_yaml(folder: Path) -> None:
+    orphans = [p.name for p in sorted(folder.glob("*.out")) if not p.with_suffix(".yaml").is_file()]
     assert orphans == []
 
 

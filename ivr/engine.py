@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 
 from . import speech, validators
 from .actions import ACTIONS
@@ -141,9 +141,7 @@ class _Turn:
             end = date.fromisoformat(str(iso_date))
         except ValueError:
             return -1
-        today = self.event.now.date()
-        return sum(1 for n in range(1, (end - today).days + 1)
-                   if self.flow.is_business_day(today + timedelta(days=n)))
+        return self.flow.calendar.business_days_after(self.event.now.date(), end)
 
     def says(self, text: Text, value: str | None = None, every: bool = False) -> list[Say]:
         """Text as speech in the call's language, or in each of the flow's languages in turn."""
@@ -409,7 +407,7 @@ class _Turn:
         team = self.flow.teams[node.team]
         self.st.tried = []
         self.st.answers["transfer_team"] = node.team
-        if self.flow.calendar is not None and not is_open(self.flow.calendar, team, self.event.now):
+        if not is_open(self.flow.calendar, team, self.event.now):
             self.out.extend(self.says(self.message("team_closed")))
             self.give_up(node, node.closed or node.no_answer, "goodbye")
             return

@@ -64,12 +64,11 @@ class DialDone:
 
 @dataclass(frozen=True, slots=True)
 class RecordingDone:
-    """A recording finished (or the caller hung up during it)."""
+    """A recording finished (also when the caller hung up to end it)."""
 
     now: datetime
     url: str
     duration: int
-    hung_up: bool = False
     staff: Staff = EVERYONE_IN
 
 

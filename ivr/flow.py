@@ -192,11 +192,7 @@ class Flow:
     teams: Mapping[str, Team]
     nodes: Mapping[str, AnyNode]
     values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    calendar: Calendar | None = None
-
-    def is_business_day(self, day) -> bool:
-        """Monday to Friday, less the holidays and closures of the line's calendar."""
-        return self.calendar.is_business_day(day) if self.calendar is not None else day.weekday() < 5
+    calendar: Calendar = field(default_factory=Calendar)  # weekdays only, unless a teams file says more
 
     def node(self, node_id: str | None) -> AnyNode | None:
         """The node with this id, or None when it does not exist."""

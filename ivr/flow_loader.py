@@ -25,7 +25,7 @@ from .flow import (ASK_TYPES, NODE_KINDS, ActionNode, AskNode, Branch, DecideNod
                    MenuNode, Option, RecordNode, SayNode, Text, TransferNode, Wait)
 from .flow_checks import check_graph
 from .problems import FlowError, Problem
-from .teams import Teams, Team, inline_team, lint_teams_file
+from .teams import Calendar, Team, Teams, inline_team, lint_teams_file
 from .speech import TemplateProblem, expression_names, template_names, word_count
 from .yamlnodes import Reader, is_null
 
@@ -194,7 +194,7 @@ class _Reading:
             keys=settings["keys"], operator=settings["operator"],
             messages=MappingProxyType(settings["messages"]),
             teams=MappingProxyType(teams), nodes=MappingProxyType(nodes), values=MappingProxyType(values),
-            calendar=shared.calendar if shared is not None else None,
+            calendar=shared.calendar if shared is not None else Calendar(),
         )
 
     def values(self, node: yaml.Node) -> dict[str, str]:

@@ -217,8 +217,7 @@ def _event():
     now = _now()
     if "RecordingUrl" in form or "RecordingSid" in form:
         duration = form.get("RecordingDuration", "0")
-        return RecordingDone(now, form.get("RecordingUrl", ""), int(duration) if duration.isdigit() else 0,
-                             hung_up=form.get("Digits") == "hangup")
+        return RecordingDone(now, form.get("RecordingUrl", ""), int(duration) if duration.isdigit() else 0)
     if "DialCallStatus" in form:
         status = form["DialCallStatus"]
         if status not in DIAL_STATUSES:

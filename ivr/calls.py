@@ -111,10 +111,11 @@ class CallService:
         self.fallback_number = fallback_number
         self._staff = EVERYONE_IN
         self._staff_read = float("-inf")
+        self._apology = render_apology(APOLOGY, fallback_number)
 
     def apology(self) -> str:
         """The safe route: sorry in both languages, then the main line (or goodbye)."""
-        return render_apology(APOLOGY, self.fallback_number)
+        return self._apology
 
     def start(self, call_sid: str, event: CallStarted) -> str:
         """The first webhook of a call."""

@@ -23,11 +23,14 @@ them, count the attempt) is atomic. No outbox key expires.
 
 from __future__ import annotations
 
+import os
+import threading
+
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import NoScriptError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -262,12 +265,47 @@ def _unpack(value: bytes | None) -> tuple[bytes | None, int]:
     return blob, int(head)
 
 
+class OwnConnection(threading.local):
+    """Each thread's own connection to one Redis server, for the two commands of every turn.
+
+    The client's pool would check a connection out and back in, poll it for stray data
+    and wrap the command in its retry machinery on every command; a connection kept per
+    thread (and per process, for forked workers) does none of that. A failed command
+    closes the socket and is tried once more on a new one, as the client's own retry
+    would: a load is safe to repeat, and so is a compare-and-set (if the first try was
+    applied, the second finds the version moved on and reports a lost race).
+    """
+
+    def __init__(self, pool: redis.ConnectionPool):
+        self.pool = pool
+        self.pid = os.getpid()
+        self.connection = None
+
+    def call(self, *args):
+        if self.connection is None or self.pid != os.getpid():
+            self.connection, self.pid = self.pool.make_connection(), os.getpid()
+        connection = self.connection
+        try:
+            connection.send_command(*args, check_health=False)
+            return connection.read_response()
+        except _UNAVAILABLE:
+            connection.disconnect()
+        try:
+            connection.send_command(*args, check_health=False)
+            return connection.read_response()
+        except _UNAVAILABLE as exc:
+            connection.disconnect()
+            raise StoreUnavailable(f"Redis store: {exc}") from exc
+
+
 class RedisStore:
     """A CallStore in Redis (or anything speaking its protocol: Valkey, KeyDB)."""
 
     def __init__(self, client: redis.Redis, *, prefix: str = "ivr"):
         self.client = client
         self.prefix = prefix
+        # Cluster clients route each command to its slot's node themselves.
+        self._own = OwnConnection(client.connection_pool) if isinstance(client, redis.Redis) else None
         self._save = client.register_script(_SAVE)
         self._add_record = client.register_script(_ADD_RECORD)
         self._list_records = client.register_script(_LIST_RECORDS)
@@ -307,6 +345,8 @@ class RedisStore:
 
     def load(self, call_sid: str) -> tuple[bytes | None, int]:
         """The call's blob and version; (None, 0) when absent or expired."""
+        if self._own is not None:
+            return _unpack(self._own.call("GET", self.key(call_sid)))
         try:
             value = self.client.get(self.key(call_sid))
         except _UNAVAILABLE as exc:
@@ -318,10 +358,14 @@ class RedisStore:
         ttl_ms = round(ttl_seconds * 1000)
         if ttl_ms <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
+        key = self.key(call_sid)
+        if self._own is not None:
+            try:
+                return self._own.call("EVALSHA", self._save.sha, 1, key, int(expected_version), blob, ttl_ms) == 1
+            except NoScriptError:  # a restarted or flushed server forgot the script: load it again
+                pass
         try:
-            saved = self._save(
-                keys=[self.key(call_sid)], args=[int(expected_version), blob, ttl_ms]
-            )
+            saved = self._save(keys=[key], args=[int(expected_version), blob, ttl_ms])
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"Redis store: {exc}") from exc
         return saved == 1

@@ -1,32 +1,24 @@
-"""The Flask app Twilio calls: turns its form posts into typed events and answers TwiML.
+"""The Flask app Twilio calls: configuration, the store, the flows, the webhooks and /healthz.
 
 `create_app()` reads its configuration from the environment (see the README's
-table) unless given a mapping. Every `/voice` webhook is checked against Twilio's
-signature before anything else happens.
+table) unless given a mapping. The webhooks (`POST /voice...`) are answered by
+`webhooks.Webhooks` in front of Flask's own WSGI callable, which serves the rest.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
-import time
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, abort, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, current_app, jsonify
 
-from . import signature
 from .calls import CallService, now_in
-from .events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
 from .flow_registry import FlowRegistry
 from .store import from_url
-from .twiml import render_accept
+from .webhooks import MAX_BODY_BYTES, Webhooks
 
 log = logging.getLogger("ivr.web")
-DIGITS_RE = re.compile(r"^[0-9*#]{1,64}$")
-CALL_SID_RE = re.compile(r"^CA[0-9a-fA-F]{32}$")
-TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
 ENV_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "REDIS_URL", "IVR_FLOWS_DIR", "IVR_FLOW", "PUBLIC_URL",
                 "IVR_FALLBACK_NUMBER", "IVR_TIMEZONE", "IVR_DEV", "IVR_INSTANCE_PATH", "TWILIO_SMS_FROM",
                 "RIDES_WEBHOOK_URL", "RIDES_WEBHOOK_SECRET")
@@ -46,7 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings = _settings(config)
     _log_to_stderr()
     app = Flask(__name__, instance_path=settings.get("IVR_INSTANCE_PATH") or None)
-    app.config.update(settings, MAX_CONTENT_LENGTH=64 * 1024)
+    app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     if not settings.get("TWILIO_AUTH_TOKEN"):
         if not settings["IVR_DEV"]:
             raise RuntimeError("TWILIO_AUTH_TOKEN is not set: refusing to serve unsigned webhooks "
@@ -63,8 +55,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["ivr"] = CallService(registry, store, flow_id, settings.get("IVR_FALLBACK_NUMBER"),
                                         settings=settings)
     zone = ZoneInfo(settings["IVR_TIMEZONE"])
-    app.extensions["ivr.clock"] = settings.get("CLOCK") or (lambda: now_in(zone))
     app.register_blueprint(_routes())
+    app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app, token=settings.get("TWILIO_AUTH_TOKEN"),
+                            public_url=settings.get("PUBLIC_URL"),
+                            clock=settings.get("CLOCK") or (lambda: now_in(zone)))
     return app
 
 
@@ -99,90 +93,20 @@ def _only_flow(registry: FlowRegistry) -> str:
                        "that answers calls")
 
 
-def _service() -> CallService:
-    return current_app.extensions["ivr"]
-
-
-def _twiml(text: str) -> Response:
-    return Response(text, status=200, content_type="text/xml; charset=utf-8")
-
-
 def _routes():
     from flask import Blueprint
 
-    bp = Blueprint("voice", __name__)
-
-    @bp.before_request
-    def verify():
-        if request.endpoint in ("voice.healthz", None):
-            return None
-        if request.mimetype != "application/x-www-form-urlencoded":
-            abort(415)
-        token = current_app.config.get("TWILIO_AUTH_TOKEN")
-        if token:
-            url = signature.public_url(request.environ, current_app.config.get("PUBLIC_URL"))
-            if not signature.check(token, url, request.form, request.headers.get("X-Twilio-Signature")):
-                log.warning('{"outcome":"forbidden","path":"%s"}', request.path)
-                abort(403)
-        if request.endpoint != "voice.fallback":
-            _service().registry.check()
-        return None
-
-    @bp.errorhandler(Exception)
-    def never_an_application_error(exc):
-        """Whatever slipped past a turn's own guard: the caller still gets the safe route."""
-        if isinstance(exc, HTTPException):
-            return exc
-        log.error('{"outcome":"error","path":"%s","error":"%s"}', request.path, type(exc).__name__)
-        if request.endpoint == "voice.status":
-            return Response(status=204)
-        if request.endpoint == "voice.healthz":
-            return jsonify({"error": type(exc).__name__}), 503
-        return _twiml(_service().apology())
-
-    @bp.post("/voice")
-    def voice():
-        call_sid = _call_sid()
-        event = CallStarted(_now(), caller=request.form.get("From"), call=call_sid)
-        return _twiml(_service().start(call_sid, event))
-
-    @bp.post("/voice/turn")
-    def turn():
-        call_sid = _call_sid()
-        return _twiml(_service().advance(call_sid, _turn_number(), _event()))
-
-    @bp.post("/voice/whisper")
-    def whisper():
-        parent = request.form.get("ParentCallSid", "")
-        if not CALL_SID_RE.match(parent):
-            abort(400, "ParentCallSid is missing or malformed")
-        return _twiml(_service().whisper(parent, _turn_number(), request.form.get("To", "")))
-
-    @bp.post("/voice/whisper/accept")
-    def accept():
-        _turn_number()
-        accepted = request.form.get("Digits") == "1"
-        if accepted:
-            _service().answered(request.form.get("To", ""), time.time())
-        return _twiml(render_accept(accepted))
-
-    @bp.post("/voice/status")
-    def status():
-        call_sid = _call_sid()
-        if request.form.get("CallStatus") in TERMINAL_STATUSES:
-            _service().ended(call_sid, request.form["CallStatus"])
-        return Response(status=204)
-
-    @bp.post("/voice/fallback")
-    def fallback():
-        return _twiml(_service().apology())
+    bp = Blueprint("service", __name__)
 
     @bp.get("/healthz")
     def healthz():
-        service = _service()
+        service: CallService = current_app.extensions["ivr"]
         registry = service.registry
-        registry.check()
-        store_ok = service.store.ping()
+        try:
+            registry.check()
+            store_ok = service.store.ping()
+        except Exception as exc:  # a health check reports, never raises
+            return jsonify({"error": type(exc).__name__}), 503
         body = {
             "flows": {flow_id: flow.version for flow_id, flow in registry.current.items()},
             "flow_problems": [str(p) for p in registry.problems],
@@ -191,42 +115,3 @@ def _routes():
         return jsonify(body), 200 if store_ok and registry.current else 503
 
     return bp
-
-
-def _turn_number() -> int:
-    raw = request.args.get("t", "")
-    if not raw.isdigit() or len(raw) > 6:
-        abort(400, "t must be the turn number")
-    return int(raw)
-
-
-def _now():
-    return current_app.extensions["ivr.clock"]()
-
-
-def _call_sid() -> str:
-    call_sid = request.form.get("CallSid", "")
-    if not CALL_SID_RE.match(call_sid):
-        abort(400, "CallSid is missing or malformed")
-    return call_sid
-
-
-def _event():
-    """Twilio's form fields as one typed event."""
-    form = request.form
-    now = _now()
-    if "RecordingUrl" in form or "RecordingSid" in form:
-        duration = form.get("RecordingDuration", "0")
-        return RecordingDone(now, form.get("RecordingUrl", ""), int(duration) if duration.isdigit() else 0)
-    if "DialCallStatus" in form:
-        status = form["DialCallStatus"]
-        if status not in DIAL_STATUSES:
-            abort(400, "unknown DialCallStatus")
-        bridged = form["DialBridged"] == "true" if "DialBridged" in form else None
-        return DialDone(now, status, bridged=bridged)
-    digits = form.get("Digits", "")
-    if not digits:
-        return NoInput(now)
-    if not DIGITS_RE.match(digits):
-        abort(400, "Digits must be 1 to 64 phone keys")
-    return Digits(now, digits)

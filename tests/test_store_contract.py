@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
@@ -355,6 +356,54 @@ def test_redis_unparsable_value_counts_as_absent(redis_backend):
     assert store.load(sid) == (None, 0)
     assert store.save(sid, b"fresh", 0, TTL)
     assert store.load(sid) == (b"fresh", 1)
+
+
+@pytest.mark.redis
+def test_redis_save_survives_a_server_that_forgot_its_scripts(redis_backend):
+    store, sid = redis_backend.store, redis_backend.new_sid()
+    assert store.save(sid, b"a", 0, TTL)
+    store.client.script_flush()  # as after a restart without persistence
+    assert store.save(sid, b"b", 1, TTL)
+    assert store.save(sid, b"c", 1, TTL) is False
+    assert store.load(sid) == (b"b", 2)
+
+
+@pytest.mark.redis
+def test_redis_turn_connection_reconnects_after_the_server_drops_it(redis_backend):
+    store, sid = redis_backend.store, redis_backend.new_sid()
+    assert store.save(sid, b"a", 0, TTL)
+    store.client.client_kill_filter(_type="normal", skipme=True)  # every connection but this one
+    assert store.load(sid) == (b"a", 1)
+    store.client.client_kill_filter(_type="normal", skipme=True)
+    assert store.save(sid, b"b", 1, TTL)
+
+
+@pytest.mark.redis
+def test_redis_threads_each_use_their_own_turn_connection(redis_backend):
+    store = redis_backend.store
+    sids = [redis_backend.new_sid() for _ in range(8)]
+
+    def play(sid):
+        for version in range(25):
+            assert store.load(sid) == ((b"%d" % version if version else None), version)
+            assert store.save(sid, b"%d" % (version + 1), version, TTL)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(play, sids))
+    assert all(store.load(sid) == (b"25", 25) for sid in sids)
+
+
+@pytest.mark.redis
+def test_redis_forked_worker_opens_its_own_turn_connection(redis_backend):
+    store, sid = redis_backend.store, redis_backend.new_sid()
+    assert store.save(sid, b"parent", 0, TTL)
+    pid = os.fork()
+    if pid == 0:  # as a gunicorn worker forked from a master that had used the store
+        ok = store.load(sid) == (b"parent", 1) and store.save(sid, b"child", 1, TTL)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.load(sid) == (b"child", 2)
 
 
 # --- SQLite only ----------------------------------------------------------------------

@@ -263,6 +263,36 @@ def test_oversized_body_is_refused(app, client):
     assert post(client, "/voice", data).status_code == 413
 
 
+def test_a_form_of_too_many_fields_is_refused(app, client):
+    data = form(**{f"F{i}": "x" for i in range(300)})
+    response = post(client, "/voice", data)
+    assert response.status_code == 400
+    assert response.content_type.startswith("text/plain") and stored(app) is None
+
+
+@pytest.mark.parametrize("path", ["/voice", "/voice/turn?t=0", "/voice/status", "/voice/fallback"])
+def test_webhooks_are_posted_only(client, path):
+    assert client.get(path).status_code == 405
+
+
+def test_a_repeated_field_is_signed_with_every_value(app, client):
+    from twilio.request_validator import RequestValidator
+    from werkzeug.datastructures import MultiDict
+
+    data = MultiDict([*form().items(), ("Tag", "b"), ("Tag", "a")])
+    good = RequestValidator(TOKEN).compute_signature(BASE + "/voice", data)
+    first_only = RequestValidator(TOKEN).compute_signature(BASE + "/voice", {**form(), "Tag": "b"})
+    assert client.post("/voice", data=data, headers={"X-Twilio-Signature": first_only}).status_code == 403
+    assert client.post("/voice", data=data, headers={"X-Twilio-Signature": good}).status_code == 200
+
+
+def test_percent_escapes_and_plus_signs_in_the_form_are_decoded(app, client):
+    data = form(From="+15555550123", CallerName="Ana María & Co")
+    response = post(client, "/voice", data)
+    assert response.status_code == 200
+    assert stored(app).state.answers.get("caller_id") == "+15555550123"
+
+
 # -- the safe route -----------------------------------------------------------------------
 
 def assert_apology(body: str) -> None:

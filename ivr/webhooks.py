@@ -1,0 +1,211 @@
+"""Twilio's webhooks as plain WSGI: the form in, the signature checked, TwiML (or 204) out.
+
+Every `POST /voice...` is a webhook, answered here without Flask's request machinery:
+a turn is on the path of every key a caller presses, and reading the form once (for
+the signature and the event alike) is most of what a request layer has to do.
+Anything else (`/healthz`, unknown paths) goes on to the Flask app.
+
+A refused request gets a short plain-text 4xx: 403 for a missing or wrong signature
+(before anything is read from the store), 400 for a malformed CallSid, turn number,
+Digits or DialCallStatus, 405, 413 and 415. Anything that goes wrong after that gets
+the apology and the safe route as TwiML (a status callback gets its 204), never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from . import signature
+from .calls import CallService
+from .events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
+from .twiml import render_accept
+
+log = logging.getLogger("ivr.web")
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_FIELDS = 200
+FORM_TYPE = "application/x-www-form-urlencoded"
+DIGITS_RE = re.compile(r"[0-9*#]{1,64}")
+CALL_SID_RE = re.compile(r"CA[0-9a-fA-F]{32}")
+TURN_RE = re.compile(r"(?:^|&)t=([0-9]{1,6})(?:&|$)")
+TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
+TWIML_HEADERS = (("Content-Type", "text/xml; charset=utf-8"),)
+
+
+class Refused(Exception):
+    """A request answered with a client error, before it touches any call."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class Form(dict):
+    """The posted fields, the first value of each; `getall` gives every value.
+
+    `getall` is what twilio's RequestValidator looks for first, so it signs every value
+    of a repeated field (as Twilio does) without trying other mapping shapes.
+    """
+
+    __slots__ = ("repeated",)
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        super().__init__()
+        self.repeated: dict[str, list[str]] = {}
+        for name, value in pairs:
+            if name in self:
+                self.repeated.setdefault(name, [self[name]]).append(value)
+            else:
+                self[name] = value
+
+    def getall(self, name: str) -> list[str]:
+        return self.repeated.get(name) or [self[name]]
+
+
+class Webhooks:
+    """The WSGI callable for `POST /voice...`; `other` serves every other request."""
+
+    def __init__(self, service: CallService, other: Callable, *, token: str | None, public_url: str | None,
+                 clock: Callable):
+        self.service = service
+        self.other = other
+        self.token = token
+        self.public_url = public_url
+        self.clock = clock
+        self.routes = {
+            "/voice": self.voice,
+            "/voice/turn": self.turn,
+            "/voice/status": self.status,
+            "/voice/fallback": self.fallback,
+            "/voice/whisper": self.whisper,
+            "/voice/whisper/accept": self.accept,
+        }
+
+    def __call__(self, environ: dict, start_response: Callable):
+        route = self.routes.get(environ.get("PATH_INFO", ""))
+        if route is None:
+            return self.other(environ, start_response)
+        try:
+            form = self._verified_form(environ)
+            if route is not self.fallback:
+                self.service.registry.check()
+            body = route(form, environ.get("QUERY_STRING", ""))
+        except Refused as refused:
+            return _send(start_response, refused.status, (("Content-Type", "text/plain; charset=utf-8"),),
+                         f"{refused.status}: {refused}\n".encode())
+        except Exception as exc:  # whatever slipped past a turn's own guard: still the safe route
+            log.error(json.dumps({"outcome": "error", "path": environ.get("PATH_INFO"),
+                                  "error": type(exc).__name__}, separators=(",", ":")))
+            body = None if route is self.status else self.service.apology()
+        if body is None:
+            return _send(start_response, "204 No Content", (), b"")
+        return _send(start_response, "200 OK", TWIML_HEADERS, body.encode())
+
+    def _verified_form(self, environ: dict) -> Form:
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise Refused("405 Method Not Allowed", "webhooks are POSTed")
+        if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM_TYPE:
+            raise Refused("415 Unsupported Media Type", f"the body must be {FORM_TYPE}")
+        form = Form(_pairs(_body(environ)))
+        if self.token:
+            url = signature.public_url(environ, self.public_url)
+            if not signature.check(self.token, url, form, environ.get("HTTP_X_TWILIO_SIGNATURE")):
+                log.warning(json.dumps({"outcome": "forbidden", "path": environ.get("PATH_INFO")},
+                                       separators=(",", ":")))
+                raise Refused("403 Forbidden", "the X-Twilio-Signature does not match")
+        return form
+
+    # -- the routes: (form, raw query) -> TwiML, or None for 204 -------------------------
+
+    def voice(self, form: Form, query: str) -> str:
+        call_sid = _call_sid(form, "CallSid")
+        return self.service.start(call_sid, CallStarted(self.clock(), caller=form.get("From"), call=call_sid))
+
+    def turn(self, form: Form, query: str) -> str:
+        call_sid = _call_sid(form, "CallSid")
+        return self.service.advance(call_sid, _turn_number(query), self._event(form))
+
+    def status(self, form: Form, query: str) -> None:
+        call_sid = _call_sid(form, "CallSid")
+        if form.get("CallStatus") in TERMINAL_STATUSES:
+            self.service.ended(call_sid, form["CallStatus"])
+        return None
+
+    def fallback(self, form: Form, query: str) -> str:
+        return self.service.apology()
+
+    def whisper(self, form: Form, query: str) -> str:
+        parent = _call_sid(form, "ParentCallSid")
+        return self.service.whisper(parent, _turn_number(query), form.get("To", ""))
+
+    def accept(self, form: Form, query: str) -> str:
+        _turn_number(query)
+        accepted = form.get("Digits") == "1"
+        if accepted:
+            self.service.answered(form.get("To", ""), time.time())
+        return render_accept(accepted)
+
+    def _event(self, form: Form):
+        """Twilio's fields for an action URL as one typed event."""
+        now = self.clock()
+        if "RecordingUrl" in form or "RecordingSid" in form:
+            duration = form.get("RecordingDuration", "0")
+            return RecordingDone(now, form.get("RecordingUrl", ""), int(duration) if duration.isdigit() else 0)
+        if "DialCallStatus" in form:
+            status = form["DialCallStatus"]
+            if status not in DIAL_STATUSES:
+                raise Refused("400 Bad Request", "unknown DialCallStatus")
+            bridged = form["DialBridged"] == "true" if "DialBridged" in form else None
+            return DialDone(now, status, bridged=bridged)
+        digits = form.get("Digits", "")
+        if not digits:
+            return NoInput(now)
+        if not DIGITS_RE.fullmatch(digits):
+            raise Refused("400 Bad Request", "Digits must be 1 to 64 phone keys")
+        return Digits(now, digits)
+
+
+def _send(start_response: Callable, status: str, headers, body: bytes) -> list[bytes]:
+    start_response(status, [*headers, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _body(environ: dict) -> bytes:
+    length = environ.get("CONTENT_LENGTH") or ""
+    stream = environ["wsgi.input"]
+    if length.isdigit():
+        if int(length) > MAX_BODY_BYTES:
+            raise Refused("413 Content Too Large", f"the body is over {MAX_BODY_BYTES} bytes")
+        return stream.read(int(length)) if int(length) else b""
+    if environ.get("wsgi.input_terminated"):  # chunked: read up to the limit
+        body = stream.read(MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            raise Refused("413 Content Too Large", f"the body is over {MAX_BODY_BYTES} bytes")
+        return body
+    raise Refused("411 Length Required", "a webhook body needs a Content-Length")
+
+
+def _pairs(body: bytes) -> list[tuple[str, str]]:
+    try:
+        return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        raise Refused("400 Bad Request", f"the form has over {MAX_FIELDS} fields") from None
+
+
+def _call_sid(form: Form, name: str) -> str:
+    call_sid = form.get(name, "")
+    if not CALL_SID_RE.fullmatch(call_sid):
+        raise Refused("400 Bad Request", f"{name} is missing or malformed")
+    return call_sid
+
+
+def _turn_number(query: str) -> int:
+    found = TURN_RE.search(query)
+    if found is None:
+        raise Refused("400 Bad Request", "t must be the turn number")
+    return int(found.group(1))

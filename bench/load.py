@@ -811,29 +811,19 @@ def play_in_process(app, scripts, calls: int, rng: random.Random, hang_up: bool 
 
 
 PARTS = (
+    ("webhooks.body", "webhooks: read the body"),
+    ("webhooks.pairs", "webhooks: parse the form (~30 fields)"),
+    ("webhooks.Form", "webhooks: the Form the validator reads"),
     ("signature.public_url", "signature: rebuild the URL (signature.public_url)"),
-    ("signature.check", "signature: RequestValidator.validate (2 HMACs over ~28 fields)"),
+    ("signature.check", "signature: RequestValidator.compute_signature (~30 fields, one HMAC)"),
     ("registry.check", "registry.check (flow folder scan, at most 1/s)"),
     ("store.load", "store.load (Redis GET)"),
-    ("Record.unpack", "Record.unpack (json.loads + zlib + CallState)"),
+    ("Record.unpack", "Record.unpack (zlib + json.loads + CallState)"),
     ("registry.get", "registry.get (flow lookup)"),
     ("engine.step", "engine.step"),
-    ("twiml.render", "twiml.render (twilio VoiceResponse -> XML)"),
+    ("twiml.render", "twiml.render (twilio VoiceResponse -> XML, cached per prompts)"),
     ("Record.pack", "Record.pack (json.dumps + zlib level 6)"),
     ("store.save", "store.save (Redis EVALSHA compare-and-set)"),
-)
-
-
-FLASK_PARTS = (
-    ("flask.form", "Flask: form parsing (werkzeug, ~28 fields)"),
-    ("flask.request_context", "Flask: request context (Request, URL adapter)"),
-    ("flask.ctx.push", "Flask: context push (routing match)"),
-    ("flask.ctx.pop", "Flask: context pop (teardown)"),
-    ("flask.finalize_request", "Flask: finalize (make_response, after_request, session)"),
-    ("flask.response_call", "Flask: WSGI response (headers)"),
-    ("web._twiml", "web: Response object for the TwiML"),
-    ("web._event", "web: _event (form -> typed event, clock)"),
-    ("web._call_sid", "web: _call_sid (regex)"),
 )
 
 
@@ -843,12 +833,9 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
     import io
     import pstats
 
-    import flask.ctx
-    import flask.wrappers
-
     import ivr.calls
     import ivr.signature
-    import ivr.web
+    import ivr.webhooks
     from ivr.web import create_app
 
     workdir = tempfile.mkdtemp(prefix="ivr-bench-profile-")
@@ -862,11 +849,8 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
     service = app.extensions["ivr"]
     record = ivr.calls.Record
     targets = [
-        (app, "wsgi_app", "request"), (app, "request_context", "flask.request_context"),
-        (flask.ctx.RequestContext, "push", "flask.ctx.push"), (flask.ctx.RequestContext, "pop", "flask.ctx.pop"),
-        (flask.wrappers.Request, "_load_form_data", "flask.form"), (app, "finalize_request", "flask.finalize_request"),
-        (flask.wrappers.Response, "__call__", "flask.response_call"), (ivr.web, "_twiml", "web._twiml"),
-        (ivr.web, "_event", "web._event"), (ivr.web, "_call_sid", "web._call_sid"),
+        (app, "wsgi_app", "request"), (ivr.webhooks, "_body", "webhooks.body"),
+        (ivr.webhooks, "_pairs", "webhooks.pairs"), (ivr.webhooks, "Form", "webhooks.Form"),
         (ivr.signature, "public_url", "signature.public_url"), (ivr.signature, "check", "signature.check"),
         (service.registry, "check", "registry.check"), (service, "_turn", "_turn"), (service, "_serve", "_serve"),
         (service.store, "load", "store.load"), (service.store, "save", "store.save"),
@@ -930,16 +914,14 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
 
     def split(index: int) -> dict[str, float]:
         us = {name: timers.us(name, turns, index) for name in timers.totals}
-        parts = {label: us[name] for name, label in PARTS}
+        parts = {label: us.get(name, 0.0) for name, label in PARTS}
         parts["calls._serve: the rest (Record(), urls_for, effects)"] = us["_serve"] - sum(
             us[n] for n in ("store.load", "Record.unpack", "registry.get", "engine.step", "twiml.render",
                             "Record.pack", "store.save"))
         parts["calls._turn: the log line (fields, json.dumps, logger)"] = us["_turn"] - us["_serve"]
-        for name, label in FLASK_PARTS:
-            parts[label] = us.get(name, 0.0)
-        parts["Flask: the rest (dispatch, hooks, signals, proxies, abort checks)"] = us["request"] - sum(
-            us.get(n, 0.0) for n in ("signature.public_url", "signature.check", "registry.check", "_turn",
-                                     *(name for name, _ in FLASK_PARTS)))
+        parts["webhooks: the rest (Flask's __call__, routing, event, response)"] = us["request"] - sum(
+            us.get(n, 0.0) for n in ("webhooks.body", "webhooks.pairs", "webhooks.Form", "signature.public_url",
+                                     "signature.check", "registry.check", "_turn"))
         return parts
 
     stream = io.StringIO()
@@ -1007,7 +989,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the paced run offers this share of the IVR's closed-loop requests/s (default 0.5)")
     parser.add_argument("--flows", default="flows", help="IVR_FLOWS_DIR for the IVR server (default: flows)")
     parser.add_argument("--profile", action="store_true",
-                        help="only time the parts of a turn in process (Flask app, Redis) and print a cProfile")
+                        help="only time the parts of a turn in process (the WSGI app, Redis) and print a cProfile")
     parser.add_argument("--wait-idle", type=float, default=30.0,
                         help=f"wait up to this many seconds for the machine to be under {QUIET * 100:.0f}%% busy "
                              "(default 30)")

@@ -150,7 +150,7 @@ class _Turn:
         for lang in langs:
             source = text.get(lang)
             if value is None:
-                spoken = speech.render(source, self.context(lang))
+                spoken = speech.render(source, self.context(lang)) if speech.is_template(source) else source
             else:  # a read-back: the entry goes where the message says {value}
                 spoken = source.replace("{value}", value)
             out.append(Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang]))

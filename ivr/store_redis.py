@@ -265,6 +265,10 @@ def _unpack(value: bytes | None) -> tuple[bytes | None, int]:
     return blob, int(head)
 
 
+_forks = [0]  # how many times this process's ancestry forked: a child must not share its parent's sockets
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+
+
 class OwnConnection(threading.local):
     """Each thread's own connection to one Redis server, for the two commands of every turn.
 
@@ -278,12 +282,12 @@ class OwnConnection(threading.local):
 
     def __init__(self, pool: redis.ConnectionPool):
         self.pool = pool
-        self.pid = os.getpid()
+        self.forks = _forks[0]
         self.connection = None
 
     def call(self, *args):
-        if self.connection is None or self.pid != os.getpid():
-            self.connection, self.pid = self.pool.make_connection(), os.getpid()
+        if self.connection is None or self.forks != _forks[0]:
+            self.connection, self.forks = self.pool.make_connection(), _forks[0]
         connection = self.connection
         try:
             connection.send_command(*args, check_health=False)

@@ -18,7 +18,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from . import signature
 from .calls import CallService
@@ -191,10 +191,21 @@ def _body(environ: dict) -> bytes:
 
 
 def _pairs(body: bytes) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
-    except ValueError:
-        raise Refused("400 Bad Request", f"the form has over {MAX_FIELDS} fields") from None
+    """The (name, value) pairs of a url-encoded body, as `parse_qsl(keep_blank_values=True)` reads them.
+
+    Most of Twilio's ~30 fields need no unescaping, so only those with a `%` or `+` get it.
+    """
+    fields = body.decode("utf-8", "replace").split("&")
+    if len(fields) > MAX_FIELDS:
+        raise Refused("400 Bad Request", f"the form has over {MAX_FIELDS} fields")
+    pairs = []
+    for field in fields:
+        if field:
+            name, _, value = field.partition("=")
+            if "%" in field or "+" in field:
+                name, value = unquote_plus(name), unquote_plus(value)
+            pairs.append((name, value))
+    return pairs
 
 
 def _call_sid(form: Form, name: str) -> str:

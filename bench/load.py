@@ -8,16 +8,19 @@ flushed at the start and at the end):
     .venv/bin/python -m bench.load --json     # the figures as JSON on stdout
     .venv/bin/python -m bench.load --profile  # where a turn's time goes, in process
 
-It starts two gunicorns with the Procfile's settings (2 sync workers, no access log):
-`ivr.web:create_app()` on the Redis store, and `bench.static_app:app`, a plain WSGI
-callable answering one fixed Gather/Redirect document. Driver processes, one per
+It starts gunicorns with the Procfile's settings (2 sync workers, no access log):
+`ivr.web:create_app()` on the Redis store; `bench.static_app:app`, a plain WSGI
+callable answering one fixed Gather/Redirect document; and, for the headline run,
+`bench.floor_app:app`, which does only what any signed, stateful webhook must (read
+the form, check the signature, one Redis load and one compare-and-set save) before
+answering the same document. Driver processes, one per
 connection, each play calls one after another: a new CallSid, POST /voice, then
 follow the TwiML (Gather action, Redirect, Dial, Record) with the inputs of a case
 of flows/tests/*.yaml, every request carrying the ~28 fields Twilio posts and signed
 as Twilio signs it, and a status callback when the call ends.
 
 1. Closed loop (each connection sends its next request when the answer arrives) on
-   both servers, twice each, alternating: turns/s, p50/p90/p99 latency, and the CPU
+   the three servers, twice each, in turn: turns/s, p50/p90/p99 latency, and the CPU
    per request of the server, of Redis and of the driver (from /proc and INFO cpu).
 2. Poisson arrivals at half the IVR's closed-loop rate, on both: latency when the
    workers are not saturated (timed from when each request was due).
@@ -961,13 +964,13 @@ def print_profile(result: dict) -> None:
 # --- The run ----------------------------------------------------------------------------------
 
 
-def measure_pair(servers: dict[str, Server], scripts, client, conns, warmup, duration, rounds, seed,
+def measure_servers(servers: dict[str, Server], scripts, client, conns, warmup, duration, rounds, seed,
                  rate: float | None = None) -> dict:
-    """Both servers, alternating, `rounds` times: closed loop, or Poisson arrivals at `rate` requests/s."""
-    runs = {"ivr": [], "static": []}
+    """Every server, in turn, `rounds` times: closed loop, or Poisson arrivals at `rate` requests/s."""
+    runs = {name: [] for name in servers}
     how = f"paced at {rate:.0f} requests/s" if rate else "closed loop"
     for round_ in range(rounds):
-        for name in ("ivr", "static"):
+        for name in servers:
             log(f"  {name:6} round {round_ + 1}/{rounds}: {warmup:.1f} s warm-up + {duration:.1f} s, "
                 f"{conns} connections, {how}")
             runs[name].append(run_drivers(servers[name], scripts, conns, seed + round_ * 10 + len(runs[name]),
@@ -1036,14 +1039,16 @@ def main(argv: list[str] | None = None) -> int:
     servers: dict[str, Server] = {}
     workdir = tempfile.mkdtemp(prefix="ivr-bench-")
     try:
-        log(f"starting gunicorn x2 ({args.workers} sync workers each) ...")
+        log(f"starting gunicorn x3 ({args.workers} sync workers each) ...")
         servers["ivr"] = start_server("ivr", "ivr.web:create_app()", args.workers, 1, workdir, "/healthz",
                                       args.flows)
         servers["static"] = start_server("static", "bench.static_app:app", args.workers, 1, workdir, "/")
-        report["sync"] = measure_pair(servers, scripts, client, args.connections, warmup, duration, rounds,
+        servers["floor"] = start_server("floor", "bench.floor_app:app", args.workers, 1, workdir, "/")
+        report["sync"] = measure_servers(servers, scripts, client, args.connections, warmup, duration, rounds,
                                       args.seed)
+        stop_server(servers.pop("floor"))
         rate = round(args.paced_share * report["sync"]["ivr"]["requests_per_s"])
-        report["paced"] = measure_pair(servers, scripts, client, args.connections, 1.0, duration / 2, 1,
+        report["paced"] = measure_servers(servers, scripts, client, args.connections, 1.0, duration / 2, 1,
                                        args.seed + 30, rate=rate)
         report["paced"]["rate"] = rate
         log("  ended calls left by the load (kept until their TTL) ...")
@@ -1062,7 +1067,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "/healthz", args.flows)
             servers["static"] = start_server("static", "bench.static_app:app", args.workers, threads, workdir,
                                              "/")
-            report["gthread"] = measure_pair(servers, scripts, client, args.connections, 1.0,
+            report["gthread"] = measure_servers(servers, scripts, client, args.connections, 1.0,
                                              max(3.0, duration * 5 / 7), 1, args.seed + 50)
             report["gthread"]["threads"] = threads
     except (RuntimeError, OSError) as exc:
@@ -1078,7 +1083,8 @@ def main(argv: list[str] | None = None) -> int:
     report["elapsed_s"] = round(time.monotonic() - began, 1)
     report["goals"] = goals(report)
     broken = any(report[k][s]["bad_status"] or report[k][s]["apologies"]
-                 for k in ("sync", "paced", "gthread") if k in report for s in ("ivr", "static"))
+                 for k in ("sync", "paced", "gthread") if k in report for s in ("ivr", "static", "floor")
+                 if s in report[k])
     broken = broken or report["memory"]["bad_status"] or report["memory"]["apologies"]
     if args.json:
         print(json.dumps(finite(report), indent=2))
@@ -1136,7 +1142,9 @@ def print_report(report: dict) -> None:
         print(f"\n{title}")
         print(f"  {'server':8}{'turns/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
               f"{'srv ms/req':>12}{'redis ms':>10}{'drv ms':>8}{'busy':>6}{'others':>7}  per-round turns/s | p99")
-        for name in ("ivr", "static"):
+        for name in block:
+            if not isinstance(block[name], dict):
+                continue
             r = block[name]
             rounds = " ".join(f"{v:.0f}" for v in r["rounds_turns_per_s"])
             p99s = " ".join(f"{v:.1f}" for v in r["rounds_p99_ms"])
@@ -1144,14 +1152,17 @@ def print_report(report: dict) -> None:
                   f"{r['max_ms']:9.1f}{r['server_cpu_ms_per_request']:12.2f}{r['redis_cpu_ms_per_request']:10.3f}"
                   f"{r['driver_cpu_ms_per_request']:8.2f}{r['machine_busy']:6.0%}{r['others_busy']:7.0%}"
                   f"  {rounds} | {p99s}")
-        for name in ("ivr", "static"):
+        for name in block:
+            if not isinstance(block[name], dict):
+                continue
             r = block[name]
             print(f"  {name}: {r['calls']} calls, {r['turn_samples']} timed turns, status callbacks "
                   f"p50 {r['status_p50_ms']:.2f} / p99 {r['status_p99_ms']:.2f} ms; "
                   f"{r['bad_status']} unexpected HTTP statuses, {r['apologies']} apologies")
-        ivr = block["ivr"]
-        ratio = ivr["turns_per_s"] / block["static"]["turns_per_s"]
-        print(f"  ivr/static turns per second: {ratio:.2f}")
+        static = block["static"]["turns_per_s"]
+        ratios = [f"{name}/static {block[name]['turns_per_s'] / static:.2f}" for name in ("ivr", "floor")
+                  if name in block]
+        print(f"  turns per second, {', '.join(ratios)}")
 
     table("Procfile configuration (sync workers), closed loop - headline", report["sync"])
     table(f"Same servers, Poisson arrivals at {report['paced']['rate']} requests/s "

@@ -107,11 +107,7 @@ class Webhooks:
         return _send(start_response, "200 OK", TWIML_HEADERS, body.encode())
 
     def _verified_form(self, environ: dict) -> Form:
-        if environ.get("REQUEST_METHOD") != "POST":
-            raise Refused("405 Method Not Allowed", "webhooks are POSTed")
-        if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM_TYPE:
-            raise Refused("415 Unsupported Media Type", f"the body must be {FORM_TYPE}")
-        form = Form(_pairs(_body(environ)))
+        form = read_form(environ)
         if self.token:
             url = signature.public_url(environ, self.public_url)
             if not signature.check(self.token, url, form, environ.get("HTTP_X_TWILIO_SIGNATURE")):
@@ -168,6 +164,15 @@ class Webhooks:
         if not DIGITS_RE.fullmatch(digits):
             raise Refused("400 Bad Request", "Digits must be 1 to 64 phone keys")
         return Digits(now, digits)
+
+
+def read_form(environ: dict) -> Form:
+    """The fields of a POSTed url-encoded form; Refused for any other request."""
+    if environ.get("REQUEST_METHOD") != "POST":
+        raise Refused("405 Method Not Allowed", "webhooks are POSTed")
+    if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM_TYPE:
+        raise Refused("415 Unsupported Media Type", f"the body must be {FORM_TYPE}")
+    return Form(_pairs(_body(environ)))
 
 
 def _send(start_response: Callable, status: str, headers, body: bytes) -> list[bytes]:

@@ -35,6 +35,8 @@ CALL_SID_RE = re.compile(r"CA[0-9a-fA-F]{32}")
 TURN_RE = re.compile(r"(?:^|&)t=([0-9]{1,6})(?:&|$)")
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
 TWIML_HEADERS = (("Content-Type", "text/xml; charset=utf-8"),)
+SIGNATURE_SETTINGS = "HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS"
+SETTINGS_REFUSED = "not accepted: Twilio's Webhooks configuration API is not HIPAA eligible"
 
 
 class Refused(Exception):
@@ -111,8 +113,10 @@ class Webhooks:
         if self.token:
             url = signature.public_url(environ, self.public_url)
             if not signature.check(self.token, url, form, environ.get("HTTP_X_TWILIO_SIGNATURE")):
-                log.warning(json.dumps({"outcome": "forbidden", "path": environ.get("PATH_INFO")},
-                                       separators=(",", ":")))
+                fields = {"outcome": "forbidden", "path": environ.get("PATH_INFO")}
+                if environ.get(SIGNATURE_SETTINGS):  # signed with a Webhook Setting's key, not the auth token
+                    fields["signature_settings"] = SETTINGS_REFUSED
+                log.warning(json.dumps(fields, separators=(",", ":")))
                 raise Refused("403 Forbidden", "the X-Twilio-Signature does not match")
         return form
 

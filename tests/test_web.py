@@ -118,6 +118,18 @@ def test_every_scripted_call_sounds_the_same_over_http(make_app, case):
 
 # -- signatures -------------------------------------------------------------------------
 
+def test_a_webhook_signed_by_a_webhook_setting_is_refused_and_says_why(app, client, caplog):
+    from twilio.request_validator import HMAC_SHA256, RequestValidator
+
+    data = form()
+    signed = RequestValidator("shared-key-secret").compute_signature(BASE + "/voice", data, HMAC_SHA256)
+    headers = {"X-Twilio-Signature": signed,
+               "X-Twilio-Webhooks-Signature-Settings": "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256"}
+    with caplog.at_level(logging.WARNING, logger="ivr.web"):
+        assert client.post("/voice", data=data, headers=headers).status_code == 403
+    assert "not HIPAA eligible" in caplog.text and stored(app) is None
+
+
 def test_signed_call_gets_twiml(app, client):
     response = post(client, "/voice", form())
     assert response.status_code == 200

@@ -27,7 +27,7 @@ from datetime import date
 from . import speech, validators
 from .actions import ACTIONS
 from .messages import LANGUAGE_NAMES
-from .teams import candidates, is_open
+from .teams import candidates, is_open, next_opening
 from .commands import Dial, Effect, Gather, Hangup, Record, Say
 from .events import CallStarted, DialDone, Digits, Event, NoInput, RecordingDone
 from .flow import (ActionNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode, Text,
@@ -409,6 +409,10 @@ class _Turn:
         self.st.answers["transfer_team"] = node.team
         if not is_open(self.flow.calendar, team, self.event.now):
             self.out.extend(self.says(self.message("team_closed")))
+            opening = next_opening(self.flow.calendar, team, self.event.now)
+            if opening is not None:
+                when = speech.opening_spoken(opening, self.event.now, self.st.lang)
+                self.out.extend(self.says(self.message("team_opens"), value=when))
             self.give_up(node, node.closed or node.no_answer, "goodbye")
             return
         if not self.members(node):

@@ -1,7 +1,8 @@
 """The phrases the engine says on its own, in every language it knows.
 
 A flow may override any of them under `settings.messages`. `{value}` in
-`readback` is the caller's entry spoken back.
+`readback` is the caller's entry spoken back; in `team_opens`, when a closed team
+opens again ("tomorrow at 8 AM").
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ BUILT_IN: dict[str, dict[str, str]] = {
     "team_closed": {
         "en": "Our team is not available at this hour.",
         "es": "Nuestro equipo no está disponible a esta hora.",
+    },
+    "team_opens": {
+        "en": "We open again {value}.",
+        "es": "Volvemos a abrir {value}.",
     },
     "still_trying": {
         "en": "Please stay on the line while I try someone else.",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes, pass_context
@@ -98,6 +98,22 @@ def time_spoken(value, lang: str = "en", meridiem: str | None = None) -> str:
     elif minute == "00" and lang == "en":
         clock += " o'clock"
     return clock
+
+
+def opening_spoken(when: datetime, now: datetime, lang: str = "en") -> str:
+    """When something opens, from `now`: "today at 8 AM", "tomorrow at 9:30 AM",
+    "on Monday, November 30th, at 8 AM" (in Spanish: "mañana a las 8 de la mañana")."""
+    days = (when.date() - now.astimezone(when.tzinfo).date()).days
+    clock = time_spoken(f"{when.hour:02d}{when.minute:02d}", lang, "am" if when.hour < 12 else "pm")
+    if lang == "es":
+        at = f"a la {clock}" if when.hour % 12 == 1 else f"a las {clock}"
+        day = "hoy" if days == 0 else "mañana" if days == 1 else f"el {date_spoken(when.date().isoformat(), 'es')}"
+        return f"{day} {at}"
+    if days == 0:
+        return f"today at {clock}"
+    if days == 1:
+        return f"tomorrow at {clock}"
+    return f"on {date_spoken(when.date().isoformat(), 'en')}, at {clock}"
 
 
 def phone_spoken(value, lang: str = "en") -> str:

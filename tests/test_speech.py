@@ -6,8 +6,8 @@ import pytest
 from jinja2.exceptions import SecurityError
 
 from ivr import speech
-from ivr.speech import (TemplateProblem, date_spoken, digits_spoken, evaluate, expression_names, ordinal,
-                        phone_spoken, render, template_names, time_spoken, word_count)
+from ivr.speech import (TemplateProblem, date_spoken, digits_spoken, evaluate, expression_names, opening_spoken,
+                        ordinal, phone_spoken, render, template_names, time_spoken, word_count)
 
 
 @pytest.mark.parametrize("value, lang, spoken", [
@@ -126,6 +126,24 @@ def test_spoken_time(value, lang, meridiem, spoken):
 ])
 def test_spoken_phone(value, lang, spoken):
     assert phone_spoken(value, lang) == spoken
+
+
+@pytest.mark.parametrize("when, lang, spoken", [
+    ((2026, 11, 25, 22, 30), "en", "today at 10:30 PM"),
+    ((2026, 11, 26, 8, 0), "en", "tomorrow at 8 AM"),
+    ((2026, 11, 27, 9, 0), "en", "on Friday, November 27th, at 9 AM"),
+    ((2026, 11, 30, 12, 0), "en", "on Monday, November 30th, at 12 PM"),
+    ((2026, 11, 26, 8, 0), "es", "mañana a las 8 de la mañana"),
+    ((2026, 11, 25, 21, 30), "es", "hoy a las 9:30 de la tarde"),
+    ((2026, 11, 30, 13, 0), "es", "el lunes 30 de noviembre a la 1 de la tarde"),
+])
+def test_spoken_opening(when, lang, spoken):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("America/Los_Angeles")
+    now = datetime(2026, 11, 25, 21, 0, tzinfo=zone).astimezone(ZoneInfo("UTC"))  # any zone: the day is local
+    assert opening_spoken(datetime(*when, tzinfo=zone), now, lang) == spoken
 
 
 @pytest.mark.parametrize("source, context, spoken", [

@@ -441,6 +441,18 @@ def test_closed_team_says_so_and_offers_the_unavailable_menu(make_app, now):
     assert state(app, call).answers["transfer_team"] == "coordinators"
 
 
+@pytest.mark.parametrize("now, lang, expected", [
+    (WEDNESDAY_21, ENGLISH, "We open again on Friday, November 27th, at 9 AM."),  # Thanksgiving in between
+    (THANKSGIVING_10, ENGLISH, "We open again tomorrow at 9 AM."),  # the day after's special hours
+    (WEDNESDAY_21, SPANISH, "Volvemos a abrir el viernes 27 de noviembre a las 9 de la mañana."),
+], ids=["after-hours", "thanksgiving", "spanish"])
+def test_closed_team_says_when_it_opens_again(make_app, now, lang, expected):
+    app = make_app(now)
+    spoken = says(Call(app).to_coordinators(lang))
+    assert spoken[spoken.index(expected) - 1] in ("Our team is not available at this hour.",
+                                                   "Nuestro equipo no está disponible a esta hora.")
+
+
 def test_saturday_morning_coordinators_open_transportation_closed(make_app):
     app = make_app(SATURDAY_10)
     coordinators = Call(app)
@@ -450,6 +462,7 @@ def test_saturday_morning_coordinators_open_transportation_closed(make_app):
     root = rides.to_transportation()
     assert root.find("Dial") is None
     assert "Our team is not available at this hour." in says(root)
+    assert "We open again on Monday, November 23rd, at 7 AM." in says(root)
     assert_unavailable_menu(root)
 
 

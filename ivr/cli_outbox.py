@@ -1,6 +1,7 @@
-"""`ivr outbox run` (the worker that sends texts and hands rides over) and `ivr outbox list`.
+"""`ivr outbox run` (the worker that sends texts and hands rides over), `ivr outbox list`, and
+`ivr outbox requeue` and `ivr outbox purge` for what was given up or is long done.
 
-Both open the store the server uses, as `ivr records` does: REDIS_URL, else the SQLite
+All open the store the server uses, as `ivr records` does: REDIS_URL, else the SQLite
 file in the instance folder (IVR_INSTANCE_PATH), or `--store URL`. The worker reads its
 settings (RIDES_WEBHOOK_URL, RIDES_WEBHOOK_SECRET, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
 TWILIO_SMS_FROM) from the environment, logs one JSON line per delivery (ids, statuses,
@@ -11,14 +12,25 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
+import sys
 import threading
+import time
 
 import click
 
 from . import outbox
 from .cli_admin import _local, _short, _table, describe, line_zone, with_store
-from .store import OUTBOX_STATES, CallStore
+from .store import DEAD, DONE, OUTBOX_STATES, CallStore
+
+DAY = 86400.0
+PURGE_LIMIT = 10000
+
+
+def _now() -> float:
+    """The time now, in seconds since the epoch."""
+    return time.time()
 
 
 class _EchoHandler(logging.Handler):
@@ -103,6 +115,53 @@ def outbox_list(store: CallStore, state: str | None, limit: int) -> None:
              _short(item.note if item.state == "done" else item.last_error)) for item in items]
     for line in _table(("ID", "KIND", "STATE", "TRIES", "DUE", "NOTE/ERROR"), rows):
         click.echo(line)
+
+
+def _item_ids(_ctx, _param, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse an empty id."""
+    if any(not item_id for item_id in value):
+        raise click.BadParameter("an id cannot be empty")
+    return value
+
+
+@outbox_group.command("requeue")
+@click.argument("item_ids", metavar="ID...", nargs=-1, required=True, callback=_item_ids)
+@with_store
+def outbox_requeue(store: CallStore, item_ids: tuple[str, ...]) -> None:
+    """Give dead items another go: pending again, due now, tries counted from 0. Exit 1 if any
+    id was not dead."""
+    now = _now()
+    missed = 0
+    for item_id in item_ids:
+        if store.requeue(item_id, now):
+            click.echo(f"requeued {item_id}")
+        else:
+            click.echo(f"not dead: {item_id}")
+            missed += 1
+    if missed:
+        sys.exit(1)
+
+
+def _days(_ctx, _param, value: float) -> float:
+    """Refuse a number of days that is not positive, or too large to count back from now."""
+    if not (value > 0 and math.isfinite(value * DAY)):
+        raise click.BadParameter(f"{value!r} is not a positive number of days")
+    return value
+
+
+@outbox_group.command("purge")
+@click.option("--state", type=click.Choice((DONE, DEAD)), default=DONE, show_default=True,
+              help="Which items to delete.")
+@click.option("--older-than", "days", type=float, required=True, metavar="DAYS", callback=_days,
+              help="Delete only items due more than this many days ago.")
+@click.option("--limit", type=click.IntRange(min=1), default=PURGE_LIMIT, show_default=True,
+              help="Delete at most this many, oldest first.")
+@with_store
+def outbox_purge(store: CallStore, state: str, days: float, limit: int) -> None:
+    """Delete done (or dead) items due more than DAYS days ago, oldest first."""
+    count = store.purge(state, _now() - days * DAY, limit)
+    shown = int(days) if days.is_integer() else days
+    click.echo(f"purged {count} {state} items older than {shown} days")
 
 
 def register(main: click.Group) -> None:

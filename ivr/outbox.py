@@ -324,7 +324,7 @@ class Deliverer:
         sender = self.settings["TWILIO_SMS_FROM"]
         try:
             client = self.twilio()
-            if item.attempts > 1:
+            if item.attempts > 1 or item.last_error:  # an earlier attempt (before a requeue, too) may have sent it
                 sid = self._already_sent(client, to, sender, body, queued_at)
                 if sid is not None:
                     return Outcome(COMPLETE, f"{sid} (sent before)")

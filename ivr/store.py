@@ -12,7 +12,8 @@ and whether each coordinator is available.
 And it is the outbox through which side effects (text messages, ride hand-offs) leave the
 service: items written once under an id, leased to one worker at a time by `claim`, and
 marked done, retried later or given up. A worker that dies mid-delivery leaves its items
-leased; they come due again when the lease runs out.
+leased; they come due again when the lease runs out. An admin may put a dead item back in
+line (`requeue`) and delete old done or dead ones (`purge`).
 """
 
 from __future__ import annotations
@@ -124,6 +125,18 @@ class CallStore(Protocol):
         """Mark a pending item dead with the error (same `attempt` fencing as retry)."""
         ...
 
+    def requeue(self, item_id: str, due_at: float) -> bool:
+        """Put a dead item back to pending, due at due_at, its attempts counted from 0 again
+        (its note and last error are kept); True if it was dead, False if it is unknown,
+        pending or done (it is left as it was)."""
+        ...
+
+    def purge(self, state: str, before: float, limit: int) -> int:
+        """Delete up to `limit` items in state done or dead due strictly before `before`
+        (soonest due first, ties by id), leaving nothing of them; how many went. Pending
+        items are never purged (ValueError)."""
+        ...
+
     def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Up to `limit` items, of one state or all, by due_at then id (soonest first)."""
         ...
@@ -199,6 +212,22 @@ def check_outcome_args(note: str, due_at: float | None = None, attempt: int | No
         _finite("due_at", due_at)
     if attempt is not None and (isinstance(attempt, bool) or not isinstance(attempt, int)):
         raise ValueError(f"attempt must be an integer or None, got {attempt!r}")
+
+
+def check_requeue_args(item_id: str, due_at: float) -> None:
+    """Refuse a requeue without an id or a usable time."""
+    if not isinstance(item_id, str) or not item_id:
+        raise ValueError(f"item_id must be a non-empty string, got {item_id!r}")
+    _finite("due_at", due_at)
+
+
+def check_purge_args(state: str, before: float, limit: int) -> None:
+    """Refuse a purge of pending items, or one without a usable time or limit."""
+    if state not in (DONE, DEAD):
+        raise ValueError(f"only {DONE} or {DEAD} items can be purged, got state {state!r}")
+    _finite("before", before)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
 
 
 def check_outbox_args(state: str | None, limit: int) -> None:

@@ -17,8 +17,8 @@ The outbox lives under the `{outbox}` hash tag, so every script touches one slot
 `ivr:{outbox}:meta` (a hash, id -> "<state>:<attempts>:<due_at>:<length of note>:<note><last
 error>", the part that changes) and one sorted set of ids by due_at per state:
 `ivr:{outbox}:due` (pending), `ivr:{outbox}:done`, `ivr:{outbox}:dead`. Enqueue, claim,
-complete, retry and give_up are each one Lua script, so a claim (find the due items, lease
-them, count the attempt) is atomic. No outbox key expires.
+complete, retry, give_up, requeue and purge are each one Lua script, so a claim (find the
+due items, lease them, count the attempt) is atomic. No outbox key expires.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ from ivr.store import (
     check_list_args,
     check_outbox_args,
     check_outcome_args,
+    check_purge_args,
     check_record_args,
+    check_requeue_args,
 )
 
 CLUSTER_SCHEMES = {"redis-cluster": "redis", "rediss-cluster": "rediss"}
@@ -196,6 +198,41 @@ end
 return 1
 """ % _META
 
+# KEYS: meta, due, dead; ARGV: id, due_at. Only a dead item: pending again, due at due_at, with
+# no attempts, its note and error kept.
+_REQUEUE = """
+local meta = redis.call('HGET', KEYS[1], ARGV[1])
+if not meta then
+  return 0
+end
+local state, attempts, due, n, tail = string.match(meta, '%s')
+if state ~= 'dead' then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], 'pending:0:' .. ARGV[2] .. ':' .. n .. ':' .. tail)
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+""" % _META
+
+# KEYS: items, meta, the state's sorted set; ARGV: the highest due_at ("(<before>"), limit, the
+# state. Deletes up to `limit` of its items, soonest due first; an id whose meta is in another
+# state only leaves the set. Returns how many items went.
+_PURGE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local purged = 0
+for _, id in ipairs(ids) do
+  local meta = redis.call('HGET', KEYS[2], id)
+  if meta and string.match(meta, '^(%a+):') == ARGV[3] then
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    purged = purged + 1
+  end
+  redis.call('ZREM', KEYS[3], id)
+end
+return purged
+"""
+
 # KEYS: the items and meta hashes, then one or more states' sorted sets; ARGV: limit. Returns
 # id, packed item, meta for up to `limit` ids of each set, soonest due first.
 _OUTBOX = """
@@ -319,6 +356,8 @@ class RedisStore:
         self._complete = client.register_script(_COMPLETE)
         self._fail = client.register_script(_FAIL)
         self._outbox = client.register_script(_OUTBOX)
+        self._requeue = client.register_script(_REQUEUE)
+        self._purge = client.register_script(_PURGE)
 
     @classmethod
     def from_url(
@@ -513,6 +552,20 @@ class RedisStore:
         """Mark a pending item dead (if still at `attempt`, when given)."""
         check_outcome_args(error, None, attempt)
         return self._fail_item(item_id, "dead", "", error, attempt)
+
+    def requeue(self, item_id: str, due_at: float) -> bool:
+        """Put a dead item back to pending at due_at with no attempts; False if it was not dead."""
+        check_requeue_args(item_id, due_at)
+        keys = [self.outbox_key(part) for part in ("meta", "due", "dead")]
+        return self._run(self._requeue, keys, [item_id, repr(float(due_at))]) == 1
+
+    def purge(self, state: str, before: float, limit: int) -> int:
+        """Delete up to `limit` done or dead items due before `before`, soonest first, in one Lua script."""
+        check_purge_args(state, before, limit)
+        if limit == 0:
+            return 0
+        keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key(_STATE_SET[state])]
+        return int(self._run(self._purge, keys, [f"({float(before)!r}", limit, state]))
 
     def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Items of one state or all, by due_at then id."""

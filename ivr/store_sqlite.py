@@ -30,7 +30,9 @@ from ivr.store import (
     check_list_args,
     check_outbox_args,
     check_outcome_args,
+    check_purge_args,
     check_record_args,
+    check_requeue_args,
 )
 
 PURGE_BATCH = 100  # expired rows removed per new call: bounded work on the hot path
@@ -390,6 +392,26 @@ class SqliteStore:
             " AND (? IS NULL OR attempts = ?)",
             (DEAD, error, item_id, PENDING, attempt, attempt),
         )
+
+    def requeue(self, item_id: str, due_at: float) -> bool:
+        """Put a dead item back to pending at due_at with no attempts; False if it was not dead."""
+        check_requeue_args(item_id, due_at)
+        return self._change(
+            "UPDATE ivr_outbox SET state = ?, attempts = 0, due_at = ? WHERE id = ? AND state = ?",
+            (PENDING, float(due_at), item_id, DEAD),
+        )
+
+    def purge(self, state: str, before: float, limit: int) -> int:
+        """Delete up to `limit` done or dead items due before `before`, soonest first, in one transaction."""
+        check_purge_args(state, before, limit)
+        if limit == 0:
+            return 0
+        with self._transaction() as conn:
+            return conn.execute(
+                "DELETE FROM ivr_outbox WHERE id IN (SELECT id FROM ivr_outbox WHERE state = ? AND due_at < ?"
+                " ORDER BY due_at, id LIMIT ?)",
+                (state, float(before), limit),
+            ).rowcount
 
     def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Items of one state or all, by due_at then id."""

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from ivr import cli_outbox
 from ivr.cli import main
+from ivr.store import OutboxItem
+from ivr.store_sqlite import SqliteStore
 
 HOURS = """\
 flow: hours
@@ -445,3 +449,103 @@ def test_a_script_for_an_unknown_flow_fails(runner, folder):
 def test_no_scripts_at_all_is_a_failure(runner, folder):
     result = runner.invoke(main, ["test", "."])
     assert (result.exit_code, result.stdout) == (1, "0 passed, 0 failed\n")
+
+
+# -- outbox requeue and purge ---------------------------------------------------------------
+
+NOW = 1_796_144_400.0
+DAY = 86400.0
+
+
+@pytest.fixture
+def outbox_store(tmp_path: Path, monkeypatch) -> Iterator[SqliteStore]:
+    """A SQLite store for the outbox commands, with the commands' clock at NOW."""
+    monkeypatch.setattr(cli_outbox, "_now", lambda: NOW)
+    store = SqliteStore(str(tmp_path / "ivr.sqlite3"))
+    yield store
+    store.close()
+
+
+def store_url(store: SqliteStore) -> str:
+    """The --store option's value for a SQLite store."""
+    return f"sqlite:///{store.path}"
+
+
+def test_outbox_requeue_gives_dead_items_another_go(runner, outbox_store):
+    store = outbox_store
+    for item_id in ("dead-1", "dead-2"):
+        store.enqueue(item_id, "sms", b"", NOW - DAY)
+        store.claim(NOW - DAY, 60, 1)
+        store.give_up(item_id, "HTTP 500")
+    result = runner.invoke(main, ["outbox", "requeue", "dead-1", "dead-2", "--store", store_url(store)])
+    assert (result.exit_code, result.stdout) == (0, "requeued dead-1\nrequeued dead-2\n")
+    assert store.outbox() == [OutboxItem("dead-1", "sms", b"", 0, "pending", NOW, "", "HTTP 500"),
+                              OutboxItem("dead-2", "sms", b"", 0, "pending", NOW, "", "HTTP 500")]
+
+
+def test_outbox_requeue_exits_1_when_an_id_was_not_dead(runner, outbox_store):
+    store = outbox_store
+    store.enqueue("dead", "sms", b"", NOW - DAY)
+    store.give_up("dead", "HTTP 404")
+    store.enqueue("done", "sms", b"", NOW - DAY)
+    store.complete("done", "SM1")
+    store.enqueue("pending", "sms", b"", NOW + 60)
+    result = runner.invoke(main, ["outbox", "requeue", "pending", "dead", "done", "nothing",
+                                  "--store", store_url(store)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == ["not dead: pending", "requeued dead", "not dead: done", "not dead: nothing"]
+    assert [(item.id, item.state, item.due_at) for item in store.outbox()] == [
+        ("done", "done", NOW - DAY), ("dead", "pending", NOW), ("pending", "pending", NOW + 60)]
+
+
+@pytest.mark.parametrize("args", [[], [""]])
+def test_outbox_requeue_needs_ids(runner, outbox_store, args):
+    result = runner.invoke(main, ["outbox", "requeue", *args, "--store", store_url(outbox_store)])
+    assert result.exit_code == 2
+    assert "ID" in result.stderr
+
+
+def _old_items(store: SqliteStore) -> None:
+    """Done items 40, 31 and 10 days old, dead ones 40 and 31 days old, one pending 90 days old."""
+    for item_id, days in [("done-40", 40), ("done-31", 31), ("done-10", 10)]:
+        store.enqueue(item_id, "sms", b"", NOW - days * DAY)
+        store.complete(item_id, "ok")
+    for item_id, days in [("dead-40", 40), ("dead-31", 31)]:
+        store.enqueue(item_id, "ride", b"{}", NOW - days * DAY)
+        store.give_up(item_id, "HTTP 404")
+    store.enqueue("pending-90", "sms", b"", NOW - 90 * DAY)
+
+
+def test_outbox_purge_deletes_old_done_items_by_default(runner, outbox_store):
+    store = outbox_store
+    _old_items(store)
+    result = runner.invoke(main, ["outbox", "purge", "--older-than", "30", "--store", store_url(store)])
+    assert (result.exit_code, result.stdout) == (0, "purged 2 done items older than 30 days\n")
+    assert [item.id for item in store.outbox()] == ["pending-90", "dead-40", "dead-31", "done-10"]
+    result = runner.invoke(main, ["outbox", "purge", "--older-than", "30", "--store", store_url(store)])
+    assert (result.exit_code, result.stdout) == (0, "purged 0 done items older than 30 days\n")
+
+
+def test_outbox_purge_dead_items_with_a_limit(runner, outbox_store):
+    store = outbox_store
+    _old_items(store)
+    args = ["outbox", "purge", "--state", "dead", "--older-than", "0.5", "--limit", "1", "--store", store_url(store)]
+    result = runner.invoke(main, args)
+    assert (result.exit_code, result.stdout) == (0, "purged 1 dead items older than 0.5 days\n")
+    assert [item.id for item in store.outbox("dead")] == ["dead-31"]
+    assert len(store.outbox("done")) == 3 and len(store.outbox("pending")) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--older-than", "0"], "positive number of days"), (["--older-than", "-3"], "positive number of days"),
+     (["--older-than", "nan"], "positive number of days"), (["--older-than", "1e308"], "positive number of days"),
+     (["--older-than", "a week"], "a week"), ([], "--older-than"),
+     (["--older-than", "30", "--state", "pending"], "pending"), (["--older-than", "30", "--limit", "0"], "0")],
+)
+def test_outbox_purge_refuses_bad_options(runner, outbox_store, args, message):
+    _old_items(outbox_store)
+    result = runner.invoke(main, ["outbox", "purge", *args, "--store", store_url(outbox_store)])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(outbox_store.outbox()) == 6

@@ -572,6 +572,21 @@ def test_a_retried_text_that_never_went_is_sent(store, twilio, clock, make_deliv
     assert [call["method"] for call in twilio.calls] == ["POST", "GET", "POST"] and len(twilio.sent) == 1
 
 
+def test_a_requeued_text_that_went_before_it_died_is_not_sent_again(store, twilio, clock, make_deliverer,
+                                                                     monkeypatch):
+    book(store, settings())
+    deliverer = make_deliverer(settings())
+    with monkeypatch.context() as patch:  # sent, but the worker never heard back: it gives up
+        patch.setattr(store, "complete", lambda *_args, **_kwargs: (_ for _ in ()).throw(WorkerDied()))
+        with pytest.raises(WorkerDied):
+            run_once(store, deliverer, clock(), lease_seconds=60)
+    assert store.give_up(SMS_ID, "timeout") and len(twilio.posts()) == 1
+    assert store.requeue(SMS_ID, clock())  # an admin gives it another go
+    assert run_once(store, deliverer, clock())["done"] == 1
+    assert len(twilio.posts()) == 1
+    assert item(store, SMS_ID).note == f"{twilio.sent[0]['sid']} (sent before)"
+
+
 def test_an_earlier_text_with_another_body_does_not_count_as_sent(store, twilio, clock, make_deliverer):
     twilio.sent.append({"sid": "SM" + "0" * 32, "to": CALLBACK, "from": SENDER, "body": "something else",
                         "date_created": format_datetime(datetime.fromtimestamp(T0, timezone.utc), usegmt=True)})

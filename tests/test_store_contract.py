@@ -1016,6 +1016,104 @@ def test_give_up_is_final(records_backend):
     assert store.outbox("dead")[0].last_error == "HTTP 422"
 
 
+def _dead(store: CallStore, item_id: str, due_at: float, error: str = "HTTP 500") -> None:
+    """An item given up after two attempts, due (when last leased until) at due_at."""
+    assert store.enqueue(item_id, "sms", item_id.encode(), due_at - 120)
+    store.claim(due_at - 120, 60, 1)
+    assert store.retry(item_id, due_at - 60, error, attempt=1)
+    store.claim(due_at - 60, 60, 1)
+    assert store.give_up(item_id, error, attempt=2)
+
+
+def test_requeue_puts_a_dead_item_back_with_attempts_from_zero(records_backend):
+    store = records_backend.store
+    _dead(store, "a", T0, "HTTP 422")
+    assert store.outbox() == [OutboxItem("a", "sms", b"a", 2, "dead", T0, "", "HTTP 422")]
+    assert store.requeue("a", T0 + 500) is True
+    assert store.outbox() == [OutboxItem("a", "sms", b"a", 0, "pending", T0 + 500, "", "HTTP 422")]
+    assert store.outbox("dead") == [] and [item.id for item in store.outbox("pending")] == ["a"]
+    assert store.claim(T0 + 499, 60, 10) == []
+    (again,) = store.claim(T0 + 500, 60, 10)
+    assert (again.id, again.attempts, again.due_at, again.last_error) == ("a", 1, T0 + 560, "HTTP 422")
+    assert store.retry("a", T0 + 600, "HTTP 503", attempt=1) is True
+    assert store.complete("a", "HTTP 200") is True
+    assert store.outbox() == [OutboxItem("a", "sms", b"a", 1, "done", T0 + 600, "HTTP 200", "HTTP 503")]
+
+
+def test_requeue_of_a_pending_done_or_unknown_item_changes_nothing(records_backend):
+    store = records_backend.store
+    store.enqueue("pending", "sms", b"", T0)
+    store.enqueue("leased", "sms", b"", T0 - 1)
+    store.claim(T0 - 1, 60, 1)
+    store.enqueue("done", "sms", b"", T0 + 1)
+    store.complete("done", "SM1")
+    before = store.outbox()
+    for item_id in ("pending", "leased", "done", "unknown"):
+        assert store.requeue(item_id, T0 + 1000) is False
+    assert store.outbox() == before
+    _dead(store, "dead", T0)
+    assert store.requeue("dead", T0 + 5) is True
+    assert store.requeue("dead", T0 + 1000) is False  # pending now
+    assert ("dead", "pending", 0, T0 + 5) in _states(store)
+
+
+def _purge_sample(store: CallStore) -> None:
+    """Done items d1..d5 and dead items x1..x3, due at increasing times, and a pending one."""
+    for item_id, due in [("d1", T0 + 1), ("d3", T0 + 2), ("d2", T0 + 2), ("d4", T0 + 3), ("d5", T0 + 10)]:
+        assert store.enqueue(item_id, "sms", b"", due)
+        assert store.complete(item_id, "ok")
+    for item_id, due in [("x1", T0 + 1), ("x2", T0 + 2), ("x3", T0 + 3)]:
+        assert store.enqueue(item_id, "ride", b"{}", due)
+        assert store.give_up(item_id, "HTTP 404")
+    assert store.enqueue("p", "sms", b"", T0 - 100)
+
+
+def _ids_of(store: CallStore, state: str | None = None) -> list[str]:
+    return [item.id for item in store.outbox(state)]
+
+
+def test_purge_deletes_done_items_due_before_oldest_first_up_to_the_limit(records_backend):
+    store = records_backend.store
+    _purge_sample(store)
+    assert store.purge("done", T0 + 3, 0) == 0
+    assert store.purge("done", T0 + 3, 2) == 2
+    assert _ids_of(store, "done") == ["d3", "d4", "d5"]  # d1, then d2 before d3 (same due time)
+    assert store.purge("done", T0 + 3, 100) == 1  # due before, not at, T0 + 3
+    assert _ids_of(store, "done") == ["d4", "d5"]
+    assert store.purge("done", T0 + 3, 100) == 0
+    assert _ids_of(store, "dead") == ["x1", "x2", "x3"] and _ids_of(store, "pending") == ["p"]
+
+
+def test_purge_deletes_dead_items_only(records_backend):
+    store = records_backend.store
+    _purge_sample(store)
+    assert store.purge("dead", T0 + 2.5, 100) == 2
+    assert _ids_of(store, "dead") == ["x3"]
+    assert store.purge("dead", T0 + 1000, 100) == 1
+    assert store.outbox("dead") == []
+    assert _ids_of(store, "done") == ["d1", "d2", "d3", "d4", "d5"] and _ids_of(store, "pending") == ["p"]
+
+
+def test_a_purged_item_is_gone_everywhere(records_backend):
+    store = records_backend.store
+    _purge_sample(store)
+    assert store.purge("done", T0 + 1.5, 10) == 1
+    assert store.purge("dead", T0 + 1.5, 10) == 1
+    assert "d1" not in _ids_of(store) and "x1" not in _ids_of(store)
+    assert _ids_of(store) == ["p", "d2", "d3", "x2", "d4", "x3", "d5"]
+    assert store.complete("d1", "again") is False and store.requeue("x1", T0) is False
+    assert store.enqueue("x1", "sms", b"new", T0 + 50) is True  # its id is free again
+    assert store.outbox("pending")[-1] == OutboxItem("x1", "sms", b"new", 0, "pending", T0 + 50)
+
+
+def test_purge_refuses_pending_items(records_backend):
+    store = records_backend.store
+    _purge_sample(store)
+    with pytest.raises(ValueError, match="pending"):
+        store.purge("pending", T0 + 1000, 100)
+    assert _ids_of(store, "pending") == ["p"] and len(store.outbox()) == 9
+
+
 def test_outbox_lists_by_state_due_time_and_id(records_backend):
     store = records_backend.store
     for item_id, due in [("p2", T0 + 2), ("p1", T0 + 1), ("d", T0 - 1), ("x", T0 - 2), ("q", T0 + 1)]:
@@ -1040,7 +1138,11 @@ def test_outbox_lists_by_state_due_time_and_id(records_backend):
      ("claim", (T0, 60, -1), ValueError), ("claim", (float("nan"), 60, 1), ValueError),
      ("claim", (T0, 60, 1.5), ValueError), ("retry", ("a", float("nan"), "e"), ValueError),
      ("retry", ("a", T0, None), TypeError), ("give_up", ("a", 5), TypeError), ("complete", ("a", None), TypeError),
-     ("outbox", ("sent",), ValueError), ("outbox", (None, -1), ValueError)],
+     ("outbox", ("sent",), ValueError), ("outbox", (None, -1), ValueError), ("requeue", ("", T0), ValueError),
+     ("requeue", ("a", float("nan")), ValueError), ("requeue", ("a", float("inf")), ValueError),
+     ("purge", ("pending", T0, 1), ValueError), ("purge", ("sent", T0, 1), ValueError),
+     ("purge", (None, T0, 1), ValueError), ("purge", ("done", float("nan"), 1), ValueError),
+     ("purge", ("done", T0, -1), ValueError), ("purge", ("dead", T0, 2.5), ValueError)],
 )
 def test_bad_outbox_arguments_are_refused(records_backend, method, args, error):
     store = records_backend.store
@@ -1116,7 +1218,8 @@ def test_sqlite_claimers_in_several_stores_never_share_an_item(records_sqlite):
 
 def _assert_outbox_unavailable(store: CallStore) -> None:
     for method, args in [("enqueue", ("a", "sms", b"", T0)), ("claim", (T0, 60, 1)), ("complete", ("a", "")),
-                         ("retry", ("a", T0, "e")), ("give_up", ("a", "e")), ("outbox", ())]:
+                         ("retry", ("a", T0, "e")), ("give_up", ("a", "e")), ("outbox", ()),
+                         ("requeue", ("a", T0)), ("purge", ("done", T0, 10))]:
         with pytest.raises(StoreUnavailable):
             getattr(store, method)(*args)
 
@@ -1159,6 +1262,27 @@ def test_redis_outbox_keys_share_a_hash_tag_and_never_expire(records_redis):
     from ivr.store_redis import RedisStore
 
     assert RedisStore(store.client).outbox_key("items") == "ivr:{outbox}:items"  # the default prefix
+
+
+@pytest.mark.redis
+def test_redis_requeue_and_purge_keep_the_outbox_keys_in_step(records_redis):
+    store = records_redis.store
+    key = store.outbox_key
+    _dead(store, "a", T0)
+    store.enqueue("b", "sms", b"", T0 + 1)
+    store.complete("b", "ok")
+    # A dead item whose note and error hold colons: requeue keeps both whole.
+    store.client.hset(key("meta"), "c", f"dead:3:{T0!r}:4:SM:1HTTP: 500")
+    store.client.hset(key("items"), "c", b"3:smsx")
+    store.client.zadd(key("dead"), {"c": T0})
+    assert store.requeue("a", T0 + 9) and store.requeue("c", T0 + 9)
+    assert store.client.zcard(key("dead")) == 0
+    assert store.client.zrange(key("due"), 0, -1, withscores=True) == [(b"a", T0 + 9), (b"c", T0 + 9)]
+    assert store.client.hget(key("meta"), "c") == f"pending:0:{T0 + 9!r}:4:SM:1HTTP: 500".encode()
+    assert store.outbox("pending")[1] == OutboxItem("c", "sms", b"x", 0, "pending", T0 + 9, "SM:1", "HTTP: 500")
+    assert store.purge("done", T0 + 2, 10) == 1
+    assert store.client.zcard(key("done")) == 0
+    assert sorted(store.client.hkeys(key("items"))) == sorted(store.client.hkeys(key("meta"))) == [b"a", b"c"]
 
 
 def test_sqlite_outbox_table_and_index(records_sqlite):

@@ -152,13 +152,18 @@ end
 return out
 """
 
-# KEYS: meta, due, done, dead; ARGV: id, note. Done unless unknown or done already.
-_COMPLETE = """
+# The start of every script on one item's meta (KEYS[1], field ARGV[1]): nothing to do for an
+# unknown id; else its parts as locals.
+_READ_META = """
 local meta = redis.call('HGET', KEYS[1], ARGV[1])
 if not meta then
   return 0
 end
 local state, attempts, due, n, tail = string.match(meta, '%s')
+""" % _META
+
+# KEYS: meta, due, done, dead; ARGV: id, note. Done unless unknown or done already.
+_COMPLETE = _READ_META + """
 if state == 'done' then
   return 0
 end
@@ -169,16 +174,11 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('ZADD', KEYS[3], due, ARGV[1])
 return 1
-""" % _META
+"""
 
 # KEYS: meta, due, dead; ARGV: id, "retry" or "dead", due_at ("" to keep it), error, attempt
 # ("" for any). Only a pending item, and only if its attempts still equal `attempt`.
-_FAIL = """
-local meta = redis.call('HGET', KEYS[1], ARGV[1])
-if not meta then
-  return 0
-end
-local state, attempts, due, n, tail = string.match(meta, '%s')
+_FAIL = _READ_META + """
 if state ~= 'pending' or (ARGV[5] ~= '' and tonumber(ARGV[5]) ~= tonumber(attempts)) then
   return 0
 end
@@ -196,16 +196,11 @@ else
   redis.call('ZADD', KEYS[2], due, ARGV[1])
 end
 return 1
-""" % _META
+"""
 
 # KEYS: meta, due, dead; ARGV: id, due_at. Only a dead item: pending again, due at due_at, with
 # no attempts, its note and error kept.
-_REQUEUE = """
-local meta = redis.call('HGET', KEYS[1], ARGV[1])
-if not meta then
-  return 0
-end
-local state, attempts, due, n, tail = string.match(meta, '%s')
+_REQUEUE = _READ_META + """
 if state ~= 'dead' then
   return 0
 end
@@ -213,7 +208,7 @@ redis.call('HSET', KEYS[1], ARGV[1], 'pending:0:' .. ARGV[2] .. ':' .. n .. ':' 
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
-""" % _META
+"""
 
 # KEYS: items, meta, the state's sorted set; ARGV: the highest due_at ("(<before>"), limit, the
 # state. Deletes up to `limit` of its items, soonest due first; an id whose meta is in another

@@ -306,10 +306,11 @@ class OwnConnection(threading.local):
 
     The client's pool would check a connection out and back in, poll it for stray data
     and wrap the command in its retry machinery on every command; a connection kept per
-    thread (and per process, for forked workers) does none of that. A failed command
-    closes the socket and is tried once more on a new one, as the client's own retry
-    would: a load is safe to repeat, and so is a compare-and-set (if the first try was
-    applied, the second finds the version moved on and reports a lost race).
+    thread (and per process, for forked workers) does none of that. A command that finds
+    its socket broken is tried once more on a new one: a load is safe to repeat, and so is
+    a compare-and-set (if the first try was applied, the second finds the version moved on
+    and reports a lost race). A command that timed out is not: a server too slow to answer
+    once would make the caller wait twice for the same apology.
     """
 
     def __init__(self, pool: redis.ConnectionPool):
@@ -324,6 +325,9 @@ class OwnConnection(threading.local):
         try:
             connection.send_command(*args, check_health=False)
             return connection.read_response()
+        except RedisTimeoutError as exc:  # a server that did not answer in time will not answer a retry sooner
+            connection.disconnect()
+            raise StoreUnavailable(f"Redis store: {exc}") from exc
         except _UNAVAILABLE:
             connection.disconnect()
         try:

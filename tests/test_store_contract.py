@@ -326,6 +326,38 @@ def test_redis_silent_server_times_out_quickly():
             store.close()
 
 
+def test_redis_timed_out_command_is_not_tried_again():
+    from ivr.store_redis import RedisStore
+
+    accepted = []
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        silent.settimeout(0.05)
+        stop = threading.Event()
+
+        def count_connections():
+            while not stop.is_set():
+                try:
+                    accepted.append(silent.accept()[0])
+                except OSError:
+                    continue
+
+        counter = threading.Thread(target=count_connections)
+        counter.start()
+        store = RedisStore.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/15", socket_timeout=0.2)
+        try:
+            with pytest.raises(StoreUnavailable):
+                store.load("CAsilent")
+        finally:
+            stop.set()
+            counter.join()
+            store.close()
+            for conn in accepted:
+                conn.close()
+    assert len(accepted) == 1
+
+
 # --- Redis only -----------------------------------------------------------------------
 
 

@@ -12,7 +12,9 @@ number it answers (`t`), never an answer of the caller's. So:
 - a request for a turn already answered (Twilio retrying) gets the same TwiML
   again and changes nothing;
 - a missing record, an unreachable store, a flow that cannot be found, or any
-  exception: the caller hears an apology and goes to the safe route.
+  exception: the caller hears an apology and goes to the safe route. A store that
+  failed slowly (a timeout) is not asked again for a second: those turns get the
+  apology at once rather than each waiting out the same timeout.
 
 Two store round trips per turn: one load, one save.
 """
@@ -42,6 +44,11 @@ log = logging.getLogger("ivr.calls")
 CALL_TTL_SECONDS = 4 * 3600
 SAVE_ATTEMPTS = 3
 STAFF_CACHE_SECONDS = 5.0
+# A store that failed slowly (a timeout) is left alone for a moment: the next turns get the
+# apology at once instead of each waiting out the same timeout.
+SLOW_FAILURE_SECONDS = 0.1
+STORE_PAUSE_SECONDS = 1.0
+STORE_OUTCOMES = frozenset({"store-unavailable", "store-paused"})
 LAST_ANSWERED = "staff:last-answered"
 LAST_ANSWERED_TTL = 30 * 24 * 3600
 APOLOGY = (
@@ -111,6 +118,7 @@ class CallService:
         self.fallback_number = fallback_number
         self._staff = EVERYONE_IN
         self._staff_read = float("-inf")
+        self._store_paused_until = float("-inf")
         self._apology = render_apology(APOLOGY, fallback_number)
 
     def apology(self) -> str:
@@ -129,9 +137,15 @@ class CallService:
         began = time.perf_counter()
         fields = {"call": call_sid, "event": type(event).__name__, "turn": turn}
         try:
-            twiml = self._serve(call_sid, turn, event, fields)
+            if time.monotonic() < self._store_paused_until:
+                fields["outcome"] = "store-paused"
+                twiml = self.apology()
+            else:
+                twiml = self._serve(call_sid, turn, event, fields)
         except StoreUnavailable:
             fields["outcome"] = "store-unavailable"
+            if time.perf_counter() - began >= SLOW_FAILURE_SECONDS:
+                self._store_paused_until = time.monotonic() + STORE_PAUSE_SECONDS
             twiml = self.apology()
         except Exception as exc:  # the caller must never hear an application error
             fields["outcome"] = "error"
@@ -141,8 +155,7 @@ class CallService:
                                for f in traceback.extract_tb(exc.__traceback__)[-4:]]
             twiml = self.apology()
         fields["ms"] = round((time.perf_counter() - began) * 1000, 2)
-        level = logging.INFO if "error" not in fields and fields.get("outcome") != "store-unavailable" \
-            else logging.ERROR
+        level = logging.ERROR if "error" in fields or fields.get("outcome") in STORE_OUTCOMES else logging.INFO
         log.log(level, json.dumps(fields, separators=(",", ":")))
         return twiml
 

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
 
+from ivr import calls
 from ivr.calls import Record
 from ivr.http_phone import scripted
 from ivr.phone import Phone
@@ -323,6 +324,7 @@ def test_redis_hanging_mid_call_times_out_to_the_safe_route_and_the_call_survive
         _assert_outage(client, call, "3")
     finally:
         redis_server.resume()
+    time.sleep(calls.STORE_PAUSE_SECONDS)  # the service leaves a store that timed out alone for a moment
 
     # Nothing was written during the hang: the call still waits at the main menu, on the same turn.
     record = stored(app, call.call_sid)
@@ -330,6 +332,31 @@ def test_redis_hanging_mid_call_times_out_to_the_safe_route_and_the_call_survive
     root = check_document(call.post(waiting_at, Digits="3"))
     assert OLD_CONNECTING in " ".join(said(root)) and root.find("Dial") is not None
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_after_a_store_timeout_the_next_turns_get_the_apology_without_waiting(make_app, redis_server, monkeypatch):
+    app = make_app(REDIS_URL=redis_server.url)
+    client = app.test_client()
+    store = app.extensions["ivr"].store
+    loads = []
+    real_load = store.load
+    monkeypatch.setattr(store, "load", lambda sid: loads.append(sid) or real_load(sid))
+    first, second = Call(client, sid(4)), Call(client, sid(5))
+    first.start()
+
+    redis_server.pause()
+    try:
+        assert_apology(first.press("1"))  # waits out the socket timeout once
+        waited = first.seconds
+        tried = len(loads)
+        assert_apology(second.start())
+        assert len(loads) == tried and second.seconds < waited / 2  # not asked again: no second wait
+    finally:
+        redis_server.resume()
+    time.sleep(calls.STORE_PAUSE_SECONDS)
+    assert LANGUAGE_MENU in said(check_document(Call(client, sid(6)).start()))  # asked again, and it answers
 
 
 # -- 2. Flow files broken and fixed under live calls ------------------------------------------

@@ -98,15 +98,26 @@ class Webhooks:
                 self.service.registry.check()
             body = route(form, environ.get("QUERY_STRING", ""))
         except Refused as refused:
-            return _send(start_response, refused.status, (("Content-Type", "text/plain; charset=utf-8"),),
-                         f"{refused.status}: {refused}\n".encode())
-        except Exception as exc:  # whatever slipped past a turn's own guard: still the safe route
+            headers = [("Content-Type", "text/plain; charset=utf-8")]
+            if refused.status.startswith("405"):
+                headers.append(("Allow", "POST"))
+            return _send(start_response, refused.status, headers, f"{refused.status}: {refused}\n".encode())
+        except Exception as exc:  # whatever slipped past a turn's own guard: still a safe answer
             log.error(json.dumps({"outcome": "error", "path": environ.get("PATH_INFO"),
                                   "error": type(exc).__name__}, separators=(",", ":")))
-            body = None if route is self.status else self.service.apology()
+            body = self._safe_answer(route)
         if body is None:
             return _send(start_response, "204 No Content", (), b"")
         return _send(start_response, "200 OK", TWIML_HEADERS, body.encode())
+
+    def _safe_answer(self, route) -> str | None:
+        """After an unexpected error: the caller gets the apology and the safe route; a
+        coordinator's leg is declined (the caller's call goes on); a status callback its 204."""
+        if route is self.status:
+            return None
+        if route in (self.whisper, self.accept):
+            return render_accept(False)
+        return self.service.apology()
 
     def _verified_form(self, environ: dict) -> Form:
         form = read_form(environ)

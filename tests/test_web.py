@@ -426,3 +426,23 @@ def test_an_error_outside_the_turn_still_gets_the_safe_route(app, client, monkey
     response = post(client, path, data)
     assert response.status_code == 200
     assert_apology(response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("path, data", [
+    ("/voice/whisper?t=1", form(ParentCallSid=CALL_SID, CallSid="CA" + "cd" * 16)),
+    ("/voice/whisper/accept?t=1", form(Digits="1", CallSid="CA" + "cd" * 16)),
+])
+def test_an_error_on_a_coordinators_leg_declines_that_leg(app, client, monkeypatch, path, data):
+    def broken():
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(app.extensions["ivr"].registry, "check", broken)
+    response = post(client, path, data)
+    assert response.status_code == 200
+    root = check_document(response.get_data(as_text=True))
+    assert [child.tag for child in root] == ["Hangup"]  # no apology, no Dial on the coordinator's phone
+
+
+def test_a_webhook_fetched_with_get_is_told_to_post(client):
+    response = client.get("/voice")
+    assert response.status_code == 405 and response.headers["Allow"] == "POST"

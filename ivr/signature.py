@@ -1,8 +1,8 @@
 """Check Twilio's X-Twilio-Signature against the URL Twilio actually requested.
 
 Twilio signs the public URL it was configured with. Behind a TLS-terminating proxy
-the app sees another scheme, host or port, and werkzeug's `request.url` re-encodes
-the query string; either way the HMAC would not match. So the URL is rebuilt here
+the app sees another scheme, host or port, and a framework's rebuilt request URL
+re-encodes the query string; either way the HMAC would not match. So the URL is rebuilt here
 from a configured public base, or else from the proxy's X-Forwarded-* headers, and
 always with the query string exactly as it arrived.
 """
@@ -80,7 +80,8 @@ def check(token: str, url: str, form: Mapping[str, str], signature: str | None) 
     # settles the usual case; the validator's fuller check (with and without the port) the rest.
     if hmac.compare_digest(validator.compute_signature(url, form).encode(), signature.encode()):
         return True
-    # A werkzeug MultiDict is fine: the validator signs every value of a repeated field.
+    # Any mapping with getall (webhooks.Form) or getlist (werkzeug's MultiDict): the validator
+    # signs every value of a repeated field.
     return validator.validate(url, form, signature)
 
 

@@ -301,6 +301,16 @@ _forks = [0]  # how many times this process's ancestry forked: a child must not 
 os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
+def _exchange(connection, args: tuple):
+    """One command and its reply on a connection, which is closed if either fails."""
+    try:
+        connection.send_command(*args, check_health=False)
+        return connection.read_response()
+    except _UNAVAILABLE:
+        connection.disconnect()
+        raise
+
+
 class OwnConnection(threading.local):
     """Each thread's own connection to one Redis server, for the two commands of every turn.
 
@@ -319,23 +329,24 @@ class OwnConnection(threading.local):
         self.connection = None
 
     def call(self, *args):
+        """Send one command and return its reply; StoreUnavailable when Redis cannot answer."""
         if self.connection is None or self.forks != _forks[0]:
             self.connection, self.forks = self.pool.make_connection(), _forks[0]
-        connection = self.connection
         try:
-            connection.send_command(*args, check_health=False)
-            return connection.read_response()
-        except RedisTimeoutError as exc:  # a server that did not answer in time will not answer a retry sooner
-            connection.disconnect()
+            return _exchange(self.connection, args)
+        except RedisTimeoutError as exc:
             raise StoreUnavailable(f"Redis store: {exc}") from exc
         except _UNAVAILABLE:
-            connection.disconnect()
+            pass  # a socket the server had closed: once more, on a new one
         try:
-            connection.send_command(*args, check_health=False)
-            return connection.read_response()
+            return _exchange(self.connection, args)
         except _UNAVAILABLE as exc:
-            connection.disconnect()
             raise StoreUnavailable(f"Redis store: {exc}") from exc
+
+    def close(self) -> None:
+        """Close this thread's connection (another command opens a new one)."""
+        if self.connection is not None:
+            self.connection.disconnect()
 
 
 class RedisStore:
@@ -587,5 +598,7 @@ class RedisStore:
             return False
 
     def close(self) -> None:
-        """Close the client's pooled connections."""
+        """Close the client's pooled connections and this thread's own."""
+        if self._own is not None:
+            self._own.close()
         self.client.close()

@@ -35,6 +35,7 @@ CALL_SID_RE = re.compile(r"CA[0-9a-fA-F]{32}")
 TURN_RE = re.compile(r"(?:^|&)t=([0-9]{1,6})(?:&|$)")
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
 TWIML_HEADERS = (("Content-Type", "text/xml; charset=utf-8"),)
+FALLBACK_PATH = "/voice/fallback"
 SIGNATURE_SETTINGS = "HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS"
 SETTINGS_REFUSED = "not accepted: Twilio's Webhooks configuration API is not HIPAA eligible"
 
@@ -79,22 +80,27 @@ class Webhooks:
         self.token = token
         self.public_url = public_url
         self.clock = clock
+        # path -> (the route, what to answer if it fails unexpectedly): the caller gets the
+        # apology and the safe route, a coordinator's leg is declined (the caller's call goes
+        # on), a status callback gets its 204.
+        apology, decline, no_content = service.apology, lambda: render_accept(False), lambda: None
         self.routes = {
-            "/voice": self.voice,
-            "/voice/turn": self.turn,
-            "/voice/status": self.status,
-            "/voice/fallback": self.fallback,
-            "/voice/whisper": self.whisper,
-            "/voice/whisper/accept": self.accept,
+            "/voice": (self.voice, apology),
+            "/voice/turn": (self.turn, apology),
+            "/voice/status": (self.status, no_content),
+            FALLBACK_PATH: (self.fallback, apology),
+            "/voice/whisper": (self.whisper, decline),
+            "/voice/whisper/accept": (self.accept, decline),
         }
 
     def __call__(self, environ: dict, start_response: Callable):
-        route = self.routes.get(environ.get("PATH_INFO", ""))
-        if route is None:
+        path = environ.get("PATH_INFO", "")
+        if path not in self.routes:
             return self.other(environ, start_response)
+        route, safe_answer = self.routes[path]
         try:
             form = self._verified_form(environ)
-            if route is not self.fallback:
+            if path != FALLBACK_PATH:  # the fallback answers even when flows or the store cannot
                 self.service.registry.check()
             body = route(form, environ.get("QUERY_STRING", ""))
         except Refused as refused:
@@ -103,21 +109,12 @@ class Webhooks:
                 headers.append(("Allow", "POST"))
             return _send(start_response, refused.status, headers, f"{refused.status}: {refused}\n".encode())
         except Exception as exc:  # whatever slipped past a turn's own guard: still a safe answer
-            log.error(json.dumps({"outcome": "error", "path": environ.get("PATH_INFO"),
-                                  "error": type(exc).__name__}, separators=(",", ":")))
-            body = self._safe_answer(route)
+            log.error(json.dumps({"outcome": "error", "path": path, "error": type(exc).__name__},
+                                 separators=(",", ":")))
+            body = safe_answer()
         if body is None:
             return _send(start_response, "204 No Content", (), b"")
         return _send(start_response, "200 OK", TWIML_HEADERS, body.encode())
-
-    def _safe_answer(self, route) -> str | None:
-        """After an unexpected error: the caller gets the apology and the safe route; a
-        coordinator's leg is declined (the caller's call goes on); a status callback its 204."""
-        if route is self.status:
-            return None
-        if route in (self.whisper, self.accept):
-            return render_accept(False)
-        return self.service.apology()
 
     def _verified_form(self, environ: dict) -> Form:
         form = read_form(environ)

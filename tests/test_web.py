@@ -443,6 +443,24 @@ def test_an_error_on_a_coordinators_leg_declines_that_leg(app, client, monkeypat
     assert [child.tag for child in root] == ["Hangup"]  # no apology, no Dial on the coordinator's phone
 
 
+def test_an_error_in_a_status_callback_still_gets_204(app, client, monkeypatch):
+    post(client, "/voice", form())
+
+    def broken(*args):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(app.extensions["ivr"], "ended", broken)
+    response = post(client, "/voice/status", form(CallStatus="completed"))
+    assert response.status_code == 204 and response.get_data() == b""
+
+
+def test_the_fallback_answers_without_looking_at_the_flows(app, client, monkeypatch):
+    checked = []
+    monkeypatch.setattr(app.extensions["ivr"].registry, "check", lambda: checked.append(1))
+    assert_apology(post(client, "/voice/fallback", form(ErrorCode="11200")).get_data(as_text=True))
+    assert checked == []
+
+
 def test_a_webhook_fetched_with_get_is_told_to_post(client):
     response = client.get("/voice")
     assert response.status_code == 405 and response.headers["Allow"] == "POST"

@@ -489,7 +489,7 @@ def test_two_workers_on_one_sqlite_store_serve_alternate_turns_of_a_call(make_ap
     assert first.extensions["ivr"].store is not second.extensions["ivr"].store
     entries = ["1", "1", "2", "2", "2", "2", "1", "2", "2", "2", "1", "dial:completed"]
 
-    expected = Phone(first.extensions["ivr"].registry.current["support-line"])
+    expected = Phone(first.extensions["ivr"].registry.current["support-line"], now=OPEN_HOURS)
     expected.start()
     for entry in entries:
         expected.enter(entry)

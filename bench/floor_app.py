@@ -1,7 +1,7 @@
 """The second baseline for `bench.load`: the least any signed, stateful webhook must do.
 
 Per request it reads the posted form, checks the X-Twilio-Signature with twilio's
-RequestValidator (through `ivr.signature`), loads the call's value from Redis and
+RequestValidator (through `ivr.telephony.signature`), loads the call's value from Redis and
 saves a new one with the store's compare-and-set (the same two commands a turn
 sends), and answers the static app's fixed document. No engine, no call record, no
 rendering, no log line. Its throughput next to the static app's bounds what the IVR
@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 
 from bench.static_app import DOCUMENT, HEADERS
-from ivr import signature
-from ivr.store_redis import RedisStore
-from ivr.webhooks import read_form
+from ivr.telephony import signature
+from ivr.stores.redis import RedisStore
+from ivr.web.webhooks import read_form
 
 TOKEN = os.environ["TWILIO_AUTH_TOKEN"]
 STORE = RedisStore.from_url(os.environ["REDIS_URL"], prefix="floor")  # apart from the IVR's call keys

@@ -41,12 +41,12 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from ivr.commands import Dial, Gather, Hangup, Record
-from ivr.engine import CallState, step
-from ivr.events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
-from ivr.flow import NODE_KINDS
-from ivr.flow_loader import lint_text, load_flow
-from ivr.problems import FlowError
+from ivr.engine.commands import Dial, Gather, Hangup, Record
+from ivr.engine.step import CallState, step
+from ivr.engine.events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
+from ivr.flows.model import NODE_KINDS
+from ivr.flows.loader import lint_text, load_flow
+from ivr.flows.problems import FlowError
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_FLOW = ROOT / "flows" / "support-line.yaml"
@@ -738,8 +738,8 @@ def bench_loader(runs: int, budget_s: float, warm_each: bool, gc_column: bool, s
 
 def timed_breakdown(n: int, seed: int, runs: int) -> dict:
     """lint_text with timers around its big parts (no profiler, so C and Python code compare fairly)."""
-    import ivr.flow_loader as loader_module
-    import ivr.yamlnodes as yamlnodes_module
+    import ivr.flows.loader as loader_module
+    import ivr.flows.yaml_reader as yamlnodes_module
 
     spent: Counter = Counter()
     calls: Counter = Counter()

@@ -67,7 +67,7 @@ import redis
 import yaml
 from twilio.request_validator import RequestValidator
 
-from ivr.messages import BUILT_IN
+from ivr.flows.messages import BUILT_IN
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = ROOT / "flows" / "tests"
@@ -836,10 +836,10 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
     import io
     import pstats
 
-    import ivr.calls
-    import ivr.signature
-    import ivr.webhooks
-    from ivr.web import create_app
+    import ivr.web.turns
+    import ivr.telephony.signature
+    import ivr.web.webhooks
+    from ivr.web.app import create_app
 
     workdir = tempfile.mkdtemp(prefix="ivr-bench-profile-")
     app = create_app({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": REDIS_URL, "IVR_FLOWS_DIR": flows,
@@ -850,15 +850,15 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
 
     timers = Timers()
     service = app.extensions["ivr"]
-    record = ivr.calls.Record
+    record = ivr.web.turns.Record
     targets = [
-        (app, "wsgi_app", "request"), (ivr.webhooks, "_body", "webhooks.body"),
-        (ivr.webhooks, "_pairs", "webhooks.pairs"), (ivr.webhooks, "Form", "webhooks.Form"),
-        (ivr.signature, "public_url", "signature.public_url"), (ivr.signature, "check", "signature.check"),
+        (app, "wsgi_app", "request"), (ivr.web.webhooks, "_body", "webhooks.body"),
+        (ivr.web.webhooks, "_pairs", "webhooks.pairs"), (ivr.web.webhooks, "Form", "webhooks.Form"),
+        (ivr.telephony.signature, "public_url", "signature.public_url"), (ivr.telephony.signature, "check", "signature.check"),
         (service.registry, "check", "registry.check"), (service, "_turn", "_turn"), (service, "_serve", "_serve"),
         (service.store, "load", "store.load"), (service.store, "save", "store.save"),
-        (service, "_flow", "registry.get"), (ivr.calls, "step", "engine.step"),
-        (ivr.calls, "render", "twiml.render"), (record, "pack", "Record.pack"),
+        (service, "_flow", "registry.get"), (ivr.web.turns, "step", "engine.step"),
+        (ivr.web.turns, "render", "twiml.render"), (record, "pack", "Record.pack"),
     ]
     # The code may have moved on: time what is there.
     targets = [(owner, attr, name) for owner, attr, name in targets if hasattr(owner, attr)]

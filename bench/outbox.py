@@ -35,10 +35,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import redis
 
-from ivr import outbox
-from ivr.store import CallStore
-from ivr.store_redis import RedisStore
-from ivr.store_sqlite import SqliteStore
+from ivr.outbox import worker as outbox
+from ivr.stores.protocols import CallStore
+from ivr.stores.redis import RedisStore
+from ivr.stores.sqlite import SqliteStore
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 SECRET = "bench-secret"

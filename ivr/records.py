@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone, tzinfo
 from typing import Any, ClassVar
 
-from .store import CallStore
+from ivr.stores.protocols import CallStore
 
 E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr import cli_outbox
+from ivr.cli import outbox as cli_outbox
 from ivr.cli import main
-from ivr.store import OutboxItem
-from ivr.store_sqlite import SqliteStore
+from ivr.stores.protocols import OutboxItem
+from ivr.stores.sqlite import SqliteStore
 
 HOURS = """\
 flow: hours

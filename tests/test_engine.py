@@ -10,11 +10,11 @@ from types import MappingProxyType
 
 import pytest
 
-from ivr.commands import Dial, Effect, Gather, Hangup, Record, Say
-from ivr.engine import MAX_STEPS, CallState, step
-from ivr.events import CallStarted, DialDone, Digits, NoInput, RecordingDone
-from ivr.flow_loader import lint_text
-from ivr.phone import Phone
+from ivr.engine.commands import Dial, Effect, Gather, Hangup, Record, Say
+from ivr.engine.step import MAX_STEPS, CallState, step
+from ivr.engine.events import CallStarted, DialDone, Digits, NoInput, RecordingDone
+from ivr.flows.loader import lint_text
+from ivr.tools.phone import Phone
 
 NOW = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc)
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivr.commands import WAITING, Dial, Gather, Hangup, Record
-from ivr.engine import MAX_STEPS, CallState, step
-from ivr.events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
-from ivr.flow_loader import flow_files, load_flow
+from ivr.engine.commands import WAITING, Dial, Gather, Hangup, Record
+from ivr.engine.step import MAX_STEPS, CallState, step
+from ivr.engine.events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
+from ivr.flows.loader import flow_files, load_flow
 
 HERE = Path(__file__).resolve().parent
 FLOWS = [load_flow(path) for path in flow_files([HERE.parent / "flows"]) + [HERE / "flows" / "demo.yaml"]]

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from twiml_schema import assert_valid_twiml
 
-from ivr.calls import urls_for
-from ivr.engine import new_state, walk_from
-from ivr.events import NoInput
-from ivr.flow_loader import flow_files, load_flow
-from ivr.twiml import render
+from ivr.web.turns import urls_for
+from ivr.engine.step import new_state, walk_from
+from ivr.engine.events import NoInput
+from ivr.flows.loader import flow_files, load_flow
+from ivr.telephony.twiml import render
 
 FLOWS = [load_flow(path) for path in flow_files([Path(__file__).resolve().parent.parent / "flows"])]
 MOMENTS = {

@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
 
-from ivr import calls
-from ivr.calls import Record
-from ivr.http_phone import scripted
-from ivr.phone import Phone
-from ivr.web import create_app
+from ivr.web import turns
+from ivr.web.turns import Record
+from ivr.tools.http_phone import scripted
+from ivr.tools.phone import Phone
+from ivr.web.app import create_app
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 FLOW_FILE = "support-line.yaml"
@@ -324,7 +324,7 @@ def test_redis_hanging_mid_call_times_out_to_the_safe_route_and_the_call_survive
         _assert_outage(client, call, "3")
     finally:
         redis_server.resume()
-    time.sleep(calls.STORE_PAUSE_SECONDS)  # the service leaves a store that timed out alone for a moment
+    time.sleep(turns.STORE_PAUSE_SECONDS)  # the service leaves a store that timed out alone for a moment
 
     # Nothing was written during the hang: the call still waits at the main menu, on the same turn.
     record = stored(app, call.call_sid)
@@ -355,7 +355,7 @@ def test_after_a_store_timeout_the_next_turns_get_the_apology_without_waiting(ma
         assert len(loads) == tried and second.seconds < waited / 2  # not asked again: no second wait
     finally:
         redis_server.resume()
-    time.sleep(calls.STORE_PAUSE_SECONDS)
+    time.sleep(turns.STORE_PAUSE_SECONDS)
     assert LANGUAGE_MENU in said(check_document(Call(client, sid(6)).start()))  # asked again, and it answers
 
 
@@ -552,7 +552,7 @@ def test_an_unreadable_call_record_gets_the_apology(make_app, blob, caplog):
 @pytest.mark.slow
 def test_records_survive_a_redis_crash_with_append_only_persistence(redis_server, tmp_path):
     from ivr.records import Voicemail, load, save
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     redis_server.stop()
     durable = RedisServer(redis_server.executable, redis_server.folder,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr import callscripts
-from ivr.flow_loader import flow_files, lint_file
+from ivr.tools import callscripts
+from ivr.flows.loader import flow_files, lint_file
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.flow_loader import lint_file
-from ivr.teams import lint_teams_file
+from ivr.flows.loader import lint_file
+from ivr.flows.teams import lint_teams_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "flows" / "err"

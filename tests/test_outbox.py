@@ -26,11 +26,13 @@ from click.testing import CliRunner
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from ivr import effects, outbox, records, texts
+from ivr import records
+from ivr.outbox import sms, worker
+from ivr.web import effects
 from ivr.cli import main
-from ivr.commands import Effect
-from ivr.outbox import Deliverer, run, run_once
-from ivr.store_sqlite import SqliteStore
+from ivr.engine.commands import Effect
+from ivr.outbox.worker import Deliverer, run, run_once
+from ivr.stores.sqlite import SqliteStore
 
 T0 = 1_796_144_400.0  # 2026-12-01 09:00 in Los Angeles, 17:00 UTC
 SID = "AC" + "1f" * 16
@@ -168,7 +170,7 @@ class FakeTwilio(HttpClient):
 
 @pytest.fixture(autouse=True)
 def _no_outbox_settings_from_the_environment(monkeypatch):
-    for name in outbox.SETTING_NAMES:
+    for name in worker.SETTING_NAMES:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -232,7 +234,7 @@ SMS_ID = f"{CALL}:support-line:book:7:3:sms"
 
 
 def enqueue_ride(store, item_id: str = "r1", body: bytes = b'{"id": "r1"}') -> None:
-    assert store.enqueue(item_id, outbox.RIDE, body, T0)
+    assert store.enqueue(item_id, worker.RIDE, body, T0)
 
 
 # --- enqueueing -----------------------------------------------------------------------------
@@ -332,11 +334,11 @@ def test_every_day_of_a_year_fits_one_segment(lang):
     for offset in range(366):
         when = (day + timedelta(days=offset)).isoformat()
         for hhmm, ampm in [("1259", "pm"), ("0100", "am"), ("1030", None)]:
-            text = texts.ride_received(lang, when, hhmm, ampm, "99999999")
+            text = sms.ride_received(lang, when, hhmm, ampm, "99999999")
             assert len(text) <= 160
             saturday_in_spanish = lang == "es" and (day + timedelta(days=offset)).weekday() == 5
-            assert texts.is_gsm7(text) is not saturday_in_spanish, text
-            assert texts.segments(text) == (2 if saturday_in_spanish else 1)
+            assert sms.is_gsm7(text) is not saturday_in_spanish, text
+            assert sms.segments(text) == (2 if saturday_in_spanish else 1)
 
 
 @pytest.mark.parametrize(("lang", "when", "expected"), [
@@ -345,7 +347,7 @@ def test_every_day_of_a_year_fits_one_segment(lang):
     ("en", "", None),
 ])
 def test_spoken_dates(lang, when, expected):
-    assert texts.spoken_date(when, lang) == expected
+    assert sms.spoken_date(when, lang) == expected
 
 
 @pytest.mark.parametrize(("hhmm", "ampm", "expected"), [
@@ -356,20 +358,20 @@ def test_spoken_dates(lang, when, expected):
     ("0005", None, "12:05 AM"), ("2400", None, None),
 ])
 def test_clock_times(hhmm, ampm, expected):
-    assert texts.clock_time(hhmm, ampm) == expected
+    assert sms.clock_time(hhmm, ampm) == expected
 
 
 def test_an_unreadable_date_or_time_is_left_out():
-    assert texts.ride_received("en", "someday", "0930", "am", "12345678") == (
+    assert sms.ride_received("en", "someday", "0930", "am", "12345678") == (
         "We received your ride request for your appointment. Confirmation number: 12345678.")
-    assert texts.ride_received("es", "2026-12-01", "99", "am", "12345678") == (
+    assert sms.ride_received("es", "2026-12-01", "99", "am", "12345678") == (
         "Recibimos su solicitud de transporte para su cita del mar 1 dic. Referencia: 12345678.")
 
 
 def test_segments_count_gsm7_extension_characters_twice():
-    assert texts.segments("a" * 160) == 1 and texts.segments("a" * 161) == 2
-    assert texts.segments("€" * 80) == 1 and texts.segments("€" * 81) == 2
-    assert texts.segments("á" * 70) == 1 and texts.segments("á" * 71) == 2
+    assert sms.segments("a" * 160) == 1 and sms.segments("a" * 161) == 2
+    assert sms.segments("€" * 80) == 1 and sms.segments("€" * 81) == 2
+    assert sms.segments("á" * 70) == 1 and sms.segments("á" * 71) == 2
 
 
 # --- ride hand-offs against a real HTTP server --------------------------------------------
@@ -489,8 +491,8 @@ def test_the_desk_refuses_a_wrong_signature(store, desk, clock, make_deliverer):
 
 def test_the_signature_covers_timestamp_and_body():
     expected = hmac.new(b"k", b"1700000000.{}", hashlib.sha256).hexdigest()
-    assert outbox.sign("k", "1700000000", b"{}") == f"sha256={expected}"
-    assert outbox.sign("k", "1700000001", b"{}") != outbox.sign("k", "1700000000", b"{}")
+    assert worker.sign("k", "1700000000", b"{}") == f"sha256={expected}"
+    assert worker.sign("k", "1700000001", b"{}") != worker.sign("k", "1700000000", b"{}")
 
 
 def test_a_closed_port_is_retried(store, clock, make_deliverer):
@@ -754,21 +756,21 @@ def test_procfile_runs_the_worker():
 
 
 def test_the_worker_process_stops_cleanly_on_sigterm(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", *outbox.SETTING_NAMES)}
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", *worker.SETTING_NAMES)}
     env["IVR_INSTANCE_PATH"] = str(tmp_path)
-    worker = subprocess.Popen([sys.executable, "-m", "ivr.cli", "outbox", "run", "--interval", "0.1"],
+    process = subprocess.Popen([sys.executable, "-m", "ivr.cli", "outbox", "run", "--interval", "0.1"],
                               env=env, stderr=subprocess.PIPE, text=True)
     try:
-        started = json.loads(worker.stderr.readline())
+        started = json.loads(process.stderr.readline())
         assert started["event"] == "OutboxWorkerStarted" and started["once"] is False
         assert started["store"].endswith("/ivr.sqlite3")
-        worker.send_signal(signal.SIGTERM)
-        rest = worker.stderr.read()
-        assert worker.wait(10) == 0
+        process.send_signal(signal.SIGTERM)
+        rest = process.stderr.read()
+        assert process.wait(10) == 0
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-        worker.stderr.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
     stopped = json.loads(rest.splitlines()[-1])
     assert stopped["event"] == "OutboxWorkerStopped" and stopped.get("claimed", 0) == 0

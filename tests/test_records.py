@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 import ivr
-from ivr import cli_admin
+from ivr.cli import admin as cli_admin
 from ivr import records as rec
 from ivr.cli import main
-from ivr.store_sqlite import SqliteStore
+from ivr.stores.sqlite import SqliteStore
 
 SUMMER = 1_717_200_000.5  # 2024-06-01 00:00:00.5 UTC = 2024-05-31 17:00 PDT
 WINTER = 1_704_067_200.0  # 2024-01-01 00:00 UTC = 2023-12-31 16:00 PST
@@ -435,7 +435,7 @@ def test_bad_zone_is_an_error(saved, monkeypatch):
 
 @pytest.mark.redis
 def test_commands_against_redis(redis_url, monkeypatch, tmp_path):
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("IVR_INSTANCE_PATH", str(tmp_path / "unused"))

@@ -7,7 +7,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from ivr.signature import check, public_url
+from ivr.telephony.signature import check, public_url
 
 TOKEN = "12345"
 VECTOR_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
@@ -203,6 +203,6 @@ def test_repeated_form_fields_are_all_signed():
 
 
 def test_module_does_not_import_flask():
-    import ivr.signature as module
+    import ivr.telephony.signature as module
 
     assert "flask" not in vars(module)

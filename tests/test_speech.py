@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from jinja2.exceptions import SecurityError
 
-from ivr import speech
-from ivr.speech import (TemplateProblem, date_spoken, digits_spoken, evaluate, expression_names, opening_spoken,
+from ivr.flows import speech
+from ivr.flows.speech import (TemplateProblem, date_spoken, digits_spoken, evaluate, expression_names, opening_spoken,
                         ordinal, phone_spoken, render, template_names, time_spoken, word_count)
 
 

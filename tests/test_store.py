@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ivr.store import StoreUnavailable, from_url, sqlite_path
-from ivr.store_sqlite import SqliteStore
+from ivr.stores.protocols import StoreUnavailable, from_url, sqlite_path
+from ivr.stores.sqlite import SqliteStore
 
 
 @pytest.mark.parametrize("url", [None, ""])
@@ -58,7 +58,7 @@ def test_sqlite_url_needs_an_absolute_path(url):
     "url", ["redis://127.0.0.1:6379/15", "rediss://user:secret@redis.example.org:6380/0"]
 )
 def test_redis_urls_make_a_fail_fast_redis_store(tmp_path, url):
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     store = from_url(url, str(tmp_path))  # connects lazily: nothing is contacted here
     try:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ivr.store import CallStore, OutboxItem, StoreUnavailable
-from ivr.store_sqlite import SqliteStore
+from ivr.stores.protocols import CallStore, OutboxItem, StoreUnavailable
+from ivr.stores.sqlite import SqliteStore
 
 TTL = 60
 
@@ -72,7 +72,7 @@ def sqlite_backend(tmp_path) -> Iterator[Backend]:
 
 @pytest.fixture
 def redis_backend(redis_url) -> Iterator[Backend]:
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     store = RedisStore.from_url(redis_url)
     sids: list[str] = []
@@ -297,7 +297,7 @@ def test_sqlite_corrupt_file_is_unavailable(tmp_path):
 
 
 def test_redis_closed_port_is_unavailable_quickly():
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     store = RedisStore.from_url("redis://127.0.0.1:1/15")
     try:
@@ -309,7 +309,7 @@ def test_redis_closed_port_is_unavailable_quickly():
 
 
 def test_redis_silent_server_times_out_quickly():
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     # Accepts connections (the kernel's backlog does) but never answers a command.
     with socket.socket() as silent:
@@ -327,7 +327,7 @@ def test_redis_silent_server_times_out_quickly():
 
 
 def test_redis_timed_out_command_is_not_tried_again():
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     accepted = []
     with socket.socket() as silent:
@@ -504,10 +504,10 @@ def test_sqlite_after_fork_the_parents_connection_is_left_alone(sqlite_backend, 
     assert store.save(sid, b"parent", 0, TTL)
     parent_conn = store._connection()
 
-    import ivr.store_sqlite
+    import ivr.stores.sqlite
 
     real_pid = os.getpid()
-    monkeypatch.setattr(ivr.store_sqlite.os, "getpid", lambda: real_pid + 1)
+    monkeypatch.setattr(ivr.stores.sqlite.os, "getpid", lambda: real_pid + 1)
     child_conn = store._connection()
     assert child_conn is not parent_conn
     assert store.load(sid) == (b"parent", 1)
@@ -581,7 +581,7 @@ def records_sqlite(tmp_path) -> Iterator[RecordBackend]:
 
 @pytest.fixture
 def records_redis(redis_url) -> Iterator[RecordBackend]:
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     # Records share fixed keys; a prefix of its own keeps this test's apart from anyone else's.
     prefix = f"ivrtest-{uuid.uuid4().hex}"
@@ -844,7 +844,7 @@ def test_sqlite_records_on_a_corrupt_file_are_unavailable(tmp_path):
 
 
 def test_redis_records_on_a_closed_port_are_unavailable():
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     store = RedisStore.from_url("redis://127.0.0.1:1/15")
     try:
@@ -874,7 +874,7 @@ def test_redis_records_keys_share_a_hash_tag_and_never_expire(records_redis):
 
 @pytest.mark.redis
 def test_redis_records_keep_the_default_prefix_layout(redis_url):
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     store = RedisStore.from_url(redis_url)
     try:
@@ -1267,7 +1267,7 @@ def test_sqlite_outbox_on_a_corrupt_file_is_unavailable(tmp_path):
 
 
 def test_redis_outbox_on_a_closed_port_is_unavailable():
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     store = RedisStore.from_url("redis://127.0.0.1:1/15")
     try:
@@ -1291,7 +1291,7 @@ def test_redis_outbox_keys_share_a_hash_tag_and_never_expire(records_redis):
     assert store.client.zrange(f"{prefix}:{{outbox}}:due", 0, -1, withscores=True) == [(b"c", T0)]
     assert store.client.zscore(f"{prefix}:{{outbox}}:done", "a") == T0 + 60
     assert store.client.zscore(f"{prefix}:{{outbox}}:dead", "b") == T0 + 60
-    from ivr.store_redis import RedisStore
+    from ivr.stores.redis import RedisStore
 
     assert RedisStore(store.client).outbox_key("items") == "ivr:{outbox}:items"  # the default prefix
 

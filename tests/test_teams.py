@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from ivr import teams as teams_module
-from ivr.problems import FlowError
-from ivr.teams import (Calendar, Member, Team, candidates, inline_team, is_open, lint_teams_file, lint_teams_text,
+from ivr.flows import teams as teams_module
+from ivr.flows.problems import FlowError
+from ivr.flows.teams import (Calendar, Member, Team, candidates, inline_team, is_open, lint_teams_file, lint_teams_text,
                        load_teams, next_opening)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from ivr.commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
-from ivr.twiml import TurnUrls, render, render_apology
+from ivr.engine.commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
+from ivr.telephony.twiml import TurnUrls, render, render_apology
 
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
 URLS = TurnUrls(

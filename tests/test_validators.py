@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ivr.validators import LENGTHS, VALIDATORS, readback
+from ivr.flows.validators import LENGTHS, VALIDATORS, readback
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)  # a Wednesday
 

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
 
-from ivr import callscripts
-from ivr.calls import Record
-from ivr.http_phone import scripted
-from ivr.phone import Phone
-from ivr.store import StoreUnavailable
-from ivr.web import create_app
+from ivr.tools import callscripts
+from ivr.web.turns import Record
+from ivr.tools.http_phone import scripted
+from ivr.tools.phone import Phone
+from ivr.stores.protocols import StoreUnavailable
+from ivr.web.app import create_app
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 CALL_SID = "CA" + "ab" * 16
@@ -323,7 +323,7 @@ def test_an_exception_in_a_turn_apologises_without_leaking(app, client, monkeypa
     def explode(*args):
         raise ValueError("member 12345678 born 01021950")
 
-    monkeypatch.setattr("ivr.calls.step", explode)
+    monkeypatch.setattr("ivr.web.turns.step", explode)
     with caplog.at_level(logging.INFO, logger="ivr.calls"):
         response = post(client, "/voice/turn?t=0", form(Digits="1"))
     assert response.status_code == 200

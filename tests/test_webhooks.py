@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr.webhooks import MAX_FIELDS, Form, Refused, _pairs
+from ivr.web.webhooks import MAX_FIELDS, Form, Refused, _pairs
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from twilio.request_validator import RequestValidator
 from twiml_schema import assert_valid_twiml
 
-from ivr.http_phone import HttpPhone
+from ivr.tools.http_phone import HttpPhone
 
 TOKEN = "test-auth-token-0123456789abcdef"
 BASE = "http://localhost"

@@ -31,14 +31,14 @@ from functools import lru_cache
 from pathlib import Path
 from datetime import datetime
 
-from . import effects
-from .commands import Dial, Effect, Say
-from .engine import CallState, step
-from .events import EVERYONE_IN, CallStarted, Event, Staff
-from .flow_registry import FlowRegistry
-from .messages import BUILT_IN
-from .store import CallStore, StoreUnavailable
-from .twiml import TurnUrls, render, render_accept, render_apology, render_whisper
+from ivr.web import effects
+from ivr.engine.commands import Dial, Effect, Say
+from ivr.engine.step import CallState, step
+from ivr.engine.events import EVERYONE_IN, CallStarted, Event, Staff
+from ivr.web.registry import FlowRegistry
+from ivr.flows.messages import BUILT_IN
+from ivr.stores.protocols import CallStore, StoreUnavailable
+from ivr.telephony.twiml import TurnUrls, render, render_accept, render_apology, render_whisper
 
 log = logging.getLogger("ivr.calls")
 CALL_TTL_SECONDS = 4 * 3600

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Callable
 
-from .speech import date_spoken, digits_spoken, phone_spoken, time_spoken
+from ivr.flows.speech import date_spoken, digits_spoken, phone_spoken, time_spoken
 
 
 def _mmdd(digits: str, year: int) -> date | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .flow import (ActionNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode,
+from ivr.flows.model import (ActionNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode,
                    TransferNode)
 
 

@@ -16,9 +16,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
-from .flow import Flow
-from .flow_loader import TEAMS_FILE, lint_text, load_flows, teams_beside
-from .problems import FlowError, Problem
+from ivr.flows.model import Flow
+from ivr.flows.loader import TEAMS_FILE, lint_text, load_flows, teams_beside
+from ivr.flows.problems import FlowError, Problem
 
 log = logging.getLogger("ivr.flows")
 KEEP_VERSIONS = 64

@@ -19,15 +19,15 @@ from types import MappingProxyType
 
 import yaml
 
-from . import messages, validators
-from .actions import ACTIONS
-from .flow import (ASK_TYPES, NODE_KINDS, ActionNode, AskNode, Branch, DecideNode, Flow, HangupNode, Keys,
+from ivr.flows import messages, validators
+from ivr.flows.actions import ACTIONS
+from ivr.flows.model import (ASK_TYPES, NODE_KINDS, ActionNode, AskNode, Branch, DecideNode, Flow, HangupNode, Keys,
                    MenuNode, Option, RecordNode, SayNode, Text, TransferNode, Wait)
-from .flow_checks import check_graph
-from .problems import FlowError, Problem
-from .teams import Calendar, Team, Teams, inline_team, lint_teams_file
-from .speech import TemplateProblem, expression_names, template_names, word_count
-from .yamlnodes import Reader, is_null
+from ivr.flows.checks import check_graph
+from ivr.flows.problems import FlowError, Problem
+from ivr.flows.teams import Calendar, Team, Teams, inline_team, lint_teams_file
+from ivr.flows.speech import TemplateProblem, expression_names, template_names, word_count
+from ivr.flows.yaml_reader import Reader, is_null
 
 ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

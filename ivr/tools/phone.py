@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from .commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
-from .engine import CallState, step
-from .events import EVERYONE_IN, CallStarted, DialDone, Digits, NoInput, RecordingDone, Staff
-from .flow import Flow
+from ivr.engine.commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
+from ivr.engine.step import CallState, step
+from ivr.engine.events import EVERYONE_IN, CallStarted, DialDone, Digits, NoInput, RecordingDone, Staff
+from ivr.flows.model import Flow
 
 
 def describe(commands) -> list[str]:

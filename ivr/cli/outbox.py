@@ -20,9 +20,9 @@ import time
 
 import click
 
-from . import outbox
-from .cli_admin import _local, _short, _table, describe, line_zone, with_store
-from .store import DEAD, DONE, OUTBOX_STATES, CallStore
+from ivr.outbox import worker
+from ivr.cli.admin import _local, _short, _table, describe, line_zone, with_store
+from ivr.stores.protocols import DEAD, DONE, OUTBOX_STATES, CallStore
 
 DAY = 86400.0
 PURGE_LIMIT = 10000
@@ -52,29 +52,29 @@ def outbox_group() -> None:
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 @click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
               help="Seconds between looks for due items when there is nothing to do.")
-@click.option("--limit", type=click.IntRange(min=1), default=outbox.BATCH, show_default=True,
+@click.option("--limit", type=click.IntRange(min=1), default=worker.BATCH, show_default=True,
               help="Items claimed at a time.")
-@click.option("--lease", type=click.FloatRange(min=60), default=outbox.LEASE_SECONDS, show_default=True,
+@click.option("--lease", type=click.FloatRange(min=60), default=worker.LEASE_SECONDS, show_default=True,
               help="Seconds an item stays with this worker before another may claim it.")
 @with_store
 def outbox_run(store: CallStore, once: bool, interval: float, limit: int, lease: float) -> None:
     """The worker: deliver due items, retrying failures with backoff."""
     handler = _EchoHandler()
-    logger = outbox.log
+    logger = worker.log
     logger.addHandler(handler)
     old_level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        deliverer = outbox.Deliverer()
+        deliverer = worker.Deliverer()
         stop = threading.Event()
         restore = (lambda: None) if once else _stop_on_signals(stop)
         try:
             logger.info(json.dumps({"event": "OutboxWorkerStarted", "store": describe(store), "once": once,
                                     "problems": deliverer.problems()}, separators=(",", ":")))
             if once:
-                counts = outbox.run_once(store, deliverer, lease_seconds=lease, limit=limit)
+                counts = worker.run_once(store, deliverer, lease_seconds=lease, limit=limit)
             else:
-                counts = outbox.run(store, deliverer, stop, interval, lease_seconds=lease, limit=limit)
+                counts = worker.run(store, deliverer, stop, interval, lease_seconds=lease, limit=limit)
             logger.info(json.dumps({"event": "OutboxWorkerStopped", **counts}, separators=(",", ":")))
         finally:
             restore()

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import click
 
-from . import callscripts
-from .cli_admin import register as register_admin
-from .cli_outbox import register as register_outbox
-from .commands import Dial, Record
-from .flow_loader import TEAMS_FILE, flow_files, is_teams_file, lint_file, load_flow
-from .graph import mermaid
-from .http_phone import CallFailed, HttpPhone, scripted
-from .phone import Phone, parse_entry
-from .teams import lint_teams_file
-from .problems import FlowError
+from ivr.tools import callscripts
+from ivr.cli.admin import register as register_admin
+from ivr.cli.outbox import register as register_outbox
+from ivr.engine.commands import Dial, Record
+from ivr.flows.loader import TEAMS_FILE, flow_files, is_teams_file, lint_file, load_flow
+from ivr.flows.mermaid import mermaid
+from ivr.tools.http_phone import CallFailed, HttpPhone, scripted
+from ivr.tools.phone import Phone, parse_entry
+from ivr.flows.teams import lint_teams_file
+from ivr.flows.problems import FlowError
 
 
 @click.group()
@@ -174,6 +174,3 @@ def graph(flow_path: str) -> None:
 
 register_admin(main)
 register_outbox(main)
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

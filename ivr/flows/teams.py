@@ -31,8 +31,8 @@ import holidays
 import phonenumbers
 import yaml
 
-from .problems import FlowError, Problem
-from .yamlnodes import Reader, is_null
+from ivr.flows.problems import FlowError, Problem
+from ivr.flows.yaml_reader import Reader, is_null
 
 TimeRange = tuple[time, time]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from twilio.twiml.voice_response import Gather as GatherVerb
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.commands import (
+from ivr.engine.commands import (
     Command,
     Dial,
     Effect,

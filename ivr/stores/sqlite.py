@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ivr.store import (
+from ivr.stores.protocols import (
     DEAD,
     DONE,
     PENDING,

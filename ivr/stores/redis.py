@@ -34,7 +34,7 @@ from redis.exceptions import NoScriptError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from ivr.store import (
+from ivr.stores.protocols import (
     DEAD,
     DONE,
     OUTBOX_STATES,

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, jsonify
 
-from .calls import CallService, now_in
-from .flow_registry import FlowRegistry
-from .store import from_url
-from .webhooks import MAX_BODY_BYTES, Webhooks
+from ivr.web.turns import CallService, now_in
+from ivr.web.registry import FlowRegistry
+from ivr.stores.protocols import from_url
+from ivr.web.webhooks import MAX_BODY_BYTES, Webhooks
 
 log = logging.getLogger("ivr.web")
 ENV_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "REDIS_URL", "IVR_FLOWS_DIR", "IVR_FLOW", "PUBLIC_URL",

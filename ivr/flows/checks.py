@@ -9,8 +9,8 @@ from __future__ import annotations
 import difflib
 from collections import deque
 
-from .flow import AskNode, HangupNode, TransferNode, saved_names, successors, waits_for_keys
-from .problems import quoted
+from ivr.flows.model import AskNode, HangupNode, TransferNode, saved_names, successors, waits_for_keys
+from ivr.flows.problems import quoted
 
 IDENTIFYING_VALIDATORS = frozenset({"member_id", "dob", "phone"})
 ALWAYS_KNOWN = frozenset({"lang", "today", "business_days_until", "caller_id"})

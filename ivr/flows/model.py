@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from .actions import ACTIONS
-from .teams import Calendar, Team
+from ivr.flows.actions import ACTIONS
+from ivr.flows.teams import Calendar, Team
 
 NODE_KINDS = ("say", "menu", "ask", "decide", "transfer", "record", "action", "hangup")
 ASK_TYPES = ("yesno", "choice", "digits")

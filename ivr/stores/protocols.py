@@ -253,16 +253,16 @@ def from_url(url: str | None, instance_path: str) -> CallStore:
     redis-cluster:// (or rediss-cluster://) for Redis Cluster."""
     # Imported here so that a SQLite deployment never needs redis, and vice versa.
     if not url:
-        from ivr.store_sqlite import SqliteStore
+        from ivr.stores.sqlite import SqliteStore
 
         return SqliteStore(os.path.join(instance_path, DEFAULT_SQLITE_NAME))
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
-        from ivr.store_sqlite import SqliteStore
+        from ivr.stores.sqlite import SqliteStore
 
         return SqliteStore(sqlite_path(url))
     if scheme in ("redis", "rediss", "redis-cluster", "rediss-cluster"):
-        from ivr.store_redis import RedisStore
+        from ivr.stores.redis import RedisStore
 
         return RedisStore.from_url(url)
     raise ValueError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import yaml
 
-from .problems import ERROR, WARNING, Problem
+from ivr.flows.problems import ERROR, WARNING, Problem
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

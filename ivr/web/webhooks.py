@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from urllib.parse import unquote_plus
 
-from . import signature
-from .calls import CallService
-from .events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
-from .twiml import render_accept
+from ivr.telephony import signature
+from ivr.web.turns import CallService
+from ivr.engine.events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
+from ivr.telephony.twiml import render_accept
 
 log = logging.getLogger("ivr.web")
 

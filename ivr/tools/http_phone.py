@@ -18,8 +18,8 @@ from typing import Callable
 
 from twilio.request_validator import RequestValidator
 
-from .events import DIAL_STATUSES
-from .phone import parse_entry
+from ivr.engine.events import DIAL_STATUSES
+from ivr.tools.phone import parse_entry
 
 MAX_DOCUMENTS = 500
 

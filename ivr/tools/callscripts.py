@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from .events import DIAL_STATUSES
-from .flow import Flow
-from .flow_loader import lint_file
-from .phone import Phone
-from .problems import Problem
-from .yamlnodes import Reader
+from ivr.engine.events import DIAL_STATUSES
+from ivr.flows.model import Flow
+from ivr.flows.loader import lint_file
+from ivr.tools.phone import Phone
+from ivr.flows.problems import Problem
+from ivr.flows.yaml_reader import Reader
 
 DEFAULT_CALLER = "+15555550100"
 DEFAULT_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # a Wednesday morning

@@ -51,10 +51,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import texts
-from .commands import Effect
-from .records import E164_RE, Record
-from .store import CallStore, OutboxItem, StoreUnavailable
+from ivr.outbox import sms
+from ivr.engine.commands import Effect
+from ivr.records import E164_RE, Record
+from ivr.stores.protocols import CallStore, OutboxItem, StoreUnavailable
 
 log = logging.getLogger("ivr.outbox")
 
@@ -112,7 +112,7 @@ def items_for(call_sid: str, effect: Effect, created_at: float, *, record: Recor
     if effect.action == "book_ride":
         if record is None:
             raise ValueError("book_ride needs its ride record")
-        body = texts.ride_received(lang, params.get("appt_date", ""), params.get("appt_time", ""),
+        body = sms.ride_received(lang, params.get("appt_date", ""), params.get("appt_time", ""),
                                    params.get("appt_ampm"), params.get("confirmation", ""))
         items = [(f"{record.id}:sms", SMS, sms_payload(params.get("callback"), body, lang, created_at))]
         if settings_from(settings)["RIDES_WEBHOOK_URL"]:

@@ -24,13 +24,13 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from . import speech, validators
-from .actions import ACTIONS
-from .messages import LANGUAGE_NAMES
-from .teams import candidates, is_open, next_opening
-from .commands import Dial, Effect, Gather, Hangup, Record, Say
-from .events import CallStarted, DialDone, Digits, Event, NoInput, RecordingDone
-from .flow import (ActionNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode, Text,
+from ivr.flows import speech, validators
+from ivr.flows.actions import ACTIONS
+from ivr.flows.messages import LANGUAGE_NAMES
+from ivr.flows.teams import candidates, is_open, next_opening
+from ivr.engine.commands import Dial, Effect, Gather, Hangup, Record, Say
+from ivr.engine.events import CallStarted, DialDone, Digits, Event, NoInput, RecordingDone
+from ivr.flows.model import (ActionNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode, Text,
                    TransferNode)
 
 STATE_VERSION = 1

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .commands import Effect
-from .outbox import enqueue_for
-from .records import CallbackRequest, Record, RideRequest, Voicemail, save
-from .store import CallStore
+from ivr.engine.commands import Effect
+from ivr.outbox.worker import enqueue_for
+from ivr.records import CallbackRequest, Record, RideRequest, Voicemail, save
+from ivr.stores.protocols import CallStore
 
 
 def record_for(call_sid: str, effect: Effect, created_at: float) -> Record:

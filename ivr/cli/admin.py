@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from . import records as rec
-from .store import CallStore, StoreUnavailable, from_url
+from ivr import records as rec
+from ivr.stores.protocols import CallStore, StoreUnavailable, from_url
 
 DEFAULT_ZONE = "America/Los_Angeles"
 SUMMARY_WIDTH = 40

@@ -1,0 +1,1 @@
+"""The call engine: `step(flow, state, event)`. Pure: no web, store, telephony or clock."""

@@ -1,0 +1,1 @@
+"""Twilio's idioms: TwiML documents and request signatures."""

@@ -1,0 +1,1 @@
+"""Phones for admins and tests: offline, over HTTP, and call scripts."""

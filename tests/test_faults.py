@@ -27,7 +27,7 @@ import pytest
 from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
 
 from ivr.web import turns
-from ivr.web.turns import Record
+from ivr.web.call_record import CallRecord
 from ivr.tools.http_phone import scripted
 from ivr.tools.phone import Phone
 from ivr.web.app import create_app
@@ -96,9 +96,9 @@ def fast_reload(monkeypatch, app) -> None:
     monkeypatch.setattr(app.extensions["ivr"].registry, "check_every", 0)
 
 
-def stored(app, call_sid: str) -> Record | None:
+def stored(app, call_sid: str) -> CallRecord | None:
     blob, _ = app.extensions["ivr"].store.load(call_sid)
-    return Record.unpack(blob) if blob is not None else None
+    return CallRecord.unpack(blob) if blob is not None else None
 
 
 def current_version(app) -> str:

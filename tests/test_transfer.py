@@ -14,7 +14,7 @@ import pytest
 from twilio_sim import BASE, TOKEN, check_document, signed_headers
 
 from ivr import records
-from ivr.web.turns import Record
+from ivr.web.call_record import CallRecord
 from ivr.web.app import create_app
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
@@ -59,9 +59,9 @@ def post(client, path: str, data: dict[str, str]):
     return client.post(path, data=data, headers=signed_headers(BASE + path, data))
 
 
-def stored(app, call_sid: str) -> Record | None:
+def stored(app, call_sid: str) -> CallRecord | None:
     blob, _ = app.extensions["ivr"].store.load(call_sid)
-    return Record.unpack(blob) if blob else None
+    return CallRecord.unpack(blob) if blob else None
 
 
 def says(root) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
 
 from ivr.tools import callscripts
-from ivr.web.turns import Record
+from ivr.web.call_record import CallRecord
 from ivr.tools.http_phone import scripted
 from ivr.tools.phone import Phone
 from ivr.stores.protocols import StoreUnavailable
@@ -60,9 +60,9 @@ def post(client, path: str, data: dict[str, str], **kwargs):
     return client.post(path, data=data, headers=signed_headers(BASE + path, data), **kwargs)
 
 
-def stored(app, call_sid: str = CALL_SID) -> Record | None:
+def stored(app, call_sid: str = CALL_SID) -> CallRecord | None:
     blob, _ = app.extensions["ivr"].store.load(call_sid)
-    return Record.unpack(blob) if blob else None
+    return CallRecord.unpack(blob) if blob else None
 
 
 def without_recordings(answers: dict[str, str]) -> dict[str, str]:

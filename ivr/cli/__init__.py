@@ -16,7 +16,7 @@ from ivr.flows.loader import TEAMS_FILE, flow_files, is_teams_file, lint_file, l
 from ivr.flows.mermaid import mermaid
 from ivr.tools.http_phone import CallFailed, HttpPhone, scripted
 from ivr.tools.phone import Phone, parse_entry
-from ivr.flows.teams import lint_teams_file
+from ivr.flows.teams_loader import lint_teams_file
 from ivr.flows.problems import FlowError
 
 

@@ -25,7 +25,8 @@ from ivr.flows.model import (ASK_TYPES, NODE_KINDS, ActionNode, AskNode, Branch,
                    MenuNode, Option, RecordNode, SayNode, Text, TransferNode, Wait)
 from ivr.flows.checks import check_graph
 from ivr.flows.problems import FlowError, Problem
-from ivr.flows.teams import Calendar, Team, Teams, inline_team, lint_teams_file
+from ivr.flows.teams import Calendar, Team, Teams, inline_team
+from ivr.flows.teams_loader import lint_teams_file
 from ivr.flows.speech import TemplateProblem, expression_names, template_names, word_count
 from ivr.flows.yaml_reader import Reader, is_null
 

@@ -68,7 +68,7 @@ class Phone:
         self.visited: set[tuple[str, str]] = set()  # (node waited at, language)
 
     def _send(self, event) -> list[str]:
-        self.state, self.commands = step(self.flow, self.state, event)
+        self.state, self.commands, self.happened = step(self.flow, self.state, event)
         self.turns += 1
         self.effects.extend(c for c in self.commands if isinstance(c, Effect))
         if self.state.node:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
-from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, jsonify
 
-from ivr.web.turns import CallService, now_in
+from ivr.web.turns import CallService, utc_now
 from ivr.web.registry import FlowRegistry
 from ivr.stores.protocols import from_url
 from ivr.web.webhooks import MAX_BODY_BYTES, Webhooks
 
 log = logging.getLogger("ivr.web")
 ENV_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "REDIS_URL", "IVR_FLOWS_DIR", "IVR_FLOW", "PUBLIC_URL",
-                "IVR_FALLBACK_NUMBER", "IVR_TIMEZONE", "IVR_DEV", "IVR_INSTANCE_PATH", "TWILIO_SMS_FROM",
+                "IVR_FALLBACK_NUMBER", "IVR_DEV", "IVR_INSTANCE_PATH", "TWILIO_SMS_FROM",
                 "RIDES_WEBHOOK_URL", "RIDES_WEBHOOK_SECRET")
 
 
@@ -28,7 +27,6 @@ def _settings(config) -> dict:
     settings = {name: os.environ.get(name) for name in ENV_SETTINGS}
     settings.update(config or {})
     settings["IVR_FLOWS_DIR"] = settings.get("IVR_FLOWS_DIR") or "flows"
-    settings["IVR_TIMEZONE"] = settings.get("IVR_TIMEZONE") or "America/Los_Angeles"
     settings["IVR_DEV"] = str(settings.get("IVR_DEV") or "").lower() in ("1", "true", "yes")
     return settings
 
@@ -52,13 +50,13 @@ def create_app(config: dict | None = None) -> Flask:
     flow_id = settings.get("IVR_FLOW") or _only_flow(registry)
     if registry.get(flow_id) is None:
         raise RuntimeError(f'IVR_FLOW "{flow_id}" is not among the flows: {", ".join(sorted(registry.current))}')
+    clock = settings.get("CLOCK") or utc_now
     app.extensions["ivr"] = CallService(registry, store, flow_id, settings.get("IVR_FALLBACK_NUMBER"),
-                                        settings=settings)
-    zone = ZoneInfo(settings["IVR_TIMEZONE"])
+                                        settings=settings, clock=clock,
+                                        **({"monotonic": settings["MONOTONIC"]} if settings.get("MONOTONIC") else {}))
     app.register_blueprint(_routes())
     app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app, token=settings.get("TWILIO_AUTH_TOKEN"),
-                            public_url=settings.get("PUBLIC_URL"),
-                            clock=settings.get("CLOCK") or (lambda: now_in(zone)))
+                            public_url=settings.get("PUBLIC_URL"), clock=clock)
     return app
 
 

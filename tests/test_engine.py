@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -338,3 +339,38 @@ nodes:
                              ("confirmation", number))
     assert len(number) == 8 and number == again.answers["confirmation"] != other.answers["confirmation"]
     assert texts(commands) == [f"Your confirmation number is {' '.join(number)}."]
+
+
+DATE_FLOW = """
+flow: dates
+start: when
+settings:
+  keys: {operator: null}
+nodes:
+  when:
+    ask: "Enter the month and day."
+    expect: digits
+    min_length: 4
+    max_length: 4
+    validate: future_date_mmdd
+    save: day
+    next: done
+  done:
+    hangup: "Today is {{ today }}; you chose {{ day }}."
+"""
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2026, 12, 1, 1, 30, tzinfo=timezone.utc),  # 17:30 on Nov 30 in California
+    datetime(2026, 11, 30, 17, 30, tzinfo=ZoneInfo("America/Los_Angeles")),
+    datetime(2026, 11, 30, 20, 30, tzinfo=ZoneInfo("America/New_York")),
+])
+def test_today_is_the_lines_whatever_zone_the_event_comes_in(moment):
+    flow, problems = lint_text(DATE_FLOW, "dates.yaml")
+    assert flow is not None, problems
+    assert flow.calendar.timezone == "America/Los_Angeles"
+    state, _, _ = step(flow, None, CallStarted(moment))
+    state, commands, happened = step(flow, state, Digits(moment, "1130"))
+    assert state.answers["day"] == "2026-11-30"
+    assert texts(commands) == ["Today is 2026-11-30; you chose 2026-11-30."]
+    assert [h.brief() for h in happened] == ["answer:day", "ended:when"]

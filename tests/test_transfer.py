@@ -39,7 +39,7 @@ MENU_ES = "En este momento nadie puede atenderle"
 @pytest.fixture
 def make_app(tmp_path, monkeypatch):
     for name in ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_DEV", "PUBLIC_URL", "IVR_FLOW", "IVR_FLOWS_DIR",
-                 "IVR_TIMEZONE", "IVR_FALLBACK_NUMBER"):
+                 "IVR_FALLBACK_NUMBER"):
         monkeypatch.delenv(name, raising=False)
 
     def make(now: datetime = WEDNESDAY_10, **config):

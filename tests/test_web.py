@@ -391,6 +391,25 @@ def test_a_host_that_never_loaded_a_version_fetches_it_from_the_store(make_app, 
     assert stored(second).state.flow_version == old_version
 
 
+def test_a_teams_edit_is_a_new_version_and_another_host_rebuilds_the_old_one_with_its_teams(make_app, tmp_path):
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "support-line.yaml").write_text((FLOWS / "support-line.yaml").read_text())
+    teams = (FLOWS / "teams.yaml").read_text()
+    assert "ring_seconds: 25" in teams
+    (folder / "teams.yaml").write_text(teams)
+    first = make_app(IVR_FLOWS_DIR=str(folder))
+    post(first.test_client(), "/voice", form())
+    old = first.extensions["ivr"].registry.current["support-line"]
+    (folder / "teams.yaml").write_text(teams.replace("ring_seconds: 25", "ring_seconds: 40"))
+    second = make_app(IVR_FLOWS_DIR=str(folder))  # a new host: only the edited teams file on disk
+    new = second.extensions["ivr"].registry.current["support-line"]
+    assert new.version != old.version and new.source == old.source
+    rebuilt = second.extensions["ivr"].registry.get("support-line", old.version)
+    assert rebuilt is not None and rebuilt.version == old.version
+    assert rebuilt.teams == old.teams and rebuilt.teams != new.teams
+
+
 def test_a_ride_booked_over_http_is_recorded_texted_and_handed_to_the_desk(make_app):
     from ivr import records
 

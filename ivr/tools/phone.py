@@ -6,7 +6,7 @@ where the call stands, and turns the engine's commands into readable lines.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from ivr.engine.commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
 from ivr.engine.step import CallState, step
@@ -53,14 +53,14 @@ def parse_entry(entry: str) -> tuple[str, str]:
 class Phone:
     """One simulated call through a flow."""
 
-    def __init__(self, flow: Flow, now: datetime | None = None, caller: str = "+15555550100",
-                 staff: Staff = EVERYONE_IN):
+    def __init__(self, flow: Flow, now: datetime, caller: str = "+15555550100", staff: Staff = EVERYONE_IN):
         self.flow = flow
         self.caller = caller
         self.staff = staff
-        self.now = now or datetime.now(timezone.utc)
+        self.now = now  # when the call is placed: hours, holidays and "today" are judged in the line's zone
         self.state: CallState | None = None
         self.commands: tuple = ()
+        self.happened: tuple = ()
         self.heard: list[str] = []
         self.effects: list[Effect] = []
         self.turns = 0

@@ -44,8 +44,9 @@ def create_app(config: dict | None = None) -> Flask:
         log.warning("DEVELOPMENT MODE: Twilio signatures are NOT checked; never expose this server")
     os.makedirs(app.instance_path, exist_ok=True)
     store = from_url(settings.get("REDIS_URL"), app.instance_path)
-    registry = FlowRegistry(settings["IVR_FLOWS_DIR"], publish=lambda flow, text: _publish(store, flow, text),
-                            fetch=lambda version: _fetch(store, version))
+    registry = FlowRegistry(settings["IVR_FLOWS_DIR"],
+                            publish=lambda version, blob: store.put_value(f"flow:{version}", blob, FLOW_SOURCE_TTL),
+                            fetch=lambda version: store.get_value(f"flow:{version}"))
     registry.load()
     flow_id = settings.get("IVR_FLOW") or _only_flow(registry)
     if registry.get(flow_id) is None:
@@ -72,16 +73,6 @@ def _log_to_stderr() -> None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         logger.addHandler(handler)
-
-
-def _publish(store, flow, text: str) -> None:
-    """Share a flow version's source, so a host that never loaded it can finish its calls."""
-    store.put_value(f"flow:{flow.version}", text.encode("utf-8"), FLOW_SOURCE_TTL)
-
-
-def _fetch(store, version: str) -> str | None:
-    blob = store.get_value(f"flow:{version}")
-    return blob.decode("utf-8") if blob is not None else None
 
 
 def _only_flow(registry: FlowRegistry) -> str:

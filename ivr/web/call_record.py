@@ -23,6 +23,14 @@ _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(_Head)
 
 
+class UnreadableRecord(ValueError):
+    """Stored bytes that are not a call record of ours: `why` is "format" or "schema" (another version)."""
+
+    def __init__(self, why: str, detail: str):
+        super().__init__(f"not a call record ({why}): {detail}")
+        self.why = why
+
+
 class CallRecord(msgspec.Struct, frozen=True):
     """One call's record."""
 
@@ -38,12 +46,12 @@ class CallRecord(msgspec.Struct, frozen=True):
 
     @classmethod
     def unpack(cls, blob: bytes) -> CallRecord:
-        """Inverse of pack; ValueError when the bytes are not a record of ours, or of another schema."""
+        """Inverse of pack; UnreadableRecord when the bytes are not a record of ours, or of another schema."""
         try:
             head, body = zlib.decompress(blob).split(b"\0", 1)
             data = _DECODER.decode(head)
         except (ValueError, zlib.error, msgspec.DecodeError) as exc:
-            raise ValueError(f"not a call record: {type(exc).__name__}") from None
+            raise UnreadableRecord("format", type(exc).__name__) from None
         if data.state.version != STATE_VERSION:
-            raise ValueError(f"not a call record: state schema {data.state.version}")
+            raise UnreadableRecord("schema", f"state version {data.state.version}, not {STATE_VERSION}")
         return cls(data.state, data.answered, body.decode(), data.whisper)

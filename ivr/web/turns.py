@@ -38,7 +38,7 @@ from ivr.flows.messages import BUILT_IN
 from ivr.flows.model import Flow
 from ivr.stores.protocols import CallStore, StoreUnavailable
 from ivr.web import documents, effects
-from ivr.web.call_record import CallRecord
+from ivr.web.call_record import CallRecord, UnreadableRecord
 from ivr.web.registry import FlowRegistry
 
 log = logging.getLogger("ivr.calls")
@@ -49,7 +49,7 @@ STAFF_CACHE_SECONDS = 5.0
 # apology at once instead of each waiting out the same timeout.
 SLOW_FAILURE_SECONDS = 0.1
 STORE_PAUSE_SECONDS = 1.0
-STORE_OUTCOMES = frozenset({"store-unavailable", "store-paused"})
+ERROR_OUTCOMES = frozenset({"store-unavailable", "store-paused", "bad-record"})
 LAST_ANSWERED = "staff:last-answered"
 LAST_ANSWERED_TTL = 30 * 24 * 3600
 APOLOGY = (
@@ -110,6 +110,10 @@ class CallService:
                 twiml = self.apology()
             else:
                 twiml = self._serve(call_sid, turn, event, fields)
+        except UnreadableRecord as exc:  # kept as it is, for whoever can read it
+            fields["outcome"] = "bad-record"
+            fields["why"] = exc.why
+            twiml = self.apology()
         except StoreUnavailable:
             fields["outcome"] = "store-unavailable"
             if time.perf_counter() - began >= SLOW_FAILURE_SECONDS:
@@ -123,7 +127,7 @@ class CallService:
                                for f in traceback.extract_tb(exc.__traceback__)[-4:]]
             twiml = self.apology()
         fields["ms"] = round((time.perf_counter() - began) * 1000, 2)
-        level = logging.ERROR if "error" in fields or fields.get("outcome") in STORE_OUTCOMES else logging.INFO
+        level = logging.ERROR if "error" in fields or fields.get("outcome") in ERROR_OUTCOMES else logging.INFO
         log.log(level, json.dumps(fields, separators=(",", ":")))
         return twiml
 

@@ -841,7 +841,7 @@ def _caller_event(last, rng: random.Random, turn: int):
         return DialDone(now=NOW, status=rng.choice(DIAL_STATUSES_SORTED))
     if isinstance(last, Record):
         return RecordingDone(now=NOW, url=f"https://api.twilio.com/Recordings/RE{turn:032d}",
-                             duration=rng.randint(1, last.max_length), hung_up=rng.random() < 0.1)
+                             duration=rng.randint(1, last.max_length))
     raise AssertionError(f"a turn ended on {last!r}")
 
 
@@ -897,6 +897,36 @@ def engine_flow(seed: int):
 # Report
 # =====================================================================================
 
+def bench_speedups(seed: int, runs: int) -> dict:
+    """lint_text at GOAL_NODES with each of its two speed-ups switched off, interleaved in one run:
+    the expression fast path (`templates._quick_names`) and pausing the collector (`gc.disable`)."""
+    from ivr.flows import loader as loader_module
+    from ivr.flows import templates
+
+    text, _ = generate_flow(GOAL_NODES, seed)
+    real_quick, real_disable = templates._quick_names, loader_module.gc.disable
+
+    def unsure(expression: str) -> set[str]:
+        raise templates._Unsure
+
+    variants = {"both": (real_quick, real_disable), "no fast path": (unsure, real_disable),
+                "collector not paused": (real_quick, lambda: None), "neither": (unsure, lambda: None)}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for _ in range(runs):
+            for name, (quick, disable) in variants.items():
+                templates._quick_names, loader_module.gc.disable = quick, disable
+                gc.collect()
+                t0 = time.perf_counter()
+                lint_text(text, "<speed-ups>")
+                times[name].append(time.perf_counter() - t0)
+    finally:
+        templates._quick_names, loader_module.gc.disable = real_quick, real_disable
+    medians = {name: round(statistics.median(values) * 1e3, 1) for name, values in times.items()}
+    return {"nodes": GOAL_NODES, "runs": runs, "lint_ms": medians,
+            "slower_without": {name: round(ms / medians["both"], 2) for name, ms in medians.items()}}
+
+
 def _table(results: dict) -> str:
     lines = []
     loader = results["loader"]
@@ -919,6 +949,10 @@ def _table(results: dict) -> str:
     lines.append(f"  goal: {goal['nodes']} nodes under {goal['under_ms']:.0f} ms -> median "
                  f"{goal['measured_ms']:.1f} ms: {'PASS' if goal['pass'] else 'FAIL'}")
     lines.append("  (lint ms: median; best ms: fastest run, the figure least disturbed by other load on the machine)")
+    if "speedups" in results:
+        sp = results["speedups"]
+        shown = ", ".join(f"{name} {ms:.1f} ms ({sp['slower_without'][name]:.2f}x)" for name, ms in sp["lint_ms"].items())
+        lines.append(f"  speed-ups at {sp['nodes']} nodes (median of {sp['runs']}, interleaved): {shown}")
     kinds = loader["kinds_in_1000"]
     total = sum(kinds.values())
     mix = ", ".join(f"{k} {v * 100 / total:.0f}%" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
@@ -976,6 +1010,8 @@ def main(argv=None) -> int:
     }
     log("part 1: loading and linting generated flows")
     results["loader"] = bench_loader(runs, budget, warm_each, gc_column, args.seed, log)
+    log("  lint_text with its speed-ups switched off ...")
+    results["speedups"] = bench_speedups(args.seed, 3 if args.quick else 7)
     if args.profile or not results["loader"]["goal"]["pass"]:
         log("  timing the parts of lint_text, then profiling it")
         results["breakdown"] = timed_breakdown(GOAL_NODES, args.seed, profile_runs + 2)

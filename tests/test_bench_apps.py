@@ -36,3 +36,24 @@ def test_floor_app_checks_the_signature_and_saves_once_per_request(redis_url, mo
     finally:
         floor.STORE.client.delete(floor.STORE.key(FORM["CallSid"]))
         floor.STORE.close()
+
+
+def test_the_engine_benchmark_plays_calls_to_their_end():
+    from bench import flows as bench_flows
+    from ivr.flows.loader import load_flow
+
+    flow = load_flow(bench_flows.ROOT / "flows" / "support-line.yaml")
+    figures = bench_flows.bench_engine(flow, 0.05, 1, roundtrip=True)
+    assert figures["steps"] > 0
+
+
+def test_the_lint_speed_up_comparison_restores_what_it_switched_off():
+    import gc
+
+    from bench import flows as bench_flows
+    from ivr.flows import loader, templates
+
+    quick, disable = templates._quick_names, loader.gc.disable
+    figures = bench_flows.bench_speedups(1, 1)
+    assert set(figures["lint_ms"]) == {"both", "no fast path", "collector not paused", "neither"}
+    assert (templates._quick_names, loader.gc.disable) == (quick, disable) and gc.isenabled()

@@ -1,13 +1,13 @@
-"""ivr.speech: the spoken-form filters, template rendering, the sandbox and name analysis."""
+"""The spoken-form filters (`speech`), and template rendering, the sandbox and name analysis (`templates`)."""
 
 from __future__ import annotations
 
 import pytest
 from jinja2.exceptions import SecurityError
 
-from ivr.flows import speech
-from ivr.flows.speech import (TemplateProblem, date_spoken, digits_spoken, evaluate, expression_names, opening_spoken,
-                        ordinal, phone_spoken, render, template_names, time_spoken, word_count)
+from ivr.flows import templates as speech
+from ivr.flows.speech import date_spoken, digits_spoken, opening_spoken, ordinal, phone_spoken, time_spoken
+from ivr.flows.templates import TemplateProblem, evaluate, expression_names, render, template_names, word_count
 
 
 @pytest.mark.parametrize("value, lang, spoken", [

@@ -1,4 +1,4 @@
-"""ivr.validators: what each keypad validator accepts, how it normalises, and readback()."""
+"""The keypad validators: what each accepts and how it normalises; and how `speech.readback` says it back."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ivr.flows.validators import LENGTHS, VALIDATORS, readback
+from ivr.flows.speech import readback
+from ivr.flows.validators import LENGTHS, VALIDATORS
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)  # a Wednesday
 

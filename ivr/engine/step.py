@@ -30,7 +30,7 @@ import msgspec
 from ivr.engine import trail
 from ivr.engine.commands import Command, Dial, Effect, Gather, Hangup, Record, Say
 from ivr.engine.events import CallStarted, DialDone, Digits, Event, NoInput, RecordingDone
-from ivr.flows import speech, validators
+from ivr.flows import speech, templates, validators
 from ivr.flows.actions import ACTIONS
 from ivr.flows.messages import LANGUAGE_NAMES
 from ivr.flows.model import (ActionNode, AnyNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode,
@@ -188,11 +188,11 @@ class _Turn:
         out = []
         for lang in langs:
             source = text.get(lang)
-            personal = value is not None or speech.is_template(source)
+            personal = value is not None or templates.is_template(source)
             if value is not None:  # a read-back: the entry goes where the message says {value}
                 spoken = source.replace("{value}", value)
             else:
-                spoken = speech.render(source, self.context(lang)) if personal else source
+                spoken = templates.render(source, self.context(lang)) if personal else source
             out.append(Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang], personal))
         return out
 
@@ -452,7 +452,7 @@ class _Turn:
             digest = hashlib.sha256(f"{self.st.call}:{key}".encode()).hexdigest()
             self.st.answers["confirmation"] = str(int(digest, 16) % 90_000_000 + 10_000_000)
         context = self.context()
-        params = [(k, speech.render(v, context)) for k, v in node.params]
+        params = [(k, templates.render(v, context)) for k, v in node.params]
         params.append(("lang", self.st.lang))
         if "confirmation" in ACTIONS[node.action].outputs:
             params.append(("confirmation", self.st.answers["confirmation"]))
@@ -463,7 +463,7 @@ class _Turn:
         context = self.context()
         for branch in node.branches:
             try:
-                matched = speech.evaluate(branch.when, context)
+                matched = templates.evaluate(branch.when, context)
             except Exception:  # a condition that cannot be evaluated does not match
                 matched = False
             if matched:
@@ -522,7 +522,7 @@ class _Turn:
             names = LANGUAGE_NAMES.get(lang, LANGUAGE_NAMES["en"])
             parts = [self.message("whisper_intro").get(lang).replace("{value}", names.get(self.st.lang, self.st.lang))]
             if node.whisper is not None:
-                parts.append(speech.render(node.whisper.get(lang), self.context(lang)))
+                parts.append(templates.render(node.whisper.get(lang), self.context(lang)))
             parts.append(self.message("whisper_accept").get(lang))
             out.append((lang, " ".join(p for p in parts if p)))
         return tuple(out)
@@ -562,7 +562,7 @@ class _Turn:
         elif isinstance(node, MenuNode):
             prompts += self.says(node.prompt, every=every)
         elif st.pending is not None:
-            spoken = validators.readback(node.validate, st.pending, st.lang)
+            spoken = speech.readback(node.validate, st.pending, st.lang)
             prompts += self.says(self.message("readback"), value=spoken)
         else:
             prompts += self.says(node.prompt)

@@ -27,7 +27,7 @@ from ivr.flows.checks import check_graph
 from ivr.flows.problems import FlowError, Problem
 from ivr.flows.teams import Calendar, Team, Teams, inline_team
 from ivr.flows.teams_loader import lint_teams_file
-from ivr.flows.speech import TemplateProblem, expression_names, template_names, word_count
+from ivr.flows.templates import TemplateProblem, expression_names, template_names, word_count
 from ivr.flows.yaml_reader import Reader, is_null
 
 ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

@@ -1,8 +1,7 @@
 """Named checks for keypad answers, each normalising what it accepts.
 
 A validator takes the keys pressed and the time of the call and returns the value
-to save, or None when the entry is not acceptable. `readback` says a saved value
-back the way a person would.
+to save, or None when the entry is not acceptable (`speech.readback` says it back).
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Callable
 
-from ivr.flows.speech import date_spoken, digits_spoken, phone_spoken, time_spoken
 
 
 def _mmdd(digits: str, year: int) -> date | None:
@@ -98,15 +96,3 @@ LENGTHS = {
     "zip": (5, 5), "ca_zip": (5, 5), "member_id": (8, 14), "phone": (10, 11),
 }
 
-
-def readback(validator: str | None, value: str, lang: str) -> str:
-    """A saved value spoken back for confirmation."""
-    if validator in ("date_mmdd", "future_date_mmdd"):
-        return date_spoken(value, lang)
-    if validator == "dob":
-        return date_spoken(value, lang, weekday=False, year=True)
-    if validator == "time_hhmm":
-        return time_spoken(value, lang)
-    if validator == "phone":
-        return phone_spoken(value, lang)
-    return digits_spoken(value, lang)

@@ -84,9 +84,10 @@ def simulate(flow_path: str, lang: str | None, keys: str | None, at: str | None)
             entry = inputs.pop(0)
             click.echo(click.style(f"> {entry}", fg="cyan"))
         else:
-            entry = _ask(phone)
-            if entry is None:
+            typed = _ask(phone)
+            if typed is None:
                 break
+            entry = typed
         _show(phone.enter(entry))
     click.echo(click.style(f"-- call is at: {phone.where()}", bold=True))
     for effect in phone.effects:

@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 from enum import Enum
+from typing import Any
 
 import msgspec
 
@@ -588,7 +589,7 @@ class _Turn:
         self.walk(operator)
 
 
-Handler = Callable[[_Turn, AnyNode], None]
+Handler = Callable[[_Turn, Any], None]  # each takes the node kind its phase waits at
 
 # The engine's state machine: what each event does at each phase of a waiting call. An event
 # a phase does not list asks again (a transfer or a recording starts over).
@@ -604,4 +605,4 @@ HANDLERS: dict[tuple[Phase, type], Handler] = {
     (Phase.RINGING, DialDone): _Turn.on_dial,
     (Phase.RECORDING, RecordingDone): _Turn.on_recording,
     (Phase.RECORDING, NoInput): _Turn.on_silent_recording,
-}  # type: ignore[dict-item]
+}

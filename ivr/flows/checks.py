@@ -20,7 +20,7 @@ def _edges(nodes: dict, operator: str | None) -> dict[str, list[str]]:
     edges = {}
     for node_id, node in nodes.items():
         targets = [t for t in successors(node) if t in nodes]
-        if operator in nodes and waits_for_keys(node):
+        if operator is not None and operator in nodes and waits_for_keys(node):
             targets.append(operator)
         edges[node_id] = targets
     return edges

@@ -311,7 +311,8 @@ class _Reading:
             if not ID_RE.match(team):
                 self.r.error(key_node, f'team name "{team}" must be letters, digits, - and _', "bad-name")
             if team in out:
-                self.r.error(key_node, f'team "{team}" is also defined in {shared.path}', "duplicate-key")
+                where = shared.path if shared is not None else "the teams file"
+                self.r.error(key_node, f'team "{team}" is also defined in {where}', "duplicate-key")
                 continue
             numbers = []
             for item, number in self.r.strings(value_node, f"team {team}"):
@@ -482,7 +483,7 @@ class _Reading:
                 self.r.error(entries["validate"][1], f'unknown validator "{validate}"; known: '
                              f'{", ".join(sorted(validators.VALIDATORS))}', "bad-value")
                 validate = None
-        low, high = validators.LENGTHS.get(validate, (1, 20))
+        low, high = validators.LENGTHS.get(validate, (1, 20)) if validate is not None else (1, 20)
         if "length" in entries:
             n = self.r.integer(entries["length"][1], "length", 1, 30)
             low = high = n if n is not None else low

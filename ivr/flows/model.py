@@ -216,7 +216,7 @@ def successors(node: AnyNode) -> list[str]:
             targets = [t for t in (node.no_answer, node.closed) if t]
         case _:
             targets = []
-    if waits_for_keys(node) and node.wait.on_fail:
+    if isinstance(node, (MenuNode, AskNode, SayNode)) and waits_for_keys(node) and node.wait.on_fail:
         targets.append(node.wait.on_fail)
     return targets
 

@@ -140,6 +140,7 @@ class _Reading:
 
     def spans(self, node: yaml.Node, what: str) -> Spans | None:
         """A day's hours: a range, a list of ranges, or "closed" (an empty list)."""
+        items: list[tuple[yaml.Node, str]]
         if isinstance(node, yaml.ScalarNode) and not is_null(node):
             if node.value == "closed":
                 return []
@@ -149,7 +150,7 @@ class _Reading:
         else:
             self.r.error(node, f"{what} must be {HOURS_SHAPE}", "type")
             return None
-        out = []
+        out: Spans = []
         for item, text in items:
             span = self.time_range(item, text, what)
             if span is not None:
@@ -239,7 +240,7 @@ class _Reading:
             return base
         if "subdivision" in entries and subdivision is None:
             return base
-        known = set()
+        known: set[str] = set()
         for year in NAME_CHECK_YEARS if excepted else ():
             for names in _holidays_of_year(country, subdivision, year).values():
                 known.update(_base_name(name) for name in names)

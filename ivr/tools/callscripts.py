@@ -44,7 +44,7 @@ class Case:
     name: str
     path: str
     line: int
-    flow: Flow
+    flow: Flow | None  # None while reading a script whose flow does not load (it is never played)
     steps: list[Step] = field(default_factory=list)
     end: str | None = None
     saved: dict[str, str] = field(default_factory=dict)
@@ -76,7 +76,7 @@ def load_script(path: Path, cache: dict | None = None) -> tuple[list[Case], list
     reader = Reader(str(path))
     root = reader.compose(path.read_text(encoding="utf-8"))
     top = reader.mapping(root, "the call script") if root is not None else None
-    if top is None:
+    if root is None or top is None:
         return [], reader.problems
     reader.check_keys(top, {"flow", "now", "cases"}, "the call script")
     if "flow" not in top or "cases" not in top:
@@ -104,6 +104,7 @@ def _when(reader: Reader, node: yaml.Node, default: datetime) -> datetime:
 
 
 def _case(reader: Reader, item: yaml.Node, flow: Flow | None, now: datetime) -> Case | None:
+    """A case read in full (so every problem in it is reported); None when it cannot be played."""
     entries = reader.mapping(item, "a case")
     if entries is None:
         return None
@@ -165,6 +166,7 @@ def run_case(case: Case) -> list[str]:
 
 def play_case(case: Case) -> tuple[list[str], Phone]:
     """Play a case; returns failure messages and the phone, to look at the call afterwards."""
+    assert case.flow is not None, "cases are only made for flows that load"
     phone = Phone(case.flow, now=case.now, caller=case.caller)
     since: list[str] = list(phone.start())
     failures: list[str] = []

@@ -122,6 +122,7 @@ class Phone:
             return "hangup"
         if isinstance(last, Dial):
             return f"transfer {last.team}"
+        node = self.state.node if self.state is not None else None
         if isinstance(last, Record):
-            return f"record {self.state.node}"
-        return f"waiting {self.state.node}"
+            return f"record {node}"
+        return f"waiting {node}"

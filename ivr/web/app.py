@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from flask import Flask, current_app, jsonify
 
@@ -24,7 +25,7 @@ ENV_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "REDIS_URL", "IVR_FLO
 
 
 def _settings(config) -> dict:
-    settings = {name: os.environ.get(name) for name in ENV_SETTINGS}
+    settings: dict[str, Any] = {name: os.environ.get(name) for name in ENV_SETTINGS}
     settings.update(config or {})
     settings["IVR_FLOWS_DIR"] = settings.get("IVR_FLOWS_DIR") or "flows"
     settings["IVR_DEV"] = str(settings.get("IVR_DEV") or "").lower() in ("1", "true", "yes")
@@ -56,8 +57,9 @@ def create_app(config: dict | None = None) -> Flask:
                                         settings=settings, clock=clock,
                                         **({"monotonic": settings["MONOTONIC"]} if settings.get("MONOTONIC") else {}))
     app.register_blueprint(_routes())
-    app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app, token=settings.get("TWILIO_AUTH_TOKEN"),
-                            public_url=settings.get("PUBLIC_URL"), clock=clock)
+    # Wrapping wsgi_app is Flask's documented way to put middleware in front of it.
+    app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app,  # type: ignore[method-assign]
+                            token=settings.get("TWILIO_AUTH_TOKEN"), public_url=settings.get("PUBLIC_URL"), clock=clock)
     return app
 
 

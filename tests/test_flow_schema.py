@@ -1,7 +1,8 @@
-"""The JSON Schema of flow files that editors use: valid, shipped, accepting what the linter loads, rejecting
-shapes the linter rejects, and naming the same kinds, keys and built-in names as the code.
+"""The JSON Schemas editors use for flow files and the teams file: valid, shipped, accepting what the linters
+load, rejecting shapes the linters reject, and naming the same kinds, keys and built-in names as the code.
 
-Files are read the way an editor's YAML server sees them: every mapping key is text (`2:` is the key "2").
+Files are read the way an editor's YAML server sees them: every mapping key is text (`2:` is the key "2"), and so
+is a date (`2026-12-24`), which YAML 1.2 has no type for and the linters read as text anyway.
 """
 
 from __future__ import annotations
@@ -23,24 +24,33 @@ from ivr.flows.model import ASK_TYPES, NODE_KINDS, Keys
 from ivr.flows.validators import VALIDATORS
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = json.loads((resources.files("ivr.flows") / "flow.schema.json").read_text(encoding="utf-8"))
+
+
+def shipped_schema(name: str) -> dict:
+    return json.loads((resources.files("ivr.flows") / name).read_text(encoding="utf-8"))
+
+
+SCHEMA = shipped_schema("flow.schema.json")
 DEFS = SCHEMA["$defs"]
 VALIDATOR = Draft202012Validator(SCHEMA)
+TEAMS_SCHEMA = shipped_schema("teams.schema.json")
+TEAMS_VALIDATOR = Draft202012Validator(TEAMS_SCHEMA)
 
 SHIPPED = loader.flow_files([ROOT / "flows"])  # not teams.yaml
 # The test flows the linter loads: the demo, and golden files that draw only warnings.
 LOADED = [p for p in sorted((ROOT / "tests" / "flows").rglob("*.yaml")) if loader.lint_file(p)[0] is not None]
 
-# What draft-07 also knows: editors' YAML servers validate by draft-07, so the schema keeps to these.
-DRAFT_07_KEYWORDS = {
+# What draft-07 also knows: editors' YAML servers validate by draft-07, so the schemas keep to these, and to
+# patternErrorMessage, which they show in place of a pattern (validators ignore it).
+EDITOR_KEYWORDS = {
     "$schema", "$ref", "$defs", "title", "description", "type", "enum", "const", "pattern", "minimum", "maximum",
     "minItems", "minProperties", "items", "properties", "additionalProperties", "propertyNames", "required",
-    "anyOf", "oneOf", "allOf", "not", "if", "then", "else",
+    "anyOf", "oneOf", "allOf", "not", "if", "then", "else", "patternErrorMessage",
 }
 
 
 class _EditorLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, with every mapping key kept as its text."""
+    """PyYAML's safe loader, with every mapping key and every date kept as its text."""
 
 
 def _mapping(reader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
@@ -50,10 +60,15 @@ def _mapping(reader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
 
 
 _EditorLoader.add_constructor("tag:yaml.org,2002:map", _mapping)
+_EditorLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda reader, node: node.value)
 
 
 def read(path: Path) -> Any:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_EditorLoader)
+    return read_text(path.read_text(encoding="utf-8"))
+
+
+def read_text(text: str) -> Any:
+    return yaml.load(text, Loader=_EditorLoader)
 
 
 def leaves(errors) -> Iterator[tuple[str, str]]:
@@ -88,27 +103,39 @@ def resolve(schema: dict) -> dict:
 
 # -- the schema itself -----------------------------------------------------------------------
 
-def test_the_schema_is_a_valid_2020_12_schema() -> None:
-    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    Draft202012Validator.check_schema(SCHEMA)
+BOTH = pytest.mark.parametrize("schema", [SCHEMA, TEAMS_SCHEMA], ids=["flow", "teams"])
 
 
-def test_the_schema_keeps_to_keywords_editors_know() -> None:
-    used = {key for sub in walk(SCHEMA) for key in sub}
-    assert used <= DRAFT_07_KEYWORDS, used - DRAFT_07_KEYWORDS
+@BOTH
+def test_the_schema_is_a_valid_2020_12_schema(schema: dict) -> None:
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(schema)
 
 
-def test_every_ref_stands_alone_and_resolves() -> None:
+@BOTH
+def test_the_schema_keeps_to_keywords_editors_know(schema: dict) -> None:
+    used = {key for sub in walk(schema) for key in sub}
+    assert used <= EDITOR_KEYWORDS, used - EDITOR_KEYWORDS
+
+
+@BOTH
+def test_every_pattern_says_what_it_wants(schema: dict) -> None:
+    assert all(sub.get("patternErrorMessage") for sub in walk(schema) if "pattern" in sub)
+
+
+@BOTH
+def test_every_ref_stands_alone_and_resolves(schema: dict) -> None:
     # Draft-07 ignores whatever sits beside a $ref, so only a description may.
-    for sub in walk(SCHEMA):
+    for sub in walk(schema):
         if "$ref" in sub:
             assert set(sub) <= {"$ref", "description"}, sub
-            assert sub["$ref"].removeprefix("#/$defs/") in DEFS
+            assert sub["$ref"].removeprefix("#/$defs/") in schema["$defs"]
 
 
-def test_every_property_has_a_description() -> None:
+@BOTH
+def test_every_property_has_a_description(schema: dict) -> None:
     # An `if` only tests a property that is described where it is defined.
-    missing = [name for sub in walk(SCHEMA, skip=("if",)) for name, prop in sub.get("properties", {}).items()
+    missing = [name for sub in walk(schema, skip=("if",)) for name, prop in sub.get("properties", {}).items()
                if prop is not False and not prop.get("description")]
     assert not missing
 
@@ -254,6 +281,13 @@ def test_wrong_shapes_fail_both(where: tuple[str, ...], value: Any) -> None:
     assert _agree(_with(where, value)) == (False, False)
 
 
+def test_an_unquoted_number_in_a_team_passes_both() -> None:
+    text = yaml.safe_dump(BASE, sort_keys=False).replace("'+16265550100'", "+16265550100")
+    assert "- +16265550100" in text
+    _, problems = loader.lint_text(text, "ranges.yaml")
+    assert not any(p.is_error for p in problems) and VALIDATOR.is_valid(read_text(text))
+
+
 @pytest.mark.parametrize(("where", "value"), [
     (("nodes", "member", "finish_key"), "#"),
     (("settings", "keys"), {"back": None, "repeat": 8}),
@@ -311,9 +345,16 @@ def test_built_in_message_names_are_the_engines() -> None:
 
 
 def test_ask_types_and_validators_are_the_codes() -> None:
-    ask = kind_schemas()["ask"]["properties"]
-    assert ask["expect"]["enum"] == list(ASK_TYPES)
-    assert set(ask["validate"]["enum"]) == set(VALIDATORS)
+    ask = kind_schemas()["ask"]
+    assert ask["properties"]["expect"]["enum"] == list(ASK_TYPES)
+    assert set(ask["properties"]["validate"]["enum"]) == set(VALIDATORS)
+    # choices go with choice only, and the keys an ask has beyond a say's and its own three with digits only
+    digit_keys = loader.KIND_KEYS["ask"] - loader.KIND_KEYS["say"] - {"ask", "expect", "save", "choices"}
+    rules = {rule["if"]["properties"]["expect"].get("const") or tuple(rule["if"]["properties"]["expect"]["enum"]):
+             rule["then"] for rule in ask["allOf"]}
+    assert rules == {"choice": {"required": ["choices"]},
+                     tuple(t for t in ASK_TYPES if t != "choice"): {"properties": {"choices": False}},
+                     tuple(t for t in ASK_TYPES if t != "digits"): {"properties": dict.fromkeys(digit_keys, False)}}
 
 
 def test_actions_and_their_params_are_the_codes() -> None:
@@ -336,6 +377,87 @@ def test_patterns_are_the_loaders() -> None:
     assert set(DEFS["keypadKey"]["anyOf"][0]["enum"]) == loader.KEYPAD
     voices = SCHEMA["properties"]["settings"]["properties"]["voices"]["additionalProperties"]
     assert voices["pattern"] == loader.VOICE_RE.pattern
-    numbers = SCHEMA["properties"]["teams"]["additionalProperties"]["items"]
+    numbers = SCHEMA["properties"]["teams"]["additionalProperties"]["items"]["anyOf"][0]
     assert numbers["pattern"] == loader.E164_RE.pattern
 
+
+
+# -- the teams file ------------------------------------------------------------------------------
+
+TEAMS_DEFS = TEAMS_SCHEMA["$defs"]
+TEAMS_LOADED = [p for p in [ROOT / "flows" / "teams.yaml", *sorted((ROOT / "tests" / "teams").glob("*.yaml"))]
+                if teams.lint_teams_file(p)[0] is not None]
+
+
+def test_the_shipped_teams_file_loads() -> None:
+    assert ROOT / "flows" / "teams.yaml" in TEAMS_LOADED
+
+
+@pytest.mark.parametrize("path", TEAMS_LOADED, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_teams_file_the_linter_loads_validates(path: Path) -> None:
+    assert [message for _, message in leaves(TEAMS_VALIDATOR.iter_errors(read(path)))] == []
+
+
+TEAMS_SHAPE_ERRORS = [
+    ("unknown_keys", "", "'calender' was unexpected"),
+    ("unknown_keys", "calendar", "'holiday' was unexpected"),
+    ("unknown_keys", "calendar/holidays", "'state' was unexpected"),
+    ("unknown_keys", "teams/coordinators", "'ringtime' was unexpected"),
+    ("unknown_keys", "teams/coordinators/members/0", "'language' was unexpected"),
+    ("missing_keys", "", "'timezone' is a required property"),
+    ("missing_keys", "calendar/holidays", "'country' is a required property"),
+    ("missing_keys", "teams/coordinators", "'members' is a required property"),
+    ("missing_keys", "teams/desk/members/0", "'name' is a required property"),
+    ("missing_keys", "teams/desk/members/1", "'phone' is a required property"),
+    ("bad_shapes", "timezone", "is not of type 'string'"),
+    ("bad_shapes", "calendar/closed", "is not of type 'array'"),
+    ("bad_shapes", "calendar/special_hours", "is not of type 'object'"),
+    ("bad_shapes", "teams/coordinators", "is not of type 'object'"),
+    ("bad_shapes", "teams/desk/hours", "is not of type 'object'"),
+    ("bad_shapes", "teams/desk/members/0", "is not of type 'object'"),
+    ("bad_shapes", "teams/desk/members/1/languages", "is not of type 'array'"),
+    ("bad_members", "teams/coordinators/strategy", "'round_robin' is not one of"),
+    ("bad_members", "teams/coordinators/ring_seconds", "3 is less than the minimum of 5"),
+    ("bad_members", "teams/transportation/ring_seconds", "121 is greater than the maximum of 120"),
+    ("bad_members", "teams/coordinators/members/3/languages/0", "'EN' does not match"),
+    ("bad_members", "teams/coordinators/members/4/phone", "'6265550187' does not match"),
+    ("bad_members", "teams/coordinators/members/5/active", "'maybe' is not of type 'boolean'"),
+    ("bad_members", "teams/coordinators/members/6/languages", "should be non-empty"),
+    ("bad_members", "teams", "'Night Desk' does not match"),
+    ("bad_hours", "teams/coordinators/hours", "'monday' does not match"),
+    ("bad_hours", "teams/transportation/hours/wed", "'9am-5pm' does not match"),
+    ("bad_hours", "teams/transportation/hours/fri", "is not of type 'string', 'array'"),
+    ("bad_calendar", "calendar/closed/2", "'12/31/2026' does not match"),
+]
+
+
+@pytest.mark.parametrize(("name", "where", "fragment"), TEAMS_SHAPE_ERRORS,
+                         ids=[f"{n}:{w}" for n, w, _ in TEAMS_SHAPE_ERRORS])
+def test_teams_golden_shape_errors_fail_the_schema(name: str, where: str, fragment: str) -> None:
+    found = list(leaves(TEAMS_VALIDATOR.iter_errors(read(ROOT / "tests" / "teams" / f"{name}.yaml"))))
+    assert any(path == where and fragment in message for path, message in found), found
+
+
+def test_teams_keys_are_the_readers() -> None:
+    props = TEAMS_SCHEMA["properties"]
+    assert set(props) == teams.TOP_KEYS
+    assert set(props["calendar"]["properties"]) == teams.CALENDAR_KEYS
+    assert set(props["calendar"]["properties"]["holidays"]["properties"]) == teams.HOLIDAY_KEYS
+    assert set(TEAMS_DEFS["team"]["properties"]) == teams.TEAM_KEYS
+    assert set(TEAMS_DEFS["member"]["properties"]) == teams.MEMBER_KEYS
+    closed = [TEAMS_SCHEMA, props["calendar"], props["calendar"]["properties"]["holidays"], TEAMS_DEFS["team"],
+              TEAMS_DEFS["member"]]
+    assert all(schema["additionalProperties"] is False for schema in closed)
+
+
+def test_teams_values_are_the_readers() -> None:
+    team = TEAMS_DEFS["team"]["properties"]
+    assert team["strategy"]["enum"] == list(teams.STRATEGIES)
+    assert (team["ring_seconds"]["minimum"], team["ring_seconds"]["maximum"]) == teams.RING_SECONDS
+    assert TEAMS_SCHEMA["properties"]["teams"]["propertyNames"]["pattern"] == teams.ID_RE.pattern
+    assert TEAMS_DEFS["date"]["pattern"] == teams.DATE_RE.pattern
+    assert TEAMS_DEFS["member"]["properties"]["languages"]["items"]["pattern"] == teams.LANGUAGE_RE.pattern
+    hours = TEAMS_DEFS["hours"]
+    assert (hours["pattern"], hours["items"]["pattern"]) == ("^closed$|" + teams.RANGE_RE.pattern, teams.RANGE_RE.pattern)
+    day = "(" + "|".join(teams.DAYS) + ")"
+    assert team["hours"]["propertyNames"]["pattern"] == f"^{day}(-{day})?$"

@@ -40,8 +40,8 @@ SHIPPED = loader.flow_files([ROOT / "flows"])  # not teams.yaml
 # The test flows the linter loads: the demo, and golden files that draw only warnings.
 LOADED = [p for p in sorted((ROOT / "tests" / "flows").rglob("*.yaml")) if loader.lint_file(p)[0] is not None]
 
-# What draft-07 also knows: editors' YAML servers validate by draft-07, so the schemas keep to these, and to
-# patternErrorMessage, which they show in place of a pattern (validators ignore it).
+# Keywords draft-07 knows too (yaml-language-server before 1.20 validates by draft-07), and patternErrorMessage,
+# which editors show in place of a failed pattern (validators ignore it).
 EDITOR_KEYWORDS = {
     "$schema", "$ref", "$defs", "title", "description", "type", "enum", "const", "pattern", "minimum", "maximum",
     "minItems", "minProperties", "items", "properties", "additionalProperties", "propertyNames", "required",

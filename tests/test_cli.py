@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -449,6 +450,23 @@ def test_a_script_for_an_unknown_flow_fails(runner, folder):
 def test_no_scripts_at_all_is_a_failure(runner, folder):
     result = runner.invoke(main, ["test", "."])
     assert (result.exit_code, result.stdout) == (1, "0 passed, 0 failed\n")
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "title"), [([], "ivr flow"), (["teams"], "ivr teams file")])
+def test_schema_prints_the_shipped_json_schema(runner, args, title):
+    result = runner.invoke(main, ["schema", *args])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert (schema["title"], schema["$schema"]) == (title, "https://json-schema.org/draft/2020-12/schema")
+
+
+def test_schema_path_names_the_installed_file(runner):
+    result = runner.invoke(main, ["schema", "--path"])
+    path = Path(result.stdout.strip())
+    assert (result.exit_code, path.name, path.parent.name) == (0, "flow.schema.json", "flows")
+    assert json.loads(path.read_text(encoding="utf-8")) == json.loads(runner.invoke(main, ["schema"]).stdout)
 
 
 # -- outbox requeue and purge ---------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -171,6 +172,15 @@ def call(url: str, keys: str | None, token: str | None, caller: str) -> None:
 def graph(flow_path: str) -> None:
     """Print a flow as a Mermaid flowchart."""
     click.echo(mermaid(_load_or_exit(flow_path)), nl=False)
+
+
+@main.command()
+@click.argument("which", type=click.Choice(["flow", "teams"]), default="flow")
+@click.option("--path", "show_path", is_flag=True, help="Print where the installed schema file is instead.")
+def schema(which: str, show_path: bool) -> None:
+    """Print the JSON Schema of flow files (or of teams.yaml), for an editor's YAML support."""
+    resource = resources.files("ivr.flows") / f"{which}.schema.json"
+    click.echo(str(resource) if show_path else resource.read_text(encoding="utf-8"), nl=show_path)
 
 
 register_admin(main)

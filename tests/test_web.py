@@ -246,11 +246,20 @@ def test_silence_is_handled_in_the_same_round_trip(app, client):
     assert "Sorry, I didn't hear anything." in body
 
 
+@pytest.mark.parametrize("keys", ["1" * 65, "1" * 80, "12#" * 400])
+def test_a_long_string_of_keys_at_a_prompt_is_reprompted_never_refused(app, client, keys):
+    post(client, "/voice", form())
+    response = post(client, "/voice/turn?t=0", form(Digits=keys))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<Gather" in body and f"t=1" in body
+    assert stored(app).state.node == "language"  # still at the language menu, one try counted
+    assert stored(app).state.tries == 1
+
+
 @pytest.mark.parametrize("path, data, status", [
     ("/voice", {"From": "+15555550123"}, 400),
     ("/voice", form(CallSid="not-a-sid"), 400),
     ("/voice/turn?t=0", form(Digits="12a"), 400),
-    ("/voice/turn?t=0", form(Digits="1" * 65), 400),
     ("/voice/turn?t=zero", form(Digits="1"), 400),
     ("/voice/turn", form(Digits="1"), 400),
     ("/voice/turn?t=0", form(DialCallStatus="exploded"), 400),

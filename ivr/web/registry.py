@@ -114,14 +114,14 @@ class FlowRegistry:
         return True
 
     def get(self, flow_id: str, version: str | None = None) -> Flow | None:
-        """A flow by id at a version (the current one when version is None or unknown here and elsewhere)."""
-        if version is not None:
-            flow = self.versions.get((flow_id, version))
-            if flow is None and self.fetch is not None:
-                flow = self._fetched(flow_id, version)
-            if flow is not None:
-                return flow
-        return self.current.get(flow_id)
+        """A flow by id: the current one, or exactly `version` (None when it is known neither
+        here nor in the store: a live call never moves to another version)."""
+        if version is None:
+            return self.current.get(flow_id)
+        flow = self.versions.get((flow_id, version))
+        if flow is None and self.fetch is not None:
+            flow = self._fetched(flow_id, version)
+        return flow
 
     def _fetched(self, flow_id: str, version: str) -> Flow | None:
         assert self.fetch is not None

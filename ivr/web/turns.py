@@ -49,7 +49,7 @@ STAFF_CACHE_SECONDS = 5.0
 # apology at once instead of each waiting out the same timeout.
 SLOW_FAILURE_SECONDS = 0.1
 STORE_PAUSE_SECONDS = 1.0
-ERROR_OUTCOMES = frozenset({"store-unavailable", "store-paused", "bad-record"})
+ERROR_OUTCOMES = frozenset({"store-unavailable", "store-paused", "bad-record", "flow-version-gone", "no-flow"})
 LAST_ANSWERED = "staff:last-answered"
 LAST_ANSWERED_TTL = 30 * 24 * 3600
 APOLOGY = (
@@ -138,12 +138,17 @@ class CallService:
             if record is None and turn is not None:
                 fields["outcome"] = "no-call-state"
                 return self.apology()
-            if record is not None and (turn is None or turn != record.state.turn or record.state.ended):
-                fields["outcome"] = "replayed"
-                return record.twiml
+            if record is not None and not _fresh(record, turn):
+                if turn == record.answered or (turn is None and record.answered == -1):
+                    fields["outcome"] = "replayed"  # Twilio retrying the request last answered
+                    return record.twiml
+                # An older turn, or a turn of an ended call: never repeat a prompt (read-backs hold
+                # member ids and dates of birth).
+                fields["outcome"] = "stale-turn"
+                return documents.HANGUP if record.state.ended else self.apology()
             flow = self._flow(record)
-            if flow is None:
-                fields["outcome"] = "no-flow"
+            if flow is None:  # the version the call started on is gone: a person, not another version
+                fields["outcome"] = "no-flow" if record is None else "flow-version-gone"
                 return self.apology()
             event = replace(event, staff=self.staff())
             state, commands, happened = step(flow, record.state if record else None, event)
@@ -242,3 +247,8 @@ class CallService:
         except (StoreUnavailable, ValueError) as exc:
             log.warning(json.dumps({"call": call_sid, "event": "CallEnded", "outcome": type(exc).__name__},
                                    separators=(",", ":")))
+
+
+def _fresh(record: CallRecord, turn: int | None) -> bool:
+    """True when a request answers the turn the call waits on."""
+    return turn is not None and turn == record.state.turn and not record.state.ended

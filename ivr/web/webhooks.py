@@ -30,7 +30,8 @@ log = logging.getLogger("ivr.web")
 MAX_BODY_BYTES = 64 * 1024
 MAX_FIELDS = 200
 FORM_TYPE = "application/x-www-form-urlencoded"
-DIGITS_RE = re.compile(r"[0-9*#]{1,64}")
+DIGITS_RE = re.compile(r"[0-9*#]+")
+MAX_KEYS = 256  # longer than any entry a node takes: more keys than this are read as these many
 CALL_SID_RE = re.compile(r"CA[0-9a-fA-F]{32}")
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
 TWIML_HEADERS = (("Content-Type", "text/xml; charset=utf-8"),)
@@ -169,8 +170,10 @@ class Webhooks:
         if not digits:
             return NoInput(now)
         if not DIGITS_RE.fullmatch(digits):
-            raise Refused("400 Bad Request", "Digits must be 1 to 64 phone keys")
-        return Digits(now, digits)
+            raise Refused("400 Bad Request", "Digits must be phone keys")
+        # However many keys a caller pressed, the prompt answers (a re-prompt): Twilio ends the
+        # call on a 4xx.
+        return Digits(now, digits[:MAX_KEYS])
 
 
 def read_form(environ: dict) -> Form:

@@ -374,3 +374,22 @@ def test_today_is_the_lines_whatever_zone_the_event_comes_in(moment):
     assert state.answers["day"] == "2026-11-30"
     assert texts(commands) == ["Today is 2026-11-30; you chose 2026-11-30."]
     assert [h.brief() for h in happened] == ["answer:day", "ended:when"]
+
+
+def test_an_apology_with_no_operator_to_reach_promises_no_one():
+    looping = """
+flow: loop
+start: a
+settings:
+  keys: {operator: null}
+nodes:
+  a: {decide: [{when: "true", next: b}], default: b}
+  b: {decide: [{when: "true", next: a}], default: a}
+"""
+    flow, problems = lint_text(looping, "loop.yaml")
+    assert flow is not None, [str(p) for p in problems]
+    state, commands, happened = step(flow, None, CallStarted(NOW))
+    spoken = " ".join(texts(commands))
+    assert "connect you" not in spoken and "call again" in spoken and "911" in spoken
+    assert isinstance(commands[-1], Hangup) and state.ended
+    assert [h.brief() for h in happened] == ["apology:loop", "ended:"]

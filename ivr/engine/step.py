@@ -579,11 +579,12 @@ class _Turn:
     def apologise(self, why: str) -> None:
         """Something is wrong with where the call is: say sorry and reach a person."""
         self.happened.append(trail.Apologised(why))
-        self.out.extend(self.says(self.message("apology")))
         operator = self.flow.operator
         if self.guarded or not operator or operator not in self.flow.nodes:
+            self.out.extend(self.says(self.message("apology_no_person")))  # promise no one
             self.end()
             return
+        self.out.extend(self.says(self.message("apology")))
         self.guarded = True
         self.steps = 0
         self.walk(operator)

@@ -44,6 +44,12 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "en": "We're sorry, something went wrong on our side. Let me connect you with someone who can help.",
         "es": "Lo sentimos, tuvimos un problema. Le comunico con alguien que le puede ayudar.",
     },
+    "apology_no_person": {
+        "en": "We're sorry, something went wrong on our side. Please call again in a few minutes. "
+              "If this is an emergency, hang up and dial 911.",
+        "es": "Lo sentimos, tuvimos un problema. Por favor llame de nuevo en unos minutos. "
+              "Si es una emergencia, cuelgue y marque el 911.",
+    },
     "no_one_available": {
         "en": "Sorry, no one could take your call right now. Please call us again later. Goodbye.",
         "es": "Lo sentimos, nadie pudo atender su llamada en este momento. Por favor llame más tarde. Adiós.",

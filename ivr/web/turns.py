@@ -56,6 +56,10 @@ APOLOGY = (
     Say(BUILT_IN["apology"]["en"], "Polly.Joanna", "en-US"),
     Say(BUILT_IN["apology"]["es"], "Polly.Lupe", "es-US"),
 )
+APOLOGY_NO_PERSON = (  # without a fallback number: no promise of a person
+    Say(BUILT_IN["apology_no_person"]["en"], "Polly.Joanna", "en-US"),
+    Say(BUILT_IN["apology_no_person"]["es"], "Polly.Lupe", "es-US"),
+)
 
 
 def utc_now() -> datetime:
@@ -83,7 +87,7 @@ class CallService:
         self._staff = EVERYONE_IN
         self._staff_read = float("-inf")
         self._store_paused_until = float("-inf")
-        self._apology = documents.apology(APOLOGY, fallback_number)
+        self._apology = documents.apology(APOLOGY if fallback_number else APOLOGY_NO_PERSON, fallback_number)
 
     def apology(self) -> str:
         """The safe route: sorry in both languages, then the main line (or goodbye)."""

@@ -95,6 +95,13 @@ def decode_state(blob: bytes) -> CallState:
     return state
 
 
+class NeedsStaff(Exception):
+    """The turn rings someone and its event came without `staff`: step again with it.
+
+    Who is away and who last took a call is only read from the store for the turns that need it.
+    """
+
+
 class Phase(Enum):
     """What a call waiting at a node waits for; derived from the node and the state, never stored."""
 
@@ -499,6 +506,8 @@ class _Turn:
         """Who may still be rung: the caller's language first; a team that hunts, longest idle first."""
         team = self.flow.teams[node.team]
         staff = self.event.staff
+        if staff is None:
+            raise NeedsStaff
         found = candidates(team, self.st.lang, staff.away, tuple(self.st.tried))
         if team.strategy != "hunt" or not staff.last_answered:
             return found

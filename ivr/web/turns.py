@@ -16,8 +16,8 @@ number it answers (`t`), never an answer of the caller's. So:
   failed slowly (a timeout) is not asked again for a second: those turns get the
   apology at once rather than each waiting out the same timeout.
 
-Two store round trips per plain turn: one load, one save (plus the staff refresh every few
-seconds, and what a turn's effects write).
+Two store round trips per plain turn: one load, one save. A turn that rings someone reads who
+is away first (one more); a turn with effects writes their records and outbox items.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ivr.engine.commands import Dial, Effect, Say
 from ivr.engine.events import EVERYONE_IN, CallStarted, Event, Staff
-from ivr.engine.step import step
+from ivr.engine.step import NeedsStaff, step
 from ivr.flows.messages import BUILT_IN
 from ivr.flows.model import Flow
 from ivr.stores.protocols import CallStore, StoreUnavailable
@@ -44,7 +44,6 @@ from ivr.web.registry import FlowRegistry
 log = logging.getLogger("ivr.calls")
 CALL_TTL_SECONDS = 4 * 3600
 SAVE_ATTEMPTS = 3
-STAFF_CACHE_SECONDS = 5.0
 # A store that failed slowly (a timeout) is left alone for a moment: the next turns get the
 # apology at once instead of each waiting out the same timeout.
 SLOW_FAILURE_SECONDS = 0.1
@@ -71,7 +70,7 @@ class CallService:
     """Answers Twilio's webhooks for calls, whatever goes wrong underneath.
 
     `clock` gives the wall time (aware) events and records carry; `monotonic` the seconds the
-    store pause and the staff cache count. Both are injectable so tests never wait.
+    store pause counts. Both are injectable so tests never wait.
     """
 
     def __init__(self, registry: FlowRegistry, store: CallStore, flow_id: str,
@@ -84,8 +83,6 @@ class CallService:
         self.fallback_number = fallback_number
         self.clock = clock
         self.monotonic = monotonic
-        self._staff = EVERYONE_IN
-        self._staff_read = float("-inf")
         self._store_paused_until = float("-inf")
         self._apology = documents.apology(APOLOGY if fallback_number else APOLOGY_NO_PERSON, fallback_number)
 
@@ -154,8 +151,11 @@ class CallService:
             if flow is None:  # the version the call started on is gone: a person, not another version
                 fields["outcome"] = "no-flow" if record is None else "flow-version-gone"
                 return self.apology()
-            event = replace(event, staff=self.staff())
-            state, commands, happened = step(flow, record.state if record else None, event)
+            prior = record.state if record else None
+            try:
+                state, commands, happened = step(flow, prior, replace(event, staff=None))
+            except NeedsStaff:  # a transfer: who is away now, read fresh for this turn only
+                state, commands, happened = step(flow, prior, replace(event, staff=self.staff()))
             twiml = documents.turn(commands, state.turn)
             dial = next((c for c in commands if isinstance(c, Dial)), None)
             new = CallRecord(state, -1 if turn is None else turn, twiml, dial.whisper if dial else ())
@@ -177,16 +177,13 @@ class CallService:
         return self.registry.get(state.flow, state.flow_version)
 
     def staff(self) -> Staff:
-        """Who is away and who last took a call, read from the store at most every few seconds."""
-        now = self.monotonic()
-        if now - self._staff_read >= STAFF_CACHE_SECONDS:
-            try:
-                away = frozenset(name for name, (available, _) in self.store.availability().items() if not available)
-                self._staff = Staff(away, tuple(sorted(self._last_answered().items())))
-                self._staff_read = now
-            except StoreUnavailable:
-                pass  # keep what was known; the turn itself will find out about the store
-        return self._staff
+        """Who is away and who last took a call, as the store says now (an availability change
+        applies to the next transfer on every worker)."""
+        try:
+            away = frozenset(name for name, (available, _) in self.store.availability().items() if not available)
+            return Staff(away, tuple(sorted(self._last_answered().items())))
+        except StoreUnavailable:
+            return EVERYONE_IN  # the teams file's active members; the turn itself will find out about the store
 
     def _last_answered(self) -> dict[str, float]:
         blob = self.store.get_value(LAST_ANSWERED)

@@ -27,7 +27,8 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 
 from ivr import records
-from ivr.outbox import sms, worker
+from ivr.flows import sms
+from ivr.outbox import worker
 from ivr.web import effects
 from ivr.cli import main
 from ivr.engine.commands import Effect

@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ivr.outbox import sms
+from ivr.flows import sms
 from ivr.engine.commands import Effect
 from ivr.records import E164_RE, Record
 from ivr.stores.protocols import CallStore, OutboxItem, StoreUnavailable

@@ -19,7 +19,6 @@ small plain data (`CallState.to_dict`) so any store can keep it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from datetime import date

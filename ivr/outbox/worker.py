@@ -54,7 +54,7 @@ import requests
 from ivr.outbox import sms
 from ivr.engine.commands import Effect
 from ivr.records import E164_RE, Record
-from ivr.stores.protocols import CallStore, OutboxItem, StoreUnavailable
+from ivr.stores.protocols import Outbox, OutboxItem, StoreUnavailable
 
 log = logging.getLogger("ivr.outbox")
 
@@ -124,7 +124,7 @@ def items_for(call_sid: str, effect: Effect, created_at: float, *, record: Recor
     return []
 
 
-def enqueue_for(store: CallStore, call_sid: str, effect: Effect, created_at: float, *, record: Record | None = None,
+def enqueue_for(store: Outbox, call_sid: str, effect: Effect, created_at: float, *, record: Record | None = None,
                 caller: str | None = None, settings: Mapping[str, Any] | None = None) -> list[str]:
     """Enqueue what an effect asks for, due at once; the ids of the items that are new (an
     effect performed again enqueues nothing)."""
@@ -363,7 +363,7 @@ def _log(fields: dict) -> None:
 
 
 def run_once(
-    store: CallStore,
+    store: Outbox,
     deliverer: Deliverer,
     now: float | None = None,
     *,
@@ -403,7 +403,7 @@ def run_once(
     return counts
 
 
-def _settle(store: CallStore, deliverer: Deliverer, item: OutboxItem, outcome: Outcome, fields: dict) -> str:
+def _settle(store: Outbox, deliverer: Deliverer, item: OutboxItem, outcome: Outcome, fields: dict) -> str:
     """Record an attempt's outcome in the store; the item's state name for the counts."""
     if outcome.action == COMPLETE:
         fields["note"] = outcome.detail
@@ -422,7 +422,7 @@ def _settle(store: CallStore, deliverer: Deliverer, item: OutboxItem, outcome: O
 
 
 def run(
-    store: CallStore,
+    store: Outbox,
     deliverer: Deliverer,
     stop_event: threading.Event,
     interval: float = 1.0,

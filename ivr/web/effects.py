@@ -10,12 +10,16 @@ set, handed to the transportation desk; `send_text` only enqueues its text.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from ivr.engine.commands import Effect
 from ivr.outbox.worker import enqueue_for
 from ivr.records import CallbackRequest, Record, RideRequest, Voicemail, save
-from ivr.stores.protocols import CallStore
+from ivr.stores.protocols import Outbox, Records
+
+
+class EffectStore(Records, Outbox, Protocol):
+    """Where effects go: records and outbox items."""
 
 
 def record_for(call_sid: str, effect: Effect, created_at: float) -> Record:
@@ -34,7 +38,7 @@ def record_for(call_sid: str, effect: Effect, created_at: float) -> Record:
     raise ValueError(f"no record for action {effect.action!r}")
 
 
-def perform(store: CallStore, call_sid: str, effects: list[Effect], created_at: float, *,
+def perform(store: EffectStore, call_sid: str, effects: list[Effect], created_at: float, *,
             caller: str | None = None, settings: Mapping[str, Any] | None = None) -> None:
     """Keep every effect's record, then enqueue what it sends (both idempotently).
 

@@ -37,7 +37,7 @@ from ivr.engine.step import CallState, step
 from ivr.engine.events import EVERYONE_IN, CallStarted, Event, Staff
 from ivr.web.registry import FlowRegistry
 from ivr.flows.messages import BUILT_IN
-from ivr.stores.protocols import CallStore, StoreUnavailable
+from ivr.stores.protocols import Store, StoreUnavailable
 from ivr.telephony.twiml import TurnUrls, render, render_accept, render_apology, render_whisper
 
 log = logging.getLogger("ivr.calls")
@@ -109,7 +109,7 @@ def urls_for(turn: int | str) -> TurnUrls:
 class CallService:
     """Answers Twilio's webhooks for calls, whatever goes wrong underneath."""
 
-    def __init__(self, registry: FlowRegistry, store: CallStore, flow_id: str,
+    def __init__(self, registry: FlowRegistry, store: Store, flow_id: str,
                  fallback_number: str | None = None, settings: dict | None = None):
         self.registry = registry
         self.settings = settings or {}

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from ivr.engine.commands import Dial, Gather, Hangup, Record
-from ivr.engine.step import CallState, step
+from ivr.engine.step import decode_state, encode_state, step
 from ivr.engine.events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
 from ivr.flows.model import NODE_KINDS
 from ivr.flows.loader import lint_text, load_flow
@@ -852,17 +852,16 @@ def bench_engine(flow, seconds: float, seed: int, roundtrip: bool) -> dict:
     busy = 0.0
     ended = Counter()
     deadline = perf() + seconds
-    dumps, loads, from_dict = json.dumps, json.loads, CallState.from_dict
     while perf() < deadline:
         calls += 1
         event = CallStarted(now=NOW, caller="+16265550123", lang=None)
         state = None
         for turn in range(MAX_TURNS):
             t0 = perf()
-            state, commands = step(flow, state, event)
+            state, commands, _ = step(flow, state, event)
             if roundtrip:
-                blob = dumps(state.to_dict(), separators=(",", ":")).encode("utf-8")
-                state = from_dict(loads(blob))
+                blob = encode_state(state)
+                state = decode_state(blob)
             busy += perf() - t0
             steps += 1
             if roundtrip:

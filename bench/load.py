@@ -468,7 +468,7 @@ class Server:
 
 
 def start_server(name: str, app: str, workers: int, threads: int, workdir: str, health: str,
-                 flows: str = "flows") -> Server:
+                 flows: str = "flows", tree: Path = ROOT) -> Server:
     port = free_port()
     log_path = os.path.join(workdir, f"{name}-{port}.log")
     env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": REDIS_URL, "IVR_FLOWS_DIR": flows,
@@ -480,7 +480,9 @@ def start_server(name: str, app: str, workers: int, threads: int, workdir: str, 
            "--forwarded-allow-ips", "*", "--error-logfile", log_path]
     if threads > 1:
         cmd += ["--threads", str(threads)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    if tree != ROOT:  # the app's package comes from that checkout, ahead of the installed one
+        env["PYTHONPATH"] = str(tree)
+    proc = subprocess.Popen(cmd, cwd=tree, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     server = Server(name, port, proc, log_path)
     deadline = time.monotonic() + 30
@@ -991,6 +993,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paced-share", type=float, default=0.5,
                         help="the paced run offers this share of the IVR's closed-loop requests/s (default 0.5)")
     parser.add_argument("--flows", default="flows", help="IVR_FLOWS_DIR for the IVR server (default: flows)")
+    parser.add_argument("--compare", type=Path, metavar="TREE",
+                        help="also serve the IVR of another checkout (e.g. a git worktree of an earlier commit), "
+                             "as server 'before', in the same rounds")
     parser.add_argument("--profile", action="store_true",
                         help="only time the parts of a turn in process (the WSGI app, Redis) and print a cProfile")
     parser.add_argument("--wait-idle", type=float, default=30.0,
@@ -1044,9 +1049,15 @@ def main(argv: list[str] | None = None) -> int:
                                       args.flows)
         servers["static"] = start_server("static", "bench.static_app:app", args.workers, 1, workdir, "/")
         servers["floor"] = start_server("floor", "bench.floor_app:app", args.workers, 1, workdir, "/")
+        if args.compare:
+            servers["before"] = start_server("before", "ivr.web:create_app()", args.workers, 1, workdir, "/healthz",
+                                             args.flows, tree=args.compare.resolve())
+            report["settings"]["compare"] = str(args.compare)
         report["sync"] = measure_servers(servers, scripts, client, args.connections, warmup, duration, rounds,
                                       args.seed)
         stop_server(servers.pop("floor"))
+        if "before" in servers:
+            stop_server(servers.pop("before"))
         rate = round(args.paced_share * report["sync"]["ivr"]["requests_per_s"])
         report["paced"] = measure_servers(servers, scripts, client, args.connections, 1.0, duration / 2, 1,
                                        args.seed + 30, rate=rate)
@@ -1160,8 +1171,13 @@ def print_report(report: dict) -> None:
                   f"p50 {r['status_p50_ms']:.2f} / p99 {r['status_p99_ms']:.2f} ms; "
                   f"{r['bad_status']} unexpected HTTP statuses, {r['apologies']} apologies")
         static = block["static"]["turns_per_s"]
-        ratios = [f"{name}/static {block[name]['turns_per_s'] / static:.2f}" for name in ("ivr", "floor")
+        ratios = [f"{name}/static {block[name]['turns_per_s'] / static:.2f}" for name in ("ivr", "floor", "before")
                   if name in block]
+        if "before" in block:
+            before = block["before"]
+            cpu = block["ivr"]["server_cpu_ms_per_request"] / before["server_cpu_ms_per_request"]
+            ratios.append(f"ivr/before {block['ivr']['turns_per_s'] / before['turns_per_s']:.2f} "
+                          f"(server CPU per request {cpu:.2f}x)")
         print(f"  turns per second, {', '.join(ratios)}")
 
     table("Procfile configuration (sync workers), closed loop - headline", report["sync"])

@@ -35,6 +35,14 @@ def test_pure_module_reads_no_clock(path):
     assert calls & CLOCK_CALLS == set()
 
 
+def test_importing_the_engine_loads_no_file_format_calendar_or_io_library():
+    heavy = {"yaml", "holidays", "phonenumbers", "flask", "werkzeug", "twilio", "redis", "sqlite3", "requests"}
+    code = ("import sys, ivr.engine.step; "
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(heavy)!r}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_importing_the_loader_loads_no_web_telephony_or_store_library():
     io = {"flask", "werkzeug", "twilio", "redis", "sqlite3", "requests"}
     code = ("import sys, ivr.flows.loader; "

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 
 from ivr.engine.commands import Dial, Effect, Gather, Hangup, Record, Say
-from ivr.engine.step import MAX_STEPS, CallState, step
+from ivr.engine.step import MAX_STEPS, Phase, decode_state, encode_state, phase_of, step
 from ivr.engine.events import CallStarted, DialDone, Digits, NoInput, RecordingDone
 from ivr.flows.loader import lint_text
 from ivr.tools.phone import Phone
@@ -40,15 +41,19 @@ def texts(commands) -> list[str]:
 
 def call(flow, *inputs):
     """Start a call and feed inputs ('-' is silence); returns (state, last commands)."""
-    state, commands = step(flow, None, CallStarted(NOW))
+    state, commands, _ = step(flow, None, CallStarted(NOW))
     for entry in inputs:
         event = NoInput(NOW) if entry == "-" else Digits(NOW, entry)
-        state, commands = step(flow, state, event)
+        state, commands, _ = step(flow, state, event)
     return state, commands
 
 
+
+def phase(flow, state):
+    return phase_of(flow.nodes[state.node], state)
+
 def test_start_chains_say_into_the_first_menu(flow):
-    state, commands = step(flow, None, CallStarted(NOW))
+    state, commands, _ = step(flow, None, CallStarted(NOW))
     assert commands == (
         Say("Emergency? Dial 911.", "Polly.Joanna", "en-US"),
         Gather(prompts=(Say("English 1, Spanish 2.", "Polly.Joanna", "en-US"),), timeout=6, num_digits=1),
@@ -64,7 +69,7 @@ def test_language_choice_switches_voice_and_text(flow):
 
 
 def test_a_line_of_one_language_starts_in_it(flow):
-    state, _ = step(flow, None, CallStarted(NOW, lang="es"))
+    state, _, _ = step(flow, None, CallStarted(NOW, lang="es"))
     assert state.lang == "es"
 
 
@@ -98,28 +103,28 @@ def test_transfer_tells_the_coordinator_the_recommendation(flow):
 ])
 def test_every_dial_outcome_leads_somewhere(flow, status, last):
     state, _ = call(flow, "1", "1", "1", "1")
-    state, commands = step(flow, state, DialDone(NOW, status))
+    state, commands, _ = step(flow, state, DialDone(NOW, status))
     assert commands[-1] == last
 
 
 def test_transfer_without_no_answer_apologises_and_ends(flow):
     state, _ = call(flow, "1", "0")
     assert state.node == "operator"
-    state, commands = step(flow, state, DialDone(NOW, "no-answer"))
+    state, commands, _ = step(flow, state, DialDone(NOW, "no-answer"))
     assert texts(commands) == ["Sorry, no one could take your call right now. Please call us again later. Goodbye."]
     assert commands[-1] == Hangup() and state.ended
 
 
 def test_recording_saves_and_goes_on(flow):
     state, _ = call(flow, "1", "4")
-    state, commands = step(flow, state, RecordingDone(NOW, "https://api.example/rec/RE1", 12))
+    state, commands, _ = step(flow, state, RecordingDone(NOW, "https://api.example/rec/RE1", 12))
     assert state.answers["voicemail"] == "https://api.example/rec/RE1"
     assert texts(commands) == ["Goodbye."] and commands[-1] == Hangup()
 
 
 def test_silent_recording_goes_on_without_saving(flow):
     state, _ = call(flow, "1", "4")
-    state, commands = step(flow, state, NoInput(NOW))
+    state, commands, _ = step(flow, state, NoInput(NOW))
     assert "voicemail" not in state.answers
     assert texts(commands) == ["Goodbye."] and commands[-1] == Hangup()
 
@@ -134,7 +139,7 @@ def test_back_key_returns_to_the_previous_question(flow):
     state, commands = call(flow, "1", "1", "1", "9")
     assert state.node == "chronic"
     assert texts(commands)[0] == "Several chronic conditions?"
-    state, _ = step(flow, state, Digits(NOW, "9"))
+    state, _, _ = step(flow, state, Digits(NOW, "9"))
     assert state.node == "main"
 
 
@@ -155,7 +160,7 @@ def test_no_input_warns_gives_more_time_then_goes_to_a_person(flow):
     state, commands = call(flow, "1", "-")
     assert texts(commands)[0] == "Sorry, I didn't hear anything. Take your time."
     assert commands[-1].timeout == 9 and state.tries == 1
-    state, commands = step(flow, state, Digits(NOW, "7"))
+    state, commands, _ = step(flow, state, Digits(NOW, "7"))
     assert texts(commands)[0] == "Let me connect you with someone who can help."
     assert isinstance(commands[-1], Dial) and state.node == "operator"
 
@@ -170,10 +175,10 @@ def test_wrong_key_reprompts(flow):
 def test_digits_with_read_back(flow):
     state, commands = call(flow, "1", "3", "12345678")
     assert texts(commands) == ["You entered 1 2 3 4 5 6 7 8. If that is right, press 1. To try again, press 2."]
-    assert state.phase == "confirm" and "member_id" not in state.answers
-    retry, commands = step(flow, state, Digits(NOW, "2"))
-    assert texts(commands) == ["Enter the member ID, then pound."] and retry.phase == ""
-    state, commands = step(flow, state, Digits(NOW, "1"))
+    assert phase(flow, state) is Phase.CONFIRMING and "member_id" not in state.answers
+    retry, commands, _ = step(flow, state, Digits(NOW, "2"))
+    assert texts(commands) == ["Enter the member ID, then pound."] and phase(flow, retry) is Phase.ANSWERING
+    state, commands, _ = step(flow, state, Digits(NOW, "1"))
     assert state.answers["member_id"] == "12345678" and state.node == "date"
 
 
@@ -212,25 +217,25 @@ def test_past_date_is_refused(flow):
 def test_sections_repeat_next_and_move_on_by_themselves(flow):
     state, commands = call(flow, "1", "2")
     assert texts(commands) == ["Part one.", "To hear this part again, press 1. For the next part, press 2."]
-    state, commands = step(flow, state, Digits(NOW, "1"))
+    state, commands, _ = step(flow, state, Digits(NOW, "1"))
     assert texts(commands)[0] == "Part one."
-    state, commands = step(flow, state, NoInput(NOW))
+    state, commands, _ = step(flow, state, NoInput(NOW))
     assert texts(commands) == ["Part two.", "To hear this part again, press 1. To go on, press 2."]
-    state, commands = step(flow, state, Digits(NOW, "2"))
+    state, commands, _ = step(flow, state, Digits(NOW, "2"))
     assert texts(commands) == ["Goodbye."] and state.ended
 
 
 def test_ended_call_only_hangs_up(flow):
     state, _ = call(flow, "1", "2", "2", "2")
     assert state.ended
-    again, commands = step(flow, state, Digits(NOW, "1"))
+    again, commands, _ = step(flow, state, Digits(NOW, "1"))
     assert commands == (Hangup(),) and again.ended
 
 
 def test_vanished_node_apologises_and_reaches_a_person(flow):
     state, _ = call(flow, "1")
-    state = replace(state, node="deleted_in_an_edit")
-    state, commands = step(flow, state, Digits(NOW, "1"))
+    state = msgspec.structs.replace(state, node="deleted_in_an_edit")
+    state, commands, _ = step(flow, state, Digits(NOW, "1"))
     assert texts(commands)[0].startswith("We're sorry, something went wrong")
     assert isinstance(commands[-1], Dial)
 
@@ -248,7 +253,7 @@ nodes:
 """
     flow, problems = lint_text(looping, "loop.yaml")
     assert flow is not None, problems
-    state, commands = step(flow, None, CallStarted(NOW))
+    state, commands, _ = step(flow, None, CallStarted(NOW))
     assert texts(commands) == ["We're sorry, something went wrong on our side. "
                                "Let me connect you with someone who can help."]
     assert isinstance(commands[-1], Dial)
@@ -257,28 +262,37 @@ nodes:
 
 def test_event_that_does_not_fit_repeats_the_prompt(flow):
     state, _ = call(flow, "1")
-    state, commands = step(flow, state, DialDone(NOW, "completed"))
+    state, commands, _ = step(flow, state, DialDone(NOW, "completed"))
     assert state.node == "main" and isinstance(commands[-1], Gather)
 
 
 def test_step_does_not_change_its_input(flow):
     state, _ = call(flow, "1", "1")
-    before = json.dumps(state.to_dict(), sort_keys=True)
+    before = encode_state(state)
     step(flow, state, Digits(NOW, "1"))
-    assert json.dumps(state.to_dict(), sort_keys=True) == before
+    assert encode_state(state) == before
 
 
 def test_state_round_trips_as_small_json(flow):
     state, _ = call(flow, "1", "1", "1")
-    data = json.loads(json.dumps(state.to_dict()))
-    assert CallState.from_dict(data) == state
-    assert len(json.dumps(state.to_dict())) < 400
+    assert decode_state(encode_state(state)) == state
+    assert len(encode_state(state)) < 400
 
 
 @pytest.mark.parametrize("data", [None, {}, {"v": 99}, {"v": 1, "f": "demo"}])
 def test_state_of_another_version_or_shape_is_refused(data):
     with pytest.raises(ValueError):
-        CallState.from_dict(data)
+        decode_state(json.dumps(data).encode())
+
+
+@pytest.mark.parametrize("version", [0, 2, 99])
+def test_a_state_of_another_schema_version_is_refused_for_its_version(flow, version):
+    state, _ = call(flow, "1")
+    data = json.loads(encode_state(state))
+    assert data["v"] == 1
+    data["v"] = version
+    with pytest.raises(ValueError, match="unknown schema version"):
+        decode_state(json.dumps(data).encode())
 
 
 def test_flow_is_frozen(flow):
@@ -315,9 +329,9 @@ nodes:
 """
     flow, problems = lint_text(text, "ride.yaml")
     assert flow is not None, problems
-    first, commands = step(flow, None, CallStarted(NOW, call="CA" + "1" * 32))
-    again, _ = step(flow, None, CallStarted(NOW, call="CA" + "1" * 32))
-    other, _ = step(flow, None, CallStarted(NOW, call="CA" + "2" * 32))
+    first, commands, _ = step(flow, None, CallStarted(NOW, call="CA" + "1" * 32))
+    again, _, _ = step(flow, None, CallStarted(NOW, call="CA" + "1" * 32))
+    other, _, _ = step(flow, None, CallStarted(NOW, call="CA" + "2" * 32))
     effect = commands[0]
     number = first.answers["confirmation"]
     assert effect.params == (("summary", "notice 2 from 2026-11-25"), ("callback", "+16265550123"),
@@ -325,3 +339,38 @@ nodes:
                              ("confirmation", number))
     assert len(number) == 8 and number == again.answers["confirmation"] != other.answers["confirmation"]
     assert texts(commands) == [f"Your confirmation number is {' '.join(number)}."]
+
+
+DATE_FLOW = """
+flow: dates
+start: when
+settings:
+  keys: {operator: null}
+nodes:
+  when:
+    ask: "Enter the month and day."
+    expect: digits
+    min_length: 4
+    max_length: 4
+    validate: future_date_mmdd
+    save: day
+    next: done
+  done:
+    hangup: "Today is {{ today }}; you chose {{ day }}."
+"""
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2026, 12, 1, 1, 30, tzinfo=timezone.utc),  # 17:30 on Nov 30 in California
+    datetime(2026, 11, 30, 17, 30, tzinfo=ZoneInfo("America/Los_Angeles")),
+    datetime(2026, 11, 30, 20, 30, tzinfo=ZoneInfo("America/New_York")),
+])
+def test_today_is_the_lines_whatever_zone_the_event_comes_in(moment):
+    flow, problems = lint_text(DATE_FLOW, "dates.yaml")
+    assert flow is not None, problems
+    assert flow.calendar.timezone == "America/Los_Angeles"
+    state, _, _ = step(flow, None, CallStarted(moment))
+    state, commands, happened = step(flow, state, Digits(moment, "1130"))
+    assert state.answers["day"] == "2026-11-30"
+    assert texts(commands) == ["Today is 2026-11-30; you chose 2026-11-30."]
+    assert [h.brief() for h in happened] == ["answer:day", "ended:when"]

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from twiml_schema import assert_valid_twiml
 
-from ivr.web.turns import urls_for
+from ivr.web.urls import turn_urls
 from ivr.engine.step import new_state, walk_from
 from ivr.engine.events import NoInput
 from ivr.flows.loader import flow_files, load_flow
@@ -28,5 +28,5 @@ CASES = [pytest.param(flow, node_id, lang, moment, id=f"{flow.id}:{node_id}:{lan
 def test_node_renders_valid_twiml(flow, node_id, lang, moment):
     state = new_state(flow, lang)
     state.answers["caller_id"] = "+15555550100"
-    _, commands = walk_from(flow, state, node_id, NoInput(MOMENTS[moment]))
-    assert_valid_twiml(render(commands, urls_for(state.turn)))
+    _, commands, _ = walk_from(flow, state, node_id, NoInput(MOMENTS[moment]))
+    assert_valid_twiml(render(commands, turn_urls(state.turn)))

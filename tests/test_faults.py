@@ -27,7 +27,7 @@ import pytest
 from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
 
 from ivr.web import turns
-from ivr.web.turns import Record
+from ivr.web.call_record import CallRecord
 from ivr.tools.http_phone import scripted
 from ivr.tools.phone import Phone
 from ivr.web.app import create_app
@@ -52,13 +52,26 @@ def sid(n: int) -> str:
     return f"CA{n:032x}"
 
 
+class Seconds:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 # -- apps ------------------------------------------------------------------------------
 
 @pytest.fixture
 def make_app(tmp_path, monkeypatch):
     """Apps on signed webhooks; their stores are closed at the end of the test."""
     for name in ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_DEV", "PUBLIC_URL", "IVR_FLOW", "IVR_FLOWS_DIR",
-                 "IVR_FALLBACK_NUMBER", "IVR_INSTANCE_PATH", "IVR_TIMEZONE"):
+                 "IVR_FALLBACK_NUMBER", "IVR_INSTANCE_PATH"):
         monkeypatch.delenv(name, raising=False)
     apps = []
 
@@ -96,9 +109,9 @@ def fast_reload(monkeypatch, app) -> None:
     monkeypatch.setattr(app.extensions["ivr"].registry, "check_every", 0)
 
 
-def stored(app, call_sid: str) -> Record | None:
+def stored(app, call_sid: str) -> CallRecord | None:
     blob, _ = app.extensions["ivr"].store.load(call_sid)
-    return Record.unpack(blob) if blob is not None else None
+    return CallRecord.unpack(blob) if blob is not None else None
 
 
 def current_version(app) -> str:
@@ -312,7 +325,8 @@ def test_redis_stopped_mid_call_gives_the_safe_route_and_recovers_when_it_return
 @pytest.mark.redis
 @pytest.mark.slow
 def test_redis_hanging_mid_call_times_out_to_the_safe_route_and_the_call_survives(make_app, redis_server):
-    app = make_app(REDIS_URL=redis_server.url)
+    seconds = Seconds()
+    app = make_app(REDIS_URL=redis_server.url, MONOTONIC=seconds)
     client = app.test_client()
     call = Call(client, sid(3))
     call.start()
@@ -324,7 +338,7 @@ def test_redis_hanging_mid_call_times_out_to_the_safe_route_and_the_call_survive
         _assert_outage(client, call, "3")
     finally:
         redis_server.resume()
-    time.sleep(turns.STORE_PAUSE_SECONDS)  # the service leaves a store that timed out alone for a moment
+    seconds.advance(turns.STORE_PAUSE_SECONDS)  # the service leaves a store that timed out alone for a moment
 
     # Nothing was written during the hang: the call still waits at the main menu, on the same turn.
     record = stored(app, call.call_sid)
@@ -337,7 +351,8 @@ def test_redis_hanging_mid_call_times_out_to_the_safe_route_and_the_call_survive
 @pytest.mark.redis
 @pytest.mark.slow
 def test_after_a_store_timeout_the_next_turns_get_the_apology_without_waiting(make_app, redis_server, monkeypatch):
-    app = make_app(REDIS_URL=redis_server.url)
+    seconds = Seconds()
+    app = make_app(REDIS_URL=redis_server.url, MONOTONIC=seconds)
     client = app.test_client()
     store = app.extensions["ivr"].store
     loads = []
@@ -355,7 +370,8 @@ def test_after_a_store_timeout_the_next_turns_get_the_apology_without_waiting(ma
         assert len(loads) == tried and second.seconds < waited / 2  # not asked again: no second wait
     finally:
         redis_server.resume()
-    time.sleep(turns.STORE_PAUSE_SECONDS)
+    assert_apology(Call(client, sid(7)).start())  # still paused: the injected seconds have not moved
+    seconds.advance(turns.STORE_PAUSE_SECONDS)
     assert LANGUAGE_MENU in said(check_document(Call(client, sid(6)).start()))  # asked again, and it answers
 
 
@@ -512,20 +528,26 @@ def test_two_workers_on_one_sqlite_store_serve_alternate_turns_of_a_call(make_ap
 # -- 4. A record the code cannot read -----------------------------------------------------
 
 def _record_of_schema(version) -> bytes:
-    state = {"v": version, "f": "support-line", "fv": "0123456789ab", "l": "en", "n": "main_menu", "p": "",
-             "s": 0, "pe": None, "t": 0, "a": {}, "h": [], "tu": 1, "e": False}
+    """A record packed the way CallRecord.pack packs one, with the state's schema version set."""
+    state = {"v": version, "f": "support-line", "fv": "0123456789ab", "l": "en", "n": "main_menu",
+             "s": 0, "pe": None, "t": 0, "a": {}, "h": [], "tu": 1, "e": False, "c": "", "tr": []}
     head = json.dumps({"s": state, "a": 0}).encode()
-    return head + b"\0" + zlib.compress(b"<Response><Hangup/></Response>")
+    return zlib.compress(head + b"\0" + b"<Response><Hangup/></Response>")
 
 
-@pytest.mark.parametrize("blob", [
-    pytest.param(_record_of_schema(99), id="newer-schema"),
-    pytest.param(_record_of_schema(0), id="older-schema"),
-    pytest.param(json.dumps({"state": {"node": "main_menu"}, "turn": 1}).encode(), id="foreign-json"),
-    pytest.param(b"\x00\xff garbage \xfe", id="garbage"),
-    pytest.param(b"", id="empty"),
+def test_the_schema_record_helper_packs_as_the_service_does():
+    record = CallRecord.unpack(_record_of_schema(1))
+    assert (record.state.node, record.state.turn, record.twiml) == ("main_menu", 1, "<Response><Hangup/></Response>")
+
+
+@pytest.mark.parametrize("blob, why", [
+    pytest.param(_record_of_schema(99), "schema", id="newer-schema"),
+    pytest.param(_record_of_schema(0), "schema", id="older-schema"),
+    pytest.param(json.dumps({"state": {"node": "main_menu"}, "turn": 1}).encode(), "format", id="foreign-json"),
+    pytest.param(b"\x00\xff garbage \xfe", "format", id="garbage"),
+    pytest.param(b"", "format", id="empty"),
 ])
-def test_an_unreadable_call_record_gets_the_apology(make_app, blob, caplog):
+def test_an_unreadable_call_record_gets_the_apology(make_app, blob, why, caplog):
     app = make_app()
     client = app.test_client()
     call = Call(client, sid(0x99))
@@ -542,8 +564,7 @@ def test_an_unreadable_call_record_gets_the_apology(make_app, blob, caplog):
     assert store.load(call.call_sid)[0] == blob  # left as it was
     outcomes = [json.loads(r.getMessage()) for r in caplog.records
                 if r.name == "ivr.calls" and r.levelno == logging.ERROR]
-    assert [line.get("outcome") for line in outcomes] == ["error"] * 3
-    assert all(line["error"] == "ValueError" for line in outcomes)
+    assert [(line.get("outcome"), line.get("why")) for line in outcomes] == [("bad-record", why)] * 3
 
 
 # -- 5. Records outlive a store restart ----------------------------------------------------

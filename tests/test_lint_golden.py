@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ivr.flows.loader import lint_file
-from ivr.flows.teams import lint_teams_file
+from ivr.flows.teams_loader import lint_teams_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "flows" / "err"

@@ -7,7 +7,6 @@ import io
 import json
 import math
 import uuid
-from datetime import timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -220,7 +219,7 @@ def instance(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "instance"
     monkeypatch.setenv("IVR_INSTANCE_PATH", str(folder))
     monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.delenv("IVR_TIMEZONE", raising=False)
+    monkeypatch.setenv("IVR_FLOWS_DIR", str(tmp_path / "no-flows-here"))  # the line's zone: the default
     return folder
 
 
@@ -272,8 +271,15 @@ def test_records_list_when_empty(instance):
     assert result.stdout == "no records of kind voicemail\n"
 
 
-def test_records_list_in_the_configured_zone(saved, monkeypatch):
-    monkeypatch.setenv("IVR_TIMEZONE", "America/New_York")
+def teams_file(folder: Path, zone: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    (folder / "teams.yaml").write_text(f"timezone: {zone}\nteams:\n  desk:\n    members:\n"
+                                       "      - {name: Ana, phone: '+16265550100'}\n")
+    return folder
+
+
+def test_records_list_in_the_line_zone_of_the_teams_file(saved, monkeypatch, tmp_path):
+    monkeypatch.setenv("IVR_FLOWS_DIR", str(teams_file(tmp_path / "flows", "America/New_York")))
     result = run("records", "list", "--kind", "ride")
     assert result.stdout.splitlines()[1].startswith("2023-12-31 19:00 EST  ride")
 
@@ -426,11 +432,11 @@ def test_unavailable_store_is_an_error_not_a_traceback(instance):
         assert "the store is unavailable" in result.stderr
 
 
-def test_bad_zone_is_an_error(saved, monkeypatch):
-    monkeypatch.setenv("IVR_TIMEZONE", "Mars/Olympus_Mons")
+def test_bad_zone_is_an_error(saved, monkeypatch, tmp_path):
+    monkeypatch.setenv("IVR_FLOWS_DIR", str(teams_file(tmp_path / "flows", "Mars/Olympus_Mons")))
     result = run("records", "list")
     assert result.exit_code == 1
-    assert "IVR_TIMEZONE" in result.stderr
+    assert 'unknown time zone "Mars/Olympus_Mons"' in result.stderr and "teams.yaml" in result.stderr
 
 
 @pytest.mark.redis
@@ -439,7 +445,7 @@ def test_commands_against_redis(redis_url, monkeypatch, tmp_path):
 
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("IVR_INSTANCE_PATH", str(tmp_path / "unused"))
-    monkeypatch.delenv("IVR_TIMEZONE", raising=False)
+    monkeypatch.setenv("IVR_FLOWS_DIR", str(tmp_path / "no-flows-here"))
     monkeypatch.setattr(cli_admin, "_now", lambda: WINTER)
     tag = uuid.uuid4().hex
     mine = [

@@ -12,9 +12,10 @@ import holidays
 import pytest
 
 from ivr.flows import teams as teams_module
+from ivr.flows import teams_loader
 from ivr.flows.problems import FlowError
-from ivr.flows.teams import (Calendar, Member, Team, candidates, inline_team, is_open, lint_teams_file, lint_teams_text,
-                       load_teams, next_opening)
+from ivr.flows.teams import Calendar, Member, Team, candidates, inline_team, is_open, next_opening
+from ivr.flows.teams_loader import PublicHolidays, lint_teams_file, lint_teams_text, load_teams
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "teams"
@@ -249,16 +250,16 @@ def test_business_days_after(loaded, start, end, expected) -> None:
 
 
 def test_business_days_without_special_hours() -> None:
-    calendar = Calendar(timezone="America/Los_Angeles", holiday_country="US", holiday_subdivision="CA")
+    calendar = Calendar(timezone="America/Los_Angeles", holidays=PublicHolidays("US", "CA"))
     assert calendar.business_days_after(date(2026, 11, 25), date(2026, 11, 30)) == 1
     assert not calendar.is_business_day(date(2026, 11, 27))
     assert calendar.is_business_day(date(2026, 11, 30))
 
 
 def test_holiday_exceptions() -> None:
-    every = Calendar(timezone="America/Los_Angeles", holiday_country="US", holiday_subdivision="CA")
-    fewer = Calendar(timezone="America/Los_Angeles", holiday_country="US", holiday_subdivision="CA",
-                     holiday_except=frozenset({"Susan B. Anthony Day", "Diwali", "Independence Day"}))
+    every = Calendar(timezone="America/Los_Angeles", holidays=PublicHolidays("US", "CA"))
+    excepted = frozenset({"Susan B. Anthony Day", "Diwali", "Independence Day"})
+    fewer = Calendar(timezone="America/Los_Angeles", holidays=PublicHolidays("US", "CA", excepted))
     assert every.is_holiday(date(2027, 10, 29)) and not fewer.is_holiday(date(2027, 10, 29))
     # 2027-02-15 is also Presidents' Day, which stays
     assert fewer.holiday_names(date(2027, 2, 15)) == ("Presidents' Day",)
@@ -275,9 +276,9 @@ def test_holiday_years_are_built_once(monkeypatch) -> None:
         calls.append(args)
         return build(*args, **kwargs)
 
-    monkeypatch.setattr(teams_module.holidays, "country_holidays", counting)
-    teams_module._holidays_of_year.cache_clear()
-    calendar = Calendar(timezone="America/Los_Angeles", holiday_country="US", holiday_subdivision="CA")
+    monkeypatch.setattr(teams_loader.holidays, "country_holidays", counting)
+    teams_loader._holidays_of_year.cache_clear()
+    calendar = Calendar(timezone="America/Los_Angeles", holidays=PublicHolidays("US", "CA"))
     for _ in range(3):
         assert calendar.is_holiday(date(2031, 7, 4))
         assert not calendar.is_holiday(date(2031, 7, 8))

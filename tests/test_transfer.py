@@ -14,7 +14,7 @@ import pytest
 from twilio_sim import BASE, TOKEN, check_document, signed_headers
 
 from ivr import records
-from ivr.web.turns import Record
+from ivr.web.call_record import CallRecord
 from ivr.web.app import create_app
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
@@ -39,7 +39,7 @@ MENU_ES = "En este momento nadie puede atenderle"
 @pytest.fixture
 def make_app(tmp_path, monkeypatch):
     for name in ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_DEV", "PUBLIC_URL", "IVR_FLOW", "IVR_FLOWS_DIR",
-                 "IVR_TIMEZONE", "IVR_FALLBACK_NUMBER"):
+                 "IVR_FALLBACK_NUMBER"):
         monkeypatch.delenv(name, raising=False)
 
     def make(now: datetime = WEDNESDAY_10, **config):
@@ -59,9 +59,9 @@ def post(client, path: str, data: dict[str, str]):
     return client.post(path, data=data, headers=signed_headers(BASE + path, data))
 
 
-def stored(app, call_sid: str) -> Record | None:
+def stored(app, call_sid: str) -> CallRecord | None:
     blob, _ = app.extensions["ivr"].store.load(call_sid)
-    return Record.unpack(blob) if blob else None
+    return CallRecord.unpack(blob) if blob else None
 
 
 def says(root) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
 
 from ivr.tools import callscripts
-from ivr.web.turns import Record
+from ivr.web.call_record import CallRecord
 from ivr.tools.http_phone import scripted
 from ivr.tools.phone import Phone
 from ivr.stores.protocols import StoreUnavailable
@@ -60,9 +60,9 @@ def post(client, path: str, data: dict[str, str], **kwargs):
     return client.post(path, data=data, headers=signed_headers(BASE + path, data), **kwargs)
 
 
-def stored(app, call_sid: str = CALL_SID) -> Record | None:
+def stored(app, call_sid: str = CALL_SID) -> CallRecord | None:
     blob, _ = app.extensions["ivr"].store.load(call_sid)
-    return Record.unpack(blob) if blob else None
+    return CallRecord.unpack(blob) if blob else None
 
 
 def without_recordings(answers: dict[str, str]) -> dict[str, str]:
@@ -389,6 +389,25 @@ def test_a_host_that_never_loaded_a_version_fetches_it_from_the_store(make_app, 
     body = post(second.test_client(), "/voice/turn?t=0", form(Digits="1")).get_data(as_text=True)
     assert "Welcome to the care coordination support line." in body
     assert stored(second).state.flow_version == old_version
+
+
+def test_a_teams_edit_is_a_new_version_and_another_host_rebuilds_the_old_one_with_its_teams(make_app, tmp_path):
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "support-line.yaml").write_text((FLOWS / "support-line.yaml").read_text())
+    teams = (FLOWS / "teams.yaml").read_text()
+    assert "ring_seconds: 25" in teams
+    (folder / "teams.yaml").write_text(teams)
+    first = make_app(IVR_FLOWS_DIR=str(folder))
+    post(first.test_client(), "/voice", form())
+    old = first.extensions["ivr"].registry.current["support-line"]
+    (folder / "teams.yaml").write_text(teams.replace("ring_seconds: 25", "ring_seconds: 40"))
+    second = make_app(IVR_FLOWS_DIR=str(folder))  # a new host: only the edited teams file on disk
+    new = second.extensions["ivr"].registry.current["support-line"]
+    assert new.version != old.version and new.source == old.source
+    rebuilt = second.extensions["ivr"].registry.get("support-line", old.version)
+    assert rebuilt is not None and rebuilt.version == old.version
+    assert rebuilt.teams == old.teams and rebuilt.teams != new.teams
 
 
 def test_a_ride_booked_over_http_is_recorded_texted_and_handed_to_the_desk(make_app):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -16,7 +16,7 @@ from ivr.flows.loader import TEAMS_FILE, flow_files, is_teams_file, lint_file, l
 from ivr.flows.mermaid import mermaid
 from ivr.tools.http_phone import CallFailed, HttpPhone, scripted
 from ivr.tools.phone import Phone, parse_entry
-from ivr.flows.teams import lint_teams_file
+from ivr.flows.teams_loader import lint_teams_file
 from ivr.flows.problems import FlowError
 
 
@@ -74,7 +74,7 @@ def simulate(flow_path: str, lang: str | None, keys: str | None, at: str | None)
         raise click.BadParameter("an ISO date and time with its offset", param_hint="--at") from None
     if when is not None and when.tzinfo is None:
         raise click.BadParameter("give the offset too, e.g. -08:00", param_hint="--at")
-    phone = Phone(flow, now=when)
+    phone = Phone(flow, now=when or datetime.now(UTC))  # judged in the line's zone, as the server does
     _show(phone.start(lang))
     inputs = _keys_script(keys) if keys is not None else None
     while phone.waiting is not None:

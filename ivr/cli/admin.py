@@ -2,8 +2,8 @@
 
 These open the store the server uses: the one REDIS_URL names, else the SQLite file
 in the instance folder (IVR_INSTANCE_PATH, else Flask's instance folder for the app);
-`--store URL` overrides both. Times are shown in the line's zone (IVR_TIMEZONE,
-America/Los_Angeles by default), as the server reads them.
+`--store URL` overrides both. Times are shown in the line's zone: the `timezone` of the
+teams file among the flows (IVR_FLOWS_DIR, else `flows`), America/Los_Angeles without one.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ import os
 import time
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import click
 
 from ivr import records as rec
+from ivr.flows.loader import TEAMS_FILE, teams_in
+from ivr.flows.teams import DEFAULT_TIMEZONE
 from ivr.stores import from_url
 from ivr.stores.protocols import Availability, Records, Store, StoreUnavailable
 
-DEFAULT_ZONE = "America/Los_Angeles"
 SUMMARY_WIDTH = 40
 
 
@@ -42,12 +43,13 @@ def instance_path() -> str:
 
 
 def line_zone() -> tzinfo:
-    """The line's time zone."""
-    name = os.environ.get("IVR_TIMEZONE") or DEFAULT_ZONE
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise click.ClickException(f"IVR_TIMEZONE {name!r} is not a time zone: {exc}") from None
+    """The line's time zone, as the server judges it: the teams file's."""
+    folder = os.environ.get("IVR_FLOWS_DIR") or "flows"
+    teams, problems = teams_in(folder)
+    if teams is None and problems:
+        raise click.ClickException(f"{problems[0]}\n(the line's time zone comes from {folder}/{TEAMS_FILE}; "
+                                   f"run ivr lint {folder})")
+    return ZoneInfo(teams.calendar.timezone if teams is not None else DEFAULT_TIMEZONE)
 
 
 def _open_store(url: str | None) -> Store:

@@ -13,11 +13,16 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class Say:
-    """Speak text with a text-to-speech voice."""
+    """Speak text with a text-to-speech voice.
+
+    `personal` marks text made from the caller's answers (a read-back, a filled-in template):
+    it must not outlive the call, so no cache keeps it.
+    """
 
     text: str
     voice: str
     language: str
+    personal: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from datetime import date
+from enum import Enum
 
+import msgspec
+
+from ivr.engine import trail
+from ivr.engine.commands import Command, Dial, Effect, Gather, Hangup, Record, Say
+from ivr.engine.events import CallStarted, DialDone, Digits, Event, NoInput, RecordingDone
 from ivr.flows import speech, validators
 from ivr.flows.actions import ACTIONS
 from ivr.flows.messages import LANGUAGE_NAMES
+from ivr.flows.model import (ActionNode, AnyNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode,
+                             Text, TransferNode)
 from ivr.flows.teams import candidates, is_open, next_opening
-from ivr.engine.commands import Dial, Effect, Gather, Hangup, Record, Say
-from ivr.engine.events import CallStarted, DialDone, Digits, Event, NoInput, RecordingDone
-from ivr.flows.model import (ActionNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode, Text,
-                   TransferNode)
 
 STATE_VERSION = 1
 MAX_STEPS = 60  # nodes walked in one turn before the walk counts as a loop
@@ -44,57 +48,90 @@ E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 WITHHELD = frozenset({"+266696687", "+86282452253", "+7378742833", "+8656696", "+2562533"})
 
 
-@dataclass(slots=True)
-class CallState:
-    """Where one call stands, as plain data."""
+class CallState(msgspec.Struct, rename={
+        "version": "v", "flow": "f", "flow_version": "fv", "lang": "l", "node": "n", "section": "s",
+        "pending": "pe", "tries": "t", "answers": "a", "history": "h", "turn": "tu", "ended": "e", "call": "c",
+        "tried": "tr"}):
+    """Where one call stands, as plain data (stored as compact JSON with the schema version)."""
 
     flow: str
     flow_version: str
     lang: str
     node: str | None = None
-    phase: str = ""  # "" asking, "confirm" reading an entry back, "section" in a read-out
-    section: int = 0
-    pending: str | None = None
+    section: int = 0  # the section of a read-out the call is at
+    pending: str | None = None  # an entry being read back for confirmation
     tries: int = 0
-    answers: dict[str, str] = field(default_factory=dict)
-    history: list[str] = field(default_factory=list)
+    answers: dict[str, str] = {}
+    history: list[str] = []
     turn: int = 0
     ended: bool = False
     call: str = ""
-    tried: list[str] = field(default_factory=list)  # members already rung by a transfer that hunts
+    tried: list[str] = []  # members already rung by a transfer that hunts
+    version: int = STATE_VERSION
 
     def copy(self) -> CallState:
         """A copy safe to change."""
-        return replace(self, answers=dict(self.answers), history=list(self.history), tried=list(self.tried))
+        return msgspec.structs.replace(self, answers=dict(self.answers), history=list(self.history),
+                                       tried=list(self.tried))
 
-    def to_dict(self) -> dict:
-        """Compact JSON-able form, with the schema version."""
-        return {"v": STATE_VERSION, "f": self.flow, "fv": self.flow_version, "l": self.lang, "n": self.node,
-                "p": self.phase, "s": self.section, "pe": self.pending, "t": self.tries, "a": self.answers,
-                "h": self.history, "tu": self.turn, "e": self.ended, "c": self.call, "tr": self.tried}
 
-    @classmethod
-    def from_dict(cls, data: dict) -> CallState:
-        """Rebuild from `to_dict`; ValueError for another schema version or a bad shape."""
-        if not isinstance(data, dict) or data.get("v") != STATE_VERSION:
-            raise ValueError("call state of an unknown schema version")
-        try:
-            return cls(flow=str(data["f"]), flow_version=str(data["fv"]), lang=str(data["l"]), node=data["n"],
-                       phase=str(data["p"]), section=int(data["s"]), pending=data["pe"], tries=int(data["t"]),
-                       answers=dict(data["a"]), history=list(data["h"]), turn=int(data["tu"]),
-                       ended=bool(data["e"]), call=str(data.get("c", "")), tried=list(data.get("tr", [])))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"call state has a bad shape: {exc}") from None
+_STATE_DECODER = msgspec.json.Decoder(CallState)
+
+
+def encode_state(state: CallState) -> bytes:
+    """The state as compact JSON."""
+    return msgspec.json.encode(state)
+
+
+def decode_state(blob: bytes) -> CallState:
+    """Inverse of encode_state; ValueError for another schema version or a bad shape."""
+    try:
+        state = _STATE_DECODER.decode(blob)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"call state has a bad shape: {exc}") from None
+    if state.version != STATE_VERSION:
+        raise ValueError(f"call state of an unknown schema version ({state.version})")
+    return state
+
+
+class Phase(Enum):
+    """What a call waiting at a node waits for; derived from the node and the state, never stored."""
+
+    CHOOSING = "choosing"  # a menu
+    ANSWERING = "answering"  # a question
+    CONFIRMING = "confirming"  # a question reading an entry back: 1 yes, 2 no
+    READING = "reading"  # a read-out in sections: 1 repeat, 2 next
+    RINGING = "ringing"  # a transfer
+    RECORDING = "recording"  # a voice message
+
+
+def phase_of(node: AnyNode, state: CallState) -> Phase | None:
+    """The phase of a call waiting at a node (None for a node that never waits)."""
+    match node:
+        case MenuNode():
+            return Phase.CHOOSING
+        case AskNode():
+            return Phase.CONFIRMING if state.pending is not None else Phase.ANSWERING
+        case SayNode():
+            return Phase.READING
+        case TransferNode():
+            return Phase.RINGING
+        case RecordNode():
+            return Phase.RECORDING
+    return None
 
 
 def new_state(flow: Flow, lang: str | None = None) -> CallState:
     """The state of a call that has not started yet."""
     return CallState(flow=flow.id, flow_version=flow.version,
-                     lang=lang if lang in flow.languages else flow.languages[0])
+                     lang=lang if lang is not None and lang in flow.languages else flow.languages[0])
 
 
-def step(flow: Flow, state: CallState | None, event: Event) -> tuple[CallState, tuple]:
-    """Advance one call by one event; returns the new state and the commands to perform."""
+Turned = tuple[CallState, tuple[Command, ...], tuple[trail.Happening, ...]]
+
+
+def step(flow: Flow, state: CallState | None, event: Event) -> Turned:
+    """Advance one call by one event: the new state, the commands to perform, and what happened."""
     if isinstance(event, CallStarted) or state is None:
         state = new_state(flow, getattr(event, "lang", None))
         state.call = getattr(event, "call", "")
@@ -108,24 +145,26 @@ def step(flow: Flow, state: CallState | None, event: Event) -> tuple[CallState, 
         st.flow_version = flow.version  # the version this turn really ran on
         turn = _Turn(flow, st, event)
         turn.handle()
-    return turn.st, tuple(turn.out)
+    return turn.st, tuple(turn.out), tuple(turn.happened)
 
 
-def walk_from(flow: Flow, state: CallState, node_id: str, event: Event) -> tuple[CallState, tuple]:
+def walk_from(flow: Flow, state: CallState, node_id: str, event: Event) -> Turned:
     """Continue a call from any node, as if the flow had led there (for tools and tests)."""
     turn = _Turn(flow, state.copy(), event)
     turn.walk(node_id)
-    return turn.st, tuple(turn.out)
+    return turn.st, tuple(turn.out), tuple(turn.happened)
 
 
 class _Turn:
-    """The work of one step: mutates its own copy of the state, collects commands."""
+    """The work of one step: mutates its own copy of the state, collects commands and events."""
 
     def __init__(self, flow: Flow, st: CallState, event: Event):
         self.flow = flow
         self.st = st
         self.event = event
-        self.out: list = []
+        self.now = event.now.astimezone(flow.calendar.zone)  # "today" is the line's, whatever zone the event has
+        self.out: list[Command] = []
+        self.happened: list[trail.Happening] = []
         self.steps = 0
         self.guarded = False
 
@@ -133,7 +172,7 @@ class _Turn:
     def context(self, lang: str | None = None) -> dict:
         """What templates and conditions may read: constants, answers, the language, today."""
         return {**self.flow.values, **self.st.answers, "lang": lang or self.st.lang,
-                "today": self.event.now.date().isoformat(), "business_days_until": self.business_days_until}
+                "today": self.now.date().isoformat(), "business_days_until": self.business_days_until}
 
     def business_days_until(self, iso_date) -> int:
         """Business days after today up to and including a saved date (-1 for a date that is not one)."""
@@ -141,7 +180,7 @@ class _Turn:
             end = date.fromisoformat(str(iso_date))
         except ValueError:
             return -1
-        return self.flow.calendar.business_days_after(self.event.now.date(), end)
+        return self.flow.calendar.business_days_after(self.now.date(), end)
 
     def says(self, text: Text, value: str | None = None, every: bool = False) -> list[Say]:
         """Text as speech in the call's language, or in each of the flow's languages in turn."""
@@ -149,11 +188,12 @@ class _Turn:
         out = []
         for lang in langs:
             source = text.get(lang)
-            if value is None:
-                spoken = speech.render(source, self.context(lang)) if speech.is_template(source) else source
-            else:  # a read-back: the entry goes where the message says {value}
+            personal = value is not None or speech.is_template(source)
+            if value is not None:  # a read-back: the entry goes where the message says {value}
                 spoken = source.replace("{value}", value)
-            out.append(Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang]))
+            else:
+                spoken = speech.render(source, self.context(lang)) if personal else source
+            out.append(Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang], personal))
         return out
 
     def message(self, name: str) -> Text:
@@ -163,62 +203,108 @@ class _Turn:
         if goodbye is not None:
             self.out.extend(self.says(goodbye))
         self.out.append(Hangup())
+        self.happened.append(trail.CallEnded(self.st.node))
         self.st.ended = True
         self.st.node = None
-        self.st.phase = ""
+        self.st.pending = None
 
     # -- handling an event at the waiting node ----------------------------------------
     def handle(self) -> None:
-        st, event = self.st, self.event
+        """Answer the event where the call waits: HANDLERS picks the handler by (phase, event)."""
+        st = self.st
         if st.ended:
             self.out.append(Hangup())
             return
         node = self.flow.node(st.node)
         if node is None:
-            self.apologise()
-        elif isinstance(event, (Digits, NoInput)) and isinstance(node, (MenuNode, AskNode, SayNode)):
-            self.on_keys(node, event.digits if isinstance(event, Digits) else None)
-        elif isinstance(event, DialDone) and isinstance(node, TransferNode):
-            self.on_dial(node, event)
-        elif isinstance(event, RecordingDone) and isinstance(node, RecordNode):
-            st.answers[node.save] = event.url
-            st.answers[f"{node.save}_seconds"] = str(event.duration)
-            self.walk_next(node.next)
-        elif isinstance(event, NoInput) and isinstance(node, RecordNode):
-            self.walk_next(node.silent or node.next)  # nothing was recorded
-        else:
-            self.present(node)
-
-    def on_keys(self, node, digits: str | None) -> None:
-        if digits is None:
-            if isinstance(node, SayNode) and self.st.phase == "section":
-                self.next_section(node)
-            else:
-                self.fail(node, "no_input")
+            self.apologise("missing-node")
             return
+        phase = phase_of(node, st)
+        handler = HANDLERS.get((phase, type(self.event))) if phase is not None else None
+        if handler is None:  # an event this node does not expect: ask again
+            self.present(node)
+        else:
+            handler(self, node)
+
+    def on_no_input(self, node) -> None:
+        self.fail(node, "no_input")
+
+    def on_menu_keys(self, node: MenuNode) -> None:
+        digits = self.digits()
         if self.global_key(node, digits):
             return
-        if isinstance(node, MenuNode):
-            option = node.options.get(digits)
-            if option is None:
-                self.fail(node, "reprompt")
-            else:
-                self.apply(option.sets)
-                self.walk(option.next)
-        elif isinstance(node, AskNode):
-            self.on_answer(node, digits)
-        elif digits == "1":
+        option = node.options.get(digits)
+        if option is None:
+            self.fail(node, "reprompt")
+        else:
+            self.apply(option.sets)
+            self.walk(option.next)
+
+    def on_answer(self, node: AskNode) -> None:
+        digits = self.digits()
+        if self.global_key(node, digits):
+            return
+        value: str | None
+        if node.expect == "yesno":
+            value = {"1": "yes", "2": "no"}.get(digits)
+        elif node.expect == "choice":
+            value = node.choices.get(digits)
+        else:
+            value = self.check_digits(node, digits)
+        if value is None:
+            self.fail(node, "reprompt" if node.expect != "digits" else "invalid_entry")
+        elif node.readback:
+            self.st.pending = value
+            self.present(node)
+        else:
+            self.save(node, value)
+
+    def on_confirm(self, node: AskNode) -> None:
+        digits = self.digits()
+        if self.global_key(node, digits):
+            return
+        if digits == "1" and self.st.pending is not None:
+            self.save(node, self.st.pending)
+        elif digits == "2":
+            self.present(node, fresh=True)
+        else:
+            self.fail(node, "reprompt")
+
+    def on_section_keys(self, node: SayNode) -> None:
+        digits = self.digits()
+        if self.global_key(node, digits):
+            return
+        if digits == "1":
             self.present(node)
         elif digits == "2":
             self.next_section(node)
         else:
             self.fail(node, "reprompt")
 
+    def on_section_silence(self, node: SayNode) -> None:
+        self.next_section(node)
+
+    def on_recording(self, node: RecordNode) -> None:
+        event = self.event
+        assert isinstance(event, RecordingDone)
+        self.st.answers[node.save] = event.url
+        self.st.answers[f"{node.save}_seconds"] = str(event.duration)
+        self.happened.append(trail.AnswerSaved(node.id, node.save))
+        self.walk_next(node.next)
+
+    def on_silent_recording(self, node: RecordNode) -> None:
+        self.walk_next(node.silent or node.next)  # nothing was recorded
+
+    def digits(self) -> str:
+        event = self.event
+        assert isinstance(event, Digits)
+        return event.digits
+
     def claimed(self, node) -> frozenset[str] | None:
         """Keys a node gives a meaning of its own (None: any single key may be an answer)."""
         if isinstance(node, MenuNode):
             return frozenset(node.options)
-        if isinstance(node, SayNode) or self.st.phase == "confirm" or node.expect == "yesno":
+        if isinstance(node, SayNode) or self.st.pending is not None or node.expect == "yesno":
             return frozenset("12")
         if node.expect == "choice":
             return frozenset(node.choices)
@@ -248,45 +334,23 @@ class _Turn:
             target = node
         self.present(target or node, fresh=True)
 
-    def on_answer(self, node: AskNode, digits: str) -> None:
-        st = self.st
-        if st.phase == "confirm":
-            if digits == "1" and st.pending is not None:
-                self.save(node, st.pending)
-            elif digits == "2":
-                self.present(node, fresh=True)
-            else:
-                self.fail(node, "reprompt")
-            return
-        if node.expect == "yesno":
-            value = {"1": "yes", "2": "no"}.get(digits)
-        elif node.expect == "choice":
-            value = node.choices.get(digits)
-        else:
-            value = self.check_digits(node, digits)
-        if value is None:
-            self.fail(node, "reprompt" if node.expect != "digits" else "invalid_entry")
-        elif node.readback:
-            st.phase, st.pending = "confirm", value
-            self.present(node)
-        else:
-            self.save(node, value)
-
     def check_digits(self, node: AskNode, digits: str) -> str | None:
         if not digits.isdigit() or not node.min_length <= len(digits) <= node.max_length:
             return None
         if node.validate is None:
             return digits
-        return validators.VALIDATORS[node.validate](digits, self.event.now)
+        return validators.VALIDATORS[node.validate](digits, self.now)
 
     def save(self, node: AskNode, value: str) -> None:
         self.st.answers[node.save] = value
+        self.happened.append(trail.AnswerSaved(node.id, node.save))
         self.walk_next(node.next)
 
     def fail(self, node, kind: str) -> None:
         st = self.st
         st.tries += 1
         if st.tries > node.wait.retries:
+            self.happened.append(trail.TriesExhausted(node.id))
             self.out.extend(self.says(self.message("too_many_tries")))
             target = node.wait.on_fail or self.flow.operator
             if target:
@@ -294,6 +358,7 @@ class _Turn:
             else:
                 self.end(self.message("goodbye"))
             return
+        self.happened.append(trail.Reprompted(node.id, kind))
         prefix = node.wait.reprompt if kind != "no_input" and node.wait.reprompt else self.message(kind)
         self.present(node, prefix=prefix)
 
@@ -305,8 +370,11 @@ class _Turn:
         else:
             self.walk_next(node.next)
 
-    def on_dial(self, node: TransferNode, event: DialDone) -> None:
+    def on_dial(self, node: TransferNode) -> None:
+        event = self.event
+        assert isinstance(event, DialDone)
         bridged = event.bridged if event.bridged is not None else event.status in ANSWERED
+        self.happened.append(trail.TransferEnded(node.id, node.team, event.status, bridged))
         if bridged or event.status == "canceled":  # canceled: the caller hung up while it rang
             self.end()
         elif self.flow.teams[node.team].strategy == "hunt" and self.members(node):
@@ -327,8 +395,9 @@ class _Turn:
     def apply(self, sets) -> None:
         for name, value in sets:
             if name == "lang":
-                if value in self.flow.languages:
+                if value in self.flow.languages and value != self.st.lang:
                     self.st.lang = value
+                    self.happened.append(trail.LanguageChosen(value))
             else:
                 self.st.answers[name] = value
 
@@ -344,7 +413,7 @@ class _Turn:
             self.steps += 1
             node = self.flow.node(node_id)
             if self.steps > MAX_STEPS or node is None:
-                self.apologise()
+                self.apologise("loop" if node is not None else "missing-node")
                 return
             match node:
                 case SayNode() if len(node.sections) == 1:
@@ -388,6 +457,7 @@ class _Turn:
         if "confirmation" in ACTIONS[node.action].outputs:
             params.append(("confirmation", self.st.answers["confirmation"]))
         self.out.append(Effect(action=node.action, key=key, params=tuple(params)))
+        self.happened.append(trail.ActionRequested(node.id, node.action))
 
     def decide(self, node: DecideNode) -> str:
         context = self.context()
@@ -407,15 +477,17 @@ class _Turn:
         team = self.flow.teams[node.team]
         self.st.tried = []
         self.st.answers["transfer_team"] = node.team
-        if not is_open(self.flow.calendar, team, self.event.now):
+        if not is_open(self.flow.calendar, team, self.now):
+            self.happened.append(trail.TeamUnavailable(node.id, node.team, "closed"))
             self.out.extend(self.says(self.message("team_closed")))
-            opening = next_opening(self.flow.calendar, team, self.event.now)
+            opening = next_opening(self.flow.calendar, team, self.now)
             if opening is not None:
-                when = speech.opening_spoken(opening, self.event.now, self.st.lang)
+                when = speech.opening_spoken(opening, self.now, self.st.lang)
                 self.out.extend(self.says(self.message("team_opens"), value=when))
             self.give_up(node, node.closed or node.no_answer, "goodbye")
             return
         if not self.members(node):
+            self.happened.append(trail.TeamUnavailable(node.id, node.team, "nobody"))
             self.give_up(node, node.no_answer, "no_one_available")
             return
         if node.announce is not None:
@@ -441,6 +513,7 @@ class _Turn:
         self.out.append(Dial(team=node.team, numbers=tuple(m.phone for m in members),
                              timeout=node.timeout or team.ring_seconds,
                              language=self.flow.speech_languages[self.st.lang], whisper=self.whisper(node)))
+        self.happened.append(trail.TransferRang(node.id, node.team, len(members)))
 
     def whisper(self, node: TransferNode) -> tuple[tuple[str, str], ...]:
         """What a coordinator hears first, in each of the flow's languages."""
@@ -456,14 +529,14 @@ class _Turn:
 
     def wait_at(self, node) -> None:
         st = self.st
-        st.node, st.phase, st.section, st.pending, st.tries = node.id, "", 0, None, 0
+        if st.node != node.id or st.ended:
+            self.happened.append(trail.Entered(node.id, node.kind))
+        st.node, st.section, st.pending, st.tries = node.id, 0, None, 0
 
     def enter(self, node) -> None:
         """Arrive at a node that waits for keys."""
         self.wait_at(node)
-        if isinstance(node, SayNode):
-            self.st.phase = "section"
-        elif not self.st.history or self.st.history[-1] != node.id:
+        if not isinstance(node, SayNode) and (not self.st.history or self.st.history[-1] != node.id):
             self.st.history.append(node.id)
             del self.st.history[:-MAX_HISTORY]
         self.present(node)
@@ -475,22 +548,21 @@ class _Turn:
             tries = st.tries
             self.wait_at(node)
             st.tries = tries
-            if isinstance(node, SayNode):
-                st.phase = "section"
         if isinstance(node, (TransferNode, RecordNode)):
             self.walk(node.id)
             return
         every = getattr(node, "every_language", False)
         prompts = self.says(prefix, every=every) if prefix is not None else []
-        num_digits, finish = 1, "#"
+        num_digits: int | None = 1
+        finish = "#"
         if isinstance(node, SayNode):
             last = st.section + 1 >= len(node.sections)
             prompts += self.says(node.sections[min(st.section, len(node.sections) - 1)], every=every)
             prompts += self.says(self.message("section_last" if last else "section_next"), every=every)
         elif isinstance(node, MenuNode):
             prompts += self.says(node.prompt, every=every)
-        elif st.phase == "confirm":
-            spoken = validators.readback(node.validate, st.pending or "", st.lang)
+        elif st.pending is not None:
+            spoken = validators.readback(node.validate, st.pending, st.lang)
             prompts += self.says(self.message("readback"), value=spoken)
         else:
             prompts += self.says(node.prompt)
@@ -503,8 +575,9 @@ class _Turn:
         st.node = node.id
         self.out.append(Gather(prompts=tuple(prompts), timeout=timeout, num_digits=num_digits, finish_on_key=finish))
 
-    def apologise(self) -> None:
+    def apologise(self, why: str) -> None:
         """Something is wrong with where the call is: say sorry and reach a person."""
+        self.happened.append(trail.Apologised(why))
         self.out.extend(self.says(self.message("apology")))
         operator = self.flow.operator
         if self.guarded or not operator or operator not in self.flow.nodes:
@@ -513,3 +586,22 @@ class _Turn:
         self.guarded = True
         self.steps = 0
         self.walk(operator)
+
+
+Handler = Callable[[_Turn, AnyNode], None]
+
+# The engine's state machine: what each event does at each phase of a waiting call. An event
+# a phase does not list asks again (a transfer or a recording starts over).
+HANDLERS: dict[tuple[Phase, type], Handler] = {
+    (Phase.CHOOSING, Digits): _Turn.on_menu_keys,
+    (Phase.CHOOSING, NoInput): _Turn.on_no_input,
+    (Phase.ANSWERING, Digits): _Turn.on_answer,
+    (Phase.ANSWERING, NoInput): _Turn.on_no_input,
+    (Phase.CONFIRMING, Digits): _Turn.on_confirm,
+    (Phase.CONFIRMING, NoInput): _Turn.on_no_input,
+    (Phase.READING, Digits): _Turn.on_section_keys,
+    (Phase.READING, NoInput): _Turn.on_section_silence,
+    (Phase.RINGING, DialDone): _Turn.on_dial,
+    (Phase.RECORDING, RecordingDone): _Turn.on_recording,
+    (Phase.RECORDING, NoInput): _Turn.on_silent_recording,
+}  # type: ignore[dict-item]

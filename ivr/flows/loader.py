@@ -25,7 +25,8 @@ from ivr.flows.model import (ASK_TYPES, NODE_KINDS, ActionNode, AskNode, Branch,
                    MenuNode, Option, RecordNode, SayNode, Text, TransferNode, Wait)
 from ivr.flows.checks import check_graph
 from ivr.flows.problems import FlowError, Problem
-from ivr.flows.teams import Calendar, Team, Teams, inline_team, lint_teams_file
+from ivr.flows.teams import Calendar, Team, Teams, inline_team
+from ivr.flows.teams_loader import lint_teams_file
 from ivr.flows.speech import TemplateProblem, expression_names, template_names, word_count
 from ivr.flows.yaml_reader import Reader, is_null
 
@@ -160,7 +161,7 @@ class _Reading:
         return key
 
     # -- the file ------------------------------------------------------------------
-    def flow(self, root: yaml.Node, path: str, version: str, shared: Teams | None = None) -> Flow | None:
+    def flow(self, root: yaml.Node, path: str, source: str, shared: Teams | None = None) -> Flow | None:
         top = self.r.mapping(root, "the flow file")
         if top is None:
             return None
@@ -188,13 +189,14 @@ class _Reading:
         if any(p.is_error for p in self.r.problems):
             return None
         return Flow(
-            id=flow_id, path=path, version=version, start=start, languages=self.languages,
+            id=flow_id, path=path, version=flow_version(source, shared), start=start, languages=self.languages,
             voices=MappingProxyType(settings["voices"]),
             speech_languages=MappingProxyType(settings["speech_languages"]),
             keys=settings["keys"], operator=settings["operator"],
             messages=MappingProxyType(settings["messages"]),
             teams=MappingProxyType(teams), nodes=MappingProxyType(nodes), values=MappingProxyType(values),
             calendar=shared.calendar if shared is not None else Calendar(),
+            source=source, teams_file=shared,
         )
 
     def values(self, node: yaml.Node) -> dict[str, str]:
@@ -629,13 +631,20 @@ def lint_text(text: str, path: str, shared: Teams | None = None) -> tuple[Flow |
             gc.enable()
 
 
+def flow_version(text: str, teams: Teams | None) -> str:
+    """What identifies a built flow: its text and the teams file's (12 hex digits of sha256)."""
+    digest = hashlib.sha256(text.encode("utf-8"))
+    if teams is not None:
+        digest.update(b"\0" + teams.source.encode("utf-8"))
+    return digest.hexdigest()[:12]
+
+
 def _lint_text(text: str, path: str, shared: Teams | None) -> tuple[Flow | None, list[Problem]]:
     reader = Reader(path)
     root = reader.compose(text)
     flow = None
     if root is not None:
-        version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-        flow = _Reading(reader).flow(root, path, version, shared)
+        flow = _Reading(reader).flow(root, path, text, shared)
     elif not reader.problems:
         reader.problems.append(Problem(path, 1, 1, "the flow file is empty", "missing-start"))
     return flow, sorted(set(reader.problems))
@@ -646,9 +655,9 @@ def is_teams_file(path: str | Path) -> bool:
     return Path(path).name == TEAMS_FILE
 
 
-def teams_beside(path: str | Path) -> tuple[Teams | None, list[Problem]]:
-    """The teams file in a flow's folder (None, [] when there is none)."""
-    candidate = Path(path).parent / TEAMS_FILE
+def teams_in(folder: str | Path) -> tuple[Teams | None, list[Problem]]:
+    """The teams file of a folder of flows (None, [] when there is none)."""
+    candidate = Path(folder) / TEAMS_FILE
     if not candidate.is_file():
         return None, []
     return lint_teams_file(candidate)
@@ -665,7 +674,7 @@ def lint_file(path: str | Path, shared: tuple[Teams | None, list[Problem]] | Non
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(str(path), 1, 1, f"cannot read the file: {exc}", "io")]
-    teams, teams_problems = shared if shared is not None else teams_beside(path)
+    teams, teams_problems = shared if shared is not None else teams_in(path.parent)
     flow, problems = lint_text(text, str(path), teams)
     if any(p.is_error for p in teams_problems):
         problems.append(Problem(str(path), 1, 1, f"{TEAMS_FILE} beside this flow has errors", "teams-file"))
@@ -698,7 +707,7 @@ def flow_files(paths) -> list[Path]:
 def load_flows(folder: str | Path) -> dict[str, Flow]:
     """Every flow in a folder by id, or FlowError with every error in all of them (teams file included)."""
     flows: dict[str, Flow] = {}
-    shared = teams_beside(Path(folder) / "any.yaml")
+    shared = teams_in(folder)
     problems: list[Problem] = [p for p in shared[1] if p.is_error]
     for path in flow_files([folder]):
         flow, found = lint_file(path, shared)

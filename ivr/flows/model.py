@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from ivr.flows.actions import ACTIONS
-from ivr.flows.teams import Calendar, Team
+from ivr.flows.teams import Calendar, Team, Teams
 
 NODE_KINDS = ("say", "menu", "ask", "decide", "transfer", "record", "action", "hangup")
 ASK_TYPES = ("yesno", "choice", "digits")
@@ -193,6 +193,8 @@ class Flow:
     nodes: Mapping[str, AnyNode]
     values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     calendar: Calendar = field(default_factory=Calendar)  # weekdays only, unless a teams file says more
+    source: str = ""  # the flow file's text
+    teams_file: Teams | None = None  # the teams file it was built with; `version` covers both texts
 
     def node(self, node_id: str | None) -> AnyNode | None:
         """The node with this id, or None when it does not exist."""

@@ -6,7 +6,7 @@ where the call stands, and turns the engine's commands into readable lines.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from ivr.engine.commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
 from ivr.engine.step import CallState, step
@@ -53,14 +53,14 @@ def parse_entry(entry: str) -> tuple[str, str]:
 class Phone:
     """One simulated call through a flow."""
 
-    def __init__(self, flow: Flow, now: datetime | None = None, caller: str = "+15555550100",
-                 staff: Staff = EVERYONE_IN):
+    def __init__(self, flow: Flow, now: datetime, caller: str = "+15555550100", staff: Staff = EVERYONE_IN):
         self.flow = flow
         self.caller = caller
         self.staff = staff
-        self.now = now or datetime.now(timezone.utc)
+        self.now = now  # when the call is placed: hours, holidays and "today" are judged in the line's zone
         self.state: CallState | None = None
         self.commands: tuple = ()
+        self.happened: tuple = ()
         self.heard: list[str] = []
         self.effects: list[Effect] = []
         self.turns = 0
@@ -68,7 +68,7 @@ class Phone:
         self.visited: set[tuple[str, str]] = set()  # (node waited at, language)
 
     def _send(self, event) -> list[str]:
-        self.state, self.commands = step(self.flow, self.state, event)
+        self.state, self.commands, self.happened = step(self.flow, self.state, event)
         self.turns += 1
         self.effects.extend(c for c in self.commands if isinstance(c, Effect))
         if self.state.node:

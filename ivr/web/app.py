@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
-from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, jsonify
 
-from ivr.web.turns import CallService, now_in
+from ivr.web.turns import CallService, utc_now
 from ivr.web.registry import FlowRegistry
 from ivr.stores import from_url
 from ivr.web.webhooks import MAX_BODY_BYTES, Webhooks
 
 log = logging.getLogger("ivr.web")
 ENV_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "REDIS_URL", "IVR_FLOWS_DIR", "IVR_FLOW", "PUBLIC_URL",
-                "IVR_FALLBACK_NUMBER", "IVR_TIMEZONE", "IVR_DEV", "IVR_INSTANCE_PATH", "TWILIO_SMS_FROM",
+                "IVR_FALLBACK_NUMBER", "IVR_DEV", "IVR_INSTANCE_PATH", "TWILIO_SMS_FROM",
                 "RIDES_WEBHOOK_URL", "RIDES_WEBHOOK_SECRET")
 
 
@@ -28,7 +27,6 @@ def _settings(config) -> dict:
     settings = {name: os.environ.get(name) for name in ENV_SETTINGS}
     settings.update(config or {})
     settings["IVR_FLOWS_DIR"] = settings.get("IVR_FLOWS_DIR") or "flows"
-    settings["IVR_TIMEZONE"] = settings.get("IVR_TIMEZONE") or "America/Los_Angeles"
     settings["IVR_DEV"] = str(settings.get("IVR_DEV") or "").lower() in ("1", "true", "yes")
     return settings
 
@@ -46,19 +44,20 @@ def create_app(config: dict | None = None) -> Flask:
         log.warning("DEVELOPMENT MODE: Twilio signatures are NOT checked; never expose this server")
     os.makedirs(app.instance_path, exist_ok=True)
     store = from_url(settings.get("REDIS_URL"), app.instance_path)
-    registry = FlowRegistry(settings["IVR_FLOWS_DIR"], publish=lambda flow, text: _publish(store, flow, text),
-                            fetch=lambda version: _fetch(store, version))
+    registry = FlowRegistry(settings["IVR_FLOWS_DIR"],
+                            publish=lambda version, blob: store.put_value(f"flow:{version}", blob, FLOW_SOURCE_TTL),
+                            fetch=lambda version: store.get_value(f"flow:{version}"))
     registry.load()
     flow_id = settings.get("IVR_FLOW") or _only_flow(registry)
     if registry.get(flow_id) is None:
         raise RuntimeError(f'IVR_FLOW "{flow_id}" is not among the flows: {", ".join(sorted(registry.current))}')
+    clock = settings.get("CLOCK") or utc_now
     app.extensions["ivr"] = CallService(registry, store, flow_id, settings.get("IVR_FALLBACK_NUMBER"),
-                                        settings=settings)
-    zone = ZoneInfo(settings["IVR_TIMEZONE"])
+                                        settings=settings, clock=clock,
+                                        **({"monotonic": settings["MONOTONIC"]} if settings.get("MONOTONIC") else {}))
     app.register_blueprint(_routes())
     app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app, token=settings.get("TWILIO_AUTH_TOKEN"),
-                            public_url=settings.get("PUBLIC_URL"),
-                            clock=settings.get("CLOCK") or (lambda: now_in(zone)))
+                            public_url=settings.get("PUBLIC_URL"), clock=clock)
     return app
 
 
@@ -74,16 +73,6 @@ def _log_to_stderr() -> None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         logger.addHandler(handler)
-
-
-def _publish(store, flow, text: str) -> None:
-    """Share a flow version's source, so a host that never loaded it can finish its calls."""
-    store.put_value(f"flow:{flow.version}", text.encode("utf-8"), FLOW_SOURCE_TTL)
-
-
-def _fetch(store, version: str) -> str | None:
-    blob = store.get_value(f"flow:{version}")
-    return blob.decode("utf-8") if blob is not None else None
 
 
 def _only_flow(registry: FlowRegistry) -> str:

@@ -16,9 +16,12 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
+import json
+
+from ivr.flows.loader import lint_text, load_flows
 from ivr.flows.model import Flow
-from ivr.flows.loader import TEAMS_FILE, lint_text, load_flows, teams_beside
 from ivr.flows.problems import FlowError, Problem
+from ivr.flows.teams_loader import lint_teams_text
 
 log = logging.getLogger("ivr.flows")
 KEEP_VERSIONS = 64
@@ -38,8 +41,8 @@ class FlowRegistry:
     """Current flows by id, and every loaded version by (id, version)."""
 
     def __init__(self, folder: str | Path, check_every: float = 1.0, clock: Callable[[], float] = time.monotonic,
-                 publish: Callable[[Flow, str], None] | None = None,
-                 fetch: Callable[[str], str | None] | None = None):
+                 publish: Callable[[str, bytes], None] | None = None,
+                 fetch: Callable[[str], bytes | None] | None = None):
         self.folder = Path(folder)
         self.check_every = check_every
         self.clock = clock
@@ -68,7 +71,7 @@ class FlowRegistry:
             self._remember(flow)
             if self.publish is not None:
                 try:
-                    self.publish(flow, Path(flow.path).read_text(encoding="utf-8"))
+                    self.publish(flow.version, sources_of(flow))
                 except Exception:  # sharing versions is a convenience; serving goes on without it
                     log.warning("could not publish flow %s version %s", flow.id, flow.version)
 
@@ -121,15 +124,33 @@ class FlowRegistry:
         return self.current.get(flow_id)
 
     def _fetched(self, flow_id: str, version: str) -> Flow | None:
+        assert self.fetch is not None
         try:
-            text = self.fetch(version)
+            blob = self.fetch(version)
+            flow = flow_from_sources(blob, f"{flow_id}@{version}") if blob is not None else None
         except Exception:
             return None
-        if text is None:
-            return None
-        flow, _ = lint_text(text, f"{flow_id}@{version}", teams_beside(self.folder / TEAMS_FILE)[0])
         if flow is None or flow.id != flow_id or flow.version != version:
             return None
         with self._lock:
             self._remember(flow)
         return flow
+
+
+def sources_of(flow: Flow) -> bytes:
+    """What rebuilds a flow version anywhere: its text and its teams file's, as JSON."""
+    teams = flow.teams_file
+    return json.dumps({"flow": flow.source, "teams": teams.source if teams is not None else None,
+                       "teams_path": teams.path if teams is not None else None}).encode("utf-8")
+
+
+def flow_from_sources(blob: bytes, path: str) -> Flow | None:
+    """The flow `sources_of` describes, built again (None if it no longer builds)."""
+    data = json.loads(blob)
+    teams = None
+    if data.get("teams") is not None:
+        teams, _ = lint_teams_text(data["teams"], data.get("teams_path") or "teams.yaml")
+        if teams is None:
+            return None
+    flow, _ = lint_text(data["flow"], path, teams)
+    return flow

@@ -16,7 +16,8 @@ number it answers (`t`), never an answer of the caller's. So:
   failed slowly (a timeout) is not asked again for a second: those turns get the
   apology at once rather than each waiting out the same timeout.
 
-Two store round trips per turn: one load, one save.
+Two store round trips per plain turn: one load, one save (plus the staff refresh every few
+seconds, and what a turn's effects write).
 """
 
 from __future__ import annotations
@@ -25,20 +26,20 @@ import json
 import logging
 import time
 import traceback
-import zlib
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
-from datetime import datetime
 
-from ivr.web import effects
 from ivr.engine.commands import Dial, Effect, Say
-from ivr.engine.step import CallState, step
 from ivr.engine.events import EVERYONE_IN, CallStarted, Event, Staff
-from ivr.web.registry import FlowRegistry
+from ivr.engine.step import step
 from ivr.flows.messages import BUILT_IN
+from ivr.flows.model import Flow
 from ivr.stores.protocols import Store, StoreUnavailable
-from ivr.telephony.twiml import TurnUrls, render, render_accept, render_apology, render_whisper
+from ivr.web import documents, effects
+from ivr.web.call_record import CallRecord, UnreadableRecord
+from ivr.web.registry import FlowRegistry
 
 log = logging.getLogger("ivr.calls")
 CALL_TTL_SECONDS = 4 * 3600
@@ -48,7 +49,7 @@ STAFF_CACHE_SECONDS = 5.0
 # apology at once instead of each waiting out the same timeout.
 SLOW_FAILURE_SECONDS = 0.1
 STORE_PAUSE_SECONDS = 1.0
-STORE_OUTCOMES = frozenset({"store-unavailable", "store-paused"})
+ERROR_OUTCOMES = frozenset({"store-unavailable", "store-paused", "bad-record"})
 LAST_ANSWERED = "staff:last-answered"
 LAST_ANSWERED_TTL = 30 * 24 * 3600
 APOLOGY = (
@@ -57,73 +58,40 @@ APOLOGY = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """What the store keeps for a call."""
-
-    state: CallState
-    answered: int  # the last turn number answered; -1 for the first response
-    twiml: str
-    whisper: tuple[tuple[str, str], ...] = ()  # what coordinators hear while this turn's transfer rings
-
-    def pack(self) -> bytes:
-        """Bytes for the store: the JSON header, NUL, the TwiML, compressed together."""
-        head = {"s": self.state.to_dict(), "a": self.answered}
-        if self.whisper:
-            head["w"] = self.whisper
-        body = json.dumps(head, separators=(",", ":"), ensure_ascii=False).encode() + b"\0" + self.twiml.encode()
-        return zlib.compress(body, 6)
-
-    @classmethod
-    def unpack(cls, blob: bytes) -> Record:
-        """Inverse of pack; ValueError when the bytes are not a record of ours."""
-        try:
-            head, body = zlib.decompress(blob).split(b"\0", 1)
-            data = json.loads(head)
-            whisper = tuple((str(lang), str(text)) for lang, text in data.get("w", ()))
-            return cls(CallState.from_dict(data["s"]), int(data["a"]), body.decode(), whisper)
-        except (ValueError, KeyError, TypeError, zlib.error) as exc:
-            raise ValueError(f"not a call record: {type(exc).__name__}") from None
-
-
-TURN_MARK = "__TURN__"
-
-
-@lru_cache(maxsize=4096)
-def _rendered(commands: tuple) -> str:
-    return render(commands, urls_for(TURN_MARK))
-
-
-def render_turn(commands, turn: int) -> str:
-    """A turn's TwiML; the same prompts at another turn reuse one rendering (only `t=` differs)."""
-    sounding = tuple(c for c in commands if not isinstance(c, Effect))
-    return _rendered(sounding).replace(f"t={TURN_MARK}", f"t={turn}")
-
-
-def urls_for(turn: int | str) -> TurnUrls:
-    """Relative URLs for a turn's answers; only the turn number, never caller data."""
-    base = f"/voice/turn?t={turn}"
-    return TurnUrls(gather=base, no_input=base, dial=base, record=base, whisper=f"/voice/whisper?t={turn}")
+def utc_now() -> datetime:
+    """The wall clock, as an aware datetime."""
+    return datetime.now(UTC)
 
 
 class CallService:
-    """Answers Twilio's webhooks for calls, whatever goes wrong underneath."""
+    """Answers Twilio's webhooks for calls, whatever goes wrong underneath.
+
+    `clock` gives the wall time (aware) events and records carry; `monotonic` the seconds the
+    store pause and the staff cache count. Both are injectable so tests never wait.
+    """
 
     def __init__(self, registry: FlowRegistry, store: Store, flow_id: str,
-                 fallback_number: str | None = None, settings: dict | None = None):
+                 fallback_number: str | None = None, settings: dict | None = None, *,
+                 clock: Callable[[], datetime] = utc_now, monotonic: Callable[[], float] = time.monotonic):
         self.registry = registry
         self.settings = settings or {}
         self.store = store
         self.flow_id = flow_id
         self.fallback_number = fallback_number
+        self.clock = clock
+        self.monotonic = monotonic
         self._staff = EVERYONE_IN
         self._staff_read = float("-inf")
         self._store_paused_until = float("-inf")
-        self._apology = render_apology(APOLOGY, fallback_number)
+        self._apology = documents.apology(APOLOGY, fallback_number)
 
     def apology(self) -> str:
         """The safe route: sorry in both languages, then the main line (or goodbye)."""
         return self._apology
+
+    def check_flows(self) -> None:
+        """Pick up edited flow files (at most every second)."""
+        self.registry.check()
 
     def start(self, call_sid: str, event: CallStarted) -> str:
         """The first webhook of a call."""
@@ -135,17 +103,21 @@ class CallService:
 
     def _turn(self, call_sid: str, turn: int | None, event: Event) -> str:
         began = time.perf_counter()
-        fields = {"call": call_sid, "event": type(event).__name__, "turn": turn}
+        fields: dict = {"call": call_sid, "event": type(event).__name__, "turn": turn}
         try:
-            if time.monotonic() < self._store_paused_until:
+            if self.monotonic() < self._store_paused_until:
                 fields["outcome"] = "store-paused"
                 twiml = self.apology()
             else:
                 twiml = self._serve(call_sid, turn, event, fields)
+        except UnreadableRecord as exc:  # kept as it is, for whoever can read it
+            fields["outcome"] = "bad-record"
+            fields["why"] = exc.why
+            twiml = self.apology()
         except StoreUnavailable:
             fields["outcome"] = "store-unavailable"
             if time.perf_counter() - began >= SLOW_FAILURE_SECONDS:
-                self._store_paused_until = time.monotonic() + STORE_PAUSE_SECONDS
+                self._store_paused_until = self.monotonic() + STORE_PAUSE_SECONDS
             twiml = self.apology()
         except Exception as exc:  # the caller must never hear an application error
             fields["outcome"] = "error"
@@ -155,14 +127,14 @@ class CallService:
                                for f in traceback.extract_tb(exc.__traceback__)[-4:]]
             twiml = self.apology()
         fields["ms"] = round((time.perf_counter() - began) * 1000, 2)
-        level = logging.ERROR if "error" in fields or fields.get("outcome") in STORE_OUTCOMES else logging.INFO
+        level = logging.ERROR if "error" in fields or fields.get("outcome") in ERROR_OUTCOMES else logging.INFO
         log.log(level, json.dumps(fields, separators=(",", ":")))
         return twiml
 
     def _serve(self, call_sid: str, turn: int | None, event: Event, fields: dict) -> str:
         for _ in range(SAVE_ATTEMPTS):
             blob, version = self.store.load(call_sid)
-            record = Record.unpack(blob) if blob is not None else None
+            record = CallRecord.unpack(blob) if blob is not None else None
             if record is None and turn is not None:
                 fields["outcome"] = "no-call-state"
                 return self.apology()
@@ -174,21 +146,22 @@ class CallService:
                 fields["outcome"] = "no-flow"
                 return self.apology()
             event = replace(event, staff=self.staff())
-            state, commands = step(flow, record.state if record else None, event)
-            twiml = render_turn(commands, state.turn)
+            state, commands, happened = step(flow, record.state if record else None, event)
+            twiml = documents.turn(commands, state.turn)
             dial = next((c for c in commands if isinstance(c, Dial)), None)
-            new = Record(state, -1 if turn is None else turn, twiml, dial.whisper if dial else ())
+            new = CallRecord(state, -1 if turn is None else turn, twiml, dial.whisper if dial else ())
             # Effects first, keyed by call and turn: a lost race or a retry keeps one record.
-            effects.perform(self.store, call_sid, [c for c in commands if isinstance(c, Effect)], time.time(),
-                            caller=state.answers.get("caller_id") or None, settings=self.settings)
+            effects.perform(self.store, call_sid, [c for c in commands if isinstance(c, Effect)],
+                            self.clock().timestamp(), caller=state.answers.get("caller_id") or None,
+                            settings=self.settings)
             if self.store.save(call_sid, new.pack(), version, CALL_TTL_SECONDS):
                 fields.update(flow=flow.id, version=flow.version, node=state.node, outcome="ok",
-                              ended=state.ended or None)
+                              ended=state.ended or None, did=[h.brief() for h in happened] or None)
                 return twiml
         fields["outcome"] = "conflict"
         return self.apology()
 
-    def _flow(self, record: Record | None):
+    def _flow(self, record: CallRecord | None) -> Flow | None:
         if record is None:
             return self.registry.get(self.flow_id)
         state = record.state
@@ -196,7 +169,7 @@ class CallService:
 
     def staff(self) -> Staff:
         """Who is away and who last took a call, read from the store at most every few seconds."""
-        now = time.monotonic()
+        now = self.monotonic()
         if now - self._staff_read >= STAFF_CACHE_SECONDS:
             try:
                 away = frozenset(name for name, (available, _) in self.store.availability().items() if not available)
@@ -213,41 +186,41 @@ class CallService:
         except (ValueError, AttributeError):
             return {}
 
-    def answered(self, member_phone: str, at: float) -> None:
-        """A coordinator took a call: they go to the back of the line for teams that hunt."""
+    def accept(self, member_phone: str, digits: str) -> str:
+        """A coordinator's key after the whisper: 1 takes the call (and sends them to the back of
+        the line for teams that hunt); anything else declines this leg."""
+        if digits != "1":
+            return documents.DECLINE
         try:
             known = self._last_answered()
-            known[member_phone] = at
+            known[member_phone] = self.clock().timestamp()
             self.store.put_value(LAST_ANSWERED, json.dumps(known).encode(), LAST_ANSWERED_TTL)
         except StoreUnavailable:
             pass  # only the order of the next hunt suffers
+        return documents.accept(True)
 
     def whisper(self, parent_sid: str, turn: int, member_phone: str) -> str:
         """The coordinator's leg: who is calling and why, then press 1 to accept."""
         try:
             blob, _ = self.store.load(parent_sid)
-            record = Record.unpack(blob) if blob is not None else None
+            record = CallRecord.unpack(blob) if blob is not None else None
             if record is None or record.state.turn != turn or not record.whisper:
-                return render_accept(False)
+                return documents.DECLINE
             flow = self._flow(record)
             texts = dict(record.whisper)
             lang = self._member_language(flow, member_phone, texts) if flow is not None else next(iter(texts))
             voice = flow.voices[lang] if flow is not None else APOLOGY[0].voice
             language = flow.speech_languages[lang] if flow is not None else APOLOGY[0].language
-            return render_whisper(Say(texts[lang], voice, language), f"/voice/whisper/accept?t={turn}")
+            return documents.whisper(Say(texts[lang], voice, language), turn)
         except Exception as exc:  # a broken whisper declines this leg; the caller goes on ringing
             log.error(json.dumps({"call": parent_sid, "event": "Whisper", "error": type(exc).__name__}))
-            return render_accept(False)
+            return documents.DECLINE
 
     @staticmethod
-    def _member_language(flow, phone: str, texts: dict[str, str]) -> str:
-        for team in flow.teams.values():
-            for member in team.members:
-                if member.phone == phone:
-                    for lang in member.languages:
-                        if lang in texts:
-                            return lang
-        return next(iter(texts))
+    def _member_language(flow: Flow, phone: str, texts: dict[str, str]) -> str:
+        member = next((m for team in flow.teams.values() for m in team.members if m.phone == phone), None)
+        spoken = [lang for lang in member.languages if lang in texts] if member is not None else []
+        return spoken[0] if spoken else next(iter(texts))
 
     def ended(self, call_sid: str, status: str) -> None:
         """A status callback: note where the call ended (for drop-off counts) and mark it over."""
@@ -256,21 +229,16 @@ class CallService:
                 blob, version = self.store.load(call_sid)
                 if blob is None:
                     return
-                record = Record.unpack(blob)
+                record = CallRecord.unpack(blob)
                 state = record.state.copy()
                 if not state.ended:
                     log.info(json.dumps({"call": call_sid, "event": "CallEnded", "status": status,
                                          "flow": state.flow, "node": state.node, "turns": state.turn},
                                         separators=(",", ":")))
                     state.ended = True
-                ended = Record(state, record.answered, record.twiml)
+                ended = CallRecord(state, record.answered, record.twiml)
                 if self.store.save(call_sid, ended.pack(), version, CALL_TTL_SECONDS):
                     return
         except (StoreUnavailable, ValueError) as exc:
             log.warning(json.dumps({"call": call_sid, "event": "CallEnded", "outcome": type(exc).__name__},
                                    separators=(",", ":")))
-
-
-def now_in(zone) -> datetime:
-    """The current time in the line's time zone (for events)."""
-    return datetime.now(zone)

@@ -16,14 +16,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Callable
+from datetime import datetime
 from urllib.parse import unquote_plus
 
-from ivr.telephony import signature
-from ivr.web.turns import CallService
 from ivr.engine.events import DIAL_STATUSES, CallStarted, DialDone, Digits, NoInput, RecordingDone
-from ivr.telephony.twiml import render_accept
+from ivr.telephony import signature
+from ivr.web import documents, urls
+from ivr.web.turns import CallService
 
 log = logging.getLogger("ivr.web")
 
@@ -32,10 +32,8 @@ MAX_FIELDS = 200
 FORM_TYPE = "application/x-www-form-urlencoded"
 DIGITS_RE = re.compile(r"[0-9*#]{1,64}")
 CALL_SID_RE = re.compile(r"CA[0-9a-fA-F]{32}")
-TURN_RE = re.compile(r"(?:^|&)t=([0-9]{1,6})(?:&|$)")
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
 TWIML_HEADERS = (("Content-Type", "text/xml; charset=utf-8"),)
-FALLBACK_PATH = "/voice/fallback"
 SIGNATURE_SETTINGS = "HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS"
 SETTINGS_REFUSED = "not accepted: Twilio's Webhooks configuration API is not HIPAA eligible"
 
@@ -74,7 +72,7 @@ class Webhooks:
     """The WSGI callable for `POST /voice...`; `other` serves every other request."""
 
     def __init__(self, service: CallService, other: Callable, *, token: str | None, public_url: str | None,
-                 clock: Callable):
+                 clock: Callable[[], datetime]):
         self.service = service
         self.other = other
         self.token = token
@@ -83,14 +81,14 @@ class Webhooks:
         # path -> (the route, what to answer if it fails unexpectedly): the caller gets the
         # apology and the safe route, a coordinator's leg is declined (the caller's call goes
         # on), a status callback gets its 204.
-        apology, decline, no_content = service.apology, lambda: render_accept(False), lambda: None
-        self.routes = {
-            "/voice": (self.voice, apology),
-            "/voice/turn": (self.turn, apology),
-            "/voice/status": (self.status, no_content),
-            FALLBACK_PATH: (self.fallback, apology),
-            "/voice/whisper": (self.whisper, decline),
-            "/voice/whisper/accept": (self.accept, decline),
+        apology, decline, no_content = service.apology, lambda: documents.DECLINE, lambda: None
+        self.routes: dict[str, tuple[Callable[[Form, str], str | None], Callable[[], str | None]]] = {
+            urls.VOICE: (self.voice, apology),
+            urls.TURN: (self.turn, apology),
+            urls.STATUS: (self.status, no_content),
+            urls.FALLBACK: (self.fallback, apology),
+            urls.WHISPER: (self.whisper, decline),
+            urls.ACCEPT: (self.accept, decline),
         }
 
     def __call__(self, environ: dict, start_response: Callable):
@@ -100,8 +98,8 @@ class Webhooks:
         route, safe_answer = self.routes[path]
         try:
             form = self._verified_form(environ)
-            if path != FALLBACK_PATH:  # the fallback answers even when flows or the store cannot
-                self.service.registry.check()
+            if path != urls.FALLBACK:  # the fallback answers even when flows or the store cannot
+                self.service.check_flows()
             body = route(form, environ.get("QUERY_STRING", ""))
         except Refused as refused:
             headers = [("Content-Type", "text/plain; charset=utf-8")]
@@ -153,10 +151,7 @@ class Webhooks:
 
     def accept(self, form: Form, query: str) -> str:
         _turn_number(query)
-        accepted = form.get("Digits") == "1"
-        if accepted:
-            self.service.answered(form.get("To", ""), time.time())
-        return render_accept(accepted)
+        return self.service.accept(form.get("To", ""), form.get("Digits", ""))
 
     def _event(self, form: Form):
         """Twilio's fields for an action URL as one typed event."""
@@ -233,7 +228,7 @@ def _call_sid(form: Form, name: str) -> str:
 
 
 def _turn_number(query: str) -> int:
-    found = TURN_RE.search(query)
-    if found is None:
+    turn = urls.turn_of(query)
+    if turn is None:
         raise Refused("400 Bad Request", "t must be the turn number")
-    return int(found.group(1))
+    return turn

@@ -164,7 +164,7 @@ class Store(CallStates, SharedValues, Records, Availability, Outbox, Protocol):
         ...
 
     def describe(self) -> str:
-        """Where the data is, as a URL without any password (a SQLite store names its file)."""
+        """Where the data is, as a URL with any password masked (for SQLite, naming its file)."""
         ...
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ import msgspec
 
 from ivr.flows.actions import (ACTIONS, COMMON, CallbackRequest, Record, RecordError, RideRequest, Voicemail,
                                record_kind)
-from ivr.stores.protocols import CallStore
+from ivr.stores.protocols import Records
 
 __all__ = ["CSV_COLUMNS", "KINDS", "CallbackRequest", "Record", "RecordError", "RideRequest", "Voicemail",
            "from_dict", "from_json", "load", "load_all", "save", "to_csv_rows"]
@@ -53,18 +53,18 @@ def from_json(blob: bytes | str) -> Record:
         raise RecordError(f"not a record: {exc}") from None
 
 
-def save(store: CallStore, record: Record) -> bool:
+def save(store: Records, record: Record) -> bool:
     """Keep a record for good; True if it is new, False if one with its id exists (kept as it was)."""
     return store.add_record(record.id, record.kind, record.created_at, record.to_json())
 
 
-def load(store: CallStore, record_id: str) -> Record | None:
+def load(store: Records, record_id: str) -> Record | None:
     """The record with an id, or None."""
     found = store.get_record(record_id)
     return None if found is None else _decode(record_id, found[2])
 
 
-def load_all(store: CallStore, kind: str | None = None, limit: int | None = 100) -> list[Record]:
+def load_all(store: Records, kind: str | None = None, limit: int | None = 100) -> list[Record]:
     """The newest records (of one kind, or all), newest first; limit None means every one."""
     if kind is not None and kind not in KINDS:
         raise RecordError(f"unknown record kind {kind!r}; known: {', '.join(KINDS)}")
@@ -73,7 +73,7 @@ def load_all(store: CallStore, kind: str | None = None, limit: int | None = 100)
     return [_decode(row[0], row[3]) for row in _every_row(store, kind)]
 
 
-def _every_row(store: CallStore, kind: str | None) -> Iterator[tuple[str, str, float, bytes]]:
+def _every_row(store: Records, kind: str | None) -> Iterator[tuple[str, str, float, bytes]]:
     # Pages by time. Records can share a created_at, so each page after the first starts
     # at the last page's oldest time again (inclusive) and skips the ids already given;
     # should a whole page be such repeats, the next one is asked for twice as many.

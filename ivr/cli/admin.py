@@ -22,7 +22,8 @@ import click
 from ivr import records as rec
 from ivr.flows.loader import TEAMS_FILE, teams_in
 from ivr.flows.teams import DEFAULT_TIMEZONE
-from ivr.stores.protocols import CallStore, StoreUnavailable, from_url
+from ivr.stores import from_url
+from ivr.stores.protocols import Availability, Records, Store, StoreUnavailable
 
 SUMMARY_WIDTH = 40
 
@@ -51,21 +52,7 @@ def line_zone() -> tzinfo:
     return ZoneInfo(teams.calendar.timezone if teams is not None else DEFAULT_TIMEZONE)
 
 
-def describe(store: CallStore) -> str:
-    """Where a store keeps its data, without any password."""
-    path = getattr(store, "path", None)
-    if path is not None:
-        return f"sqlite:///{os.path.abspath(path).lstrip('/')}"
-    client = getattr(store, "client", None)
-    if client is not None:
-        kwargs = client.connection_pool.connection_kwargs
-        if "path" in kwargs:
-            return f"redis unix socket {kwargs['path']} db {kwargs.get('db', 0)}"
-        return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
-    return type(store).__name__
-
-
-def _open_store(url: str | None) -> CallStore:
+def _open_store(url: str | None) -> Store:
     try:
         return from_url(url or os.environ.get("REDIS_URL"), instance_path())
     except ValueError as exc:
@@ -84,7 +71,7 @@ def with_store(command: Callable) -> Callable:
         try:
             return command(store=store, **kwargs)
         except StoreUnavailable as exc:
-            raise click.ClickException(f"the store is unavailable ({describe(store)}): {exc}") from None
+            raise click.ClickException(f"the store is unavailable ({store.describe()}): {exc}") from None
         except rec.RecordError as exc:
             raise click.ClickException(str(exc)) from None
         finally:
@@ -123,7 +110,7 @@ def records_group() -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="Show at most this many, newest first.")
 @with_store
-def records_list(store: CallStore, kind: str | None, limit: int) -> None:
+def records_list(store: Records, kind: str | None, limit: int) -> None:
     """The newest records, newest first."""
     found = rec.load_all(store, kind, limit=limit)
     if not found:
@@ -138,7 +125,7 @@ def records_list(store: CallStore, kind: str | None, limit: int) -> None:
 @records_group.command("show")
 @click.argument("record_id", metavar="ID")
 @with_store
-def records_show(store: CallStore, record_id: str) -> None:
+def records_show(store: Records, record_id: str) -> None:
     """Every field of one record."""
     record = rec.load(store, record_id)
     if record is None:
@@ -159,7 +146,7 @@ def records_show(store: CallStore, record_id: str) -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV (the only format for now).")
 @click.option("--kind", type=KIND_CHOICE, help="Only records of this kind.")
 @with_store
-def records_export(store: CallStore, as_csv: bool, kind: str | None) -> None:
+def records_export(store: Records, as_csv: bool, kind: str | None) -> None:
     """Every record (newest first) to standard output, with a header row."""
     if not as_csv:
         raise click.UsageError("choose a format: --csv")
@@ -183,20 +170,20 @@ def _name(_ctx, _param, value: str) -> str:
     return name
 
 
-def _set(store: CallStore, name: str, available: bool) -> None:
+def _set(store: Store, name: str, available: bool) -> None:
     at = _now()
     store.set_availability(name, available, at)
     now_available, since = store.availability()[name]
     state = "available" if now_available else "away"
     already = "already " if since != at else ""
     click.echo(f"{name} is {already}{state} since {_local(since, line_zone())}")
-    click.echo(f"(store: {describe(store)})", err=True)
+    click.echo(f"(store: {store.describe()})", err=True)
 
 
 @coordinators_group.command("available")
 @click.argument("name", callback=_name)
 @with_store
-def coordinators_available(store: CallStore, name: str) -> None:
+def coordinators_available(store: Store, name: str) -> None:
     """Mark a coordinator available."""
     _set(store, name, True)
 
@@ -204,14 +191,14 @@ def coordinators_available(store: CallStore, name: str) -> None:
 @coordinators_group.command("away")
 @click.argument("name", callback=_name)
 @with_store
-def coordinators_away(store: CallStore, name: str) -> None:
+def coordinators_away(store: Store, name: str) -> None:
     """Mark a coordinator away."""
     _set(store, name, False)
 
 
 @coordinators_group.command("list")
 @with_store
-def coordinators_list(store: CallStore) -> None:
+def coordinators_list(store: Availability) -> None:
     """Every coordinator ever marked, with their state and when it changed."""
     states = store.availability()
     if not states:

@@ -52,7 +52,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ivr.flows.actions import E164_RE, RIDE, SMS
-from ivr.stores.protocols import CallStore, OutboxItem, StoreUnavailable
+from ivr.stores.protocols import Outbox, OutboxItem, StoreUnavailable
 
 log = logging.getLogger("ivr.outbox")
 
@@ -310,7 +310,7 @@ def _log(fields: dict) -> None:
 
 
 def run_once(
-    store: CallStore,
+    store: Outbox,
     deliverer: Deliverer,
     now: float | None = None,
     *,
@@ -350,7 +350,7 @@ def run_once(
     return counts
 
 
-def _settle(store: CallStore, deliverer: Deliverer, item: OutboxItem, outcome: Outcome, fields: dict) -> str:
+def _settle(store: Outbox, deliverer: Deliverer, item: OutboxItem, outcome: Outcome, fields: dict) -> str:
     """Record an attempt's outcome in the store; the item's state name for the counts."""
     if outcome.action == COMPLETE:
         fields["note"] = outcome.detail
@@ -369,7 +369,7 @@ def _settle(store: CallStore, deliverer: Deliverer, item: OutboxItem, outcome: O
 
 
 def run(
-    store: CallStore,
+    store: Outbox,
     deliverer: Deliverer,
     stop_event: threading.Event,
     interval: float = 1.0,

@@ -7,6 +7,8 @@ fork(). WAL mode lets readers proceed while one writer commits; busy_timeout mak
 a writer wait its turn instead of failing. Every save takes the write lock up front
 (BEGIN IMMEDIATE) so the check-then-write of the compare-and-set is atomic across
 processes. Expired rows count as absent and are purged when a new call is stored.
+
+Any error of SQLite or of the file system becomes StoreUnavailable, in one place (`_Unavailable`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import TracebackType
 
 from ivr.stores.protocols import (
     DEAD,
@@ -24,15 +27,15 @@ from ivr.stores.protocols import (
     PENDING,
     OutboxItem,
     StoreUnavailable,
-    check_availability_args,
-    check_claim_args,
-    check_enqueue_args,
-    check_list_args,
-    check_outbox_args,
-    check_outcome_args,
-    check_purge_args,
-    check_record_args,
-    check_requeue_args,
+    check_availability,
+    check_claim,
+    check_item,
+    check_list,
+    check_outbox,
+    check_purge,
+    check_record,
+    check_requeue,
+    check_retry,
 )
 
 PURGE_BATCH = 100  # expired rows removed per new call: bounded work on the hot path
@@ -83,6 +86,25 @@ def _item(row: tuple) -> OutboxItem:
     return OutboxItem(row[0], row[1], bytes(row[2]), row[3], row[4], row[5], row[6], row[7])
 
 
+class _Unavailable:
+    """A `with` block in which an error of SQLite or of the file system (opening a file in a
+    folder that cannot exist, a corrupt file, a full disk) becomes StoreUnavailable."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, (sqlite3.Error, OSError)):
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+
+
 class _ProcessConnections:
     """The connections one process opened, by thread."""
 
@@ -93,7 +115,7 @@ class _ProcessConnections:
 
 
 class SqliteStore:
-    """A CallStore in a SQLite file, safe across threads and forked worker processes."""
+    """Every store role in a SQLite file, safe across threads and forked worker processes."""
 
     def __init__(
         self,
@@ -103,6 +125,7 @@ class SqliteStore:
         busy_timeout_ms: int = 5000,
     ):
         self.path = path
+        self._unavailable = _Unavailable(path)
         self._clock = clock
         self._busy_timeout_ms = busy_timeout_ms
         self._conns = _ProcessConnections(os.getpid())
@@ -161,10 +184,7 @@ class SqliteStore:
         entry = conns.by_thread.get(me.ident)  # type: ignore[arg-type]
         if entry is not None and entry[0] is me:
             return entry[1]
-        try:
-            conn = self._open()
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        conn = self._open()
         with conns.lock:
             # Threads come and go (e.g. a thread per request): close what dead ones left.
             for ident, (thread, old) in list(conns.by_thread.items()):
@@ -176,17 +196,10 @@ class SqliteStore:
 
     def load(self, call_sid: str) -> tuple[bytes | None, int]:
         """The call's blob and version; (None, 0) when absent or expired."""
-        try:
-            row = (
-                self._connection()
-                .execute(
-                    "SELECT blob, version FROM ivr_call WHERE call_sid = ? AND expires_at > ?",
-                    (call_sid, self._clock()),
-                )
-                .fetchone()
-            )
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        with self._unavailable:
+            row = self._connection().execute(
+                "SELECT blob, version FROM ivr_call WHERE call_sid = ? AND expires_at > ?", (call_sid, self._clock())
+            ).fetchone()
         return (bytes(row[0]), row[1]) if row else (None, 0)
 
     def save(self, call_sid: str, blob: bytes, expected_version: int, ttl_seconds: float) -> bool:
@@ -207,8 +220,8 @@ class SqliteStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that holds the lock from its start (BEGIN IMMEDIATE)."""
-        conn = self._connection()
-        try:
+        with self._unavailable:
+            conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -217,8 +230,6 @@ class SqliteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
 
     @staticmethod
     def _insert(
@@ -242,54 +253,44 @@ class SqliteStore:
         """Keep a shared value, replacing any before."""
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
-        try:
+        with self._unavailable:
             self._connection().execute(
                 "INSERT INTO ivr_value (name, blob, expires_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET blob = excluded.blob, expires_at = excluded.expires_at",
                 (name, blob, self._clock() + ttl_seconds),
             )
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
 
     def get_value(self, name: str) -> bytes | None:
         """A shared value, or None when absent or expired."""
-        try:
+        with self._unavailable:
             row = self._connection().execute(
                 "SELECT blob FROM ivr_value WHERE name = ? AND expires_at > ?", (name, self._clock())
             ).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
         return bytes(row[0]) if row else None
 
     def add_record(self, record_id: str, kind: str, created_at: float, blob: bytes) -> bool:
         """Keep a durable record; True if new, False if the id was taken (nothing changes)."""
-        check_record_args(record_id, kind, created_at, blob)
-        try:
-            cursor = self._connection().execute(
-                "INSERT INTO ivr_record (id, kind, created_at, blob) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (id) DO NOTHING",
-                (record_id, kind, float(created_at), blob),
-            )
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
-        return cursor.rowcount == 1
+        check_record(record_id, kind, created_at)
+        return self._change(
+            "INSERT INTO ivr_record (id, kind, created_at, blob) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (record_id, kind, float(created_at), blob),
+        )
 
     def get_record(self, record_id: str) -> tuple[str, float, bytes] | None:
         """A record's (kind, created_at, blob), or None."""
-        try:
+        with self._unavailable:
             row = self._connection().execute(
                 "SELECT kind, created_at, blob FROM ivr_record WHERE id = ?", (record_id,)
             ).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
         return (row[0], row[1], bytes(row[2])) if row else None
 
     def list_records(
         self, kind: str | None = None, limit: int = 100, before: float | None = None
     ) -> list[tuple[str, str, float, bytes]]:
         """Records as (id, kind, created_at, blob), newest first, ties by greater id first."""
-        check_list_args(limit, before)
-        where, params = [], []
+        check_list(limit, before)
+        where: list[str] = []
+        params: list[object] = []
         if kind is not None:
             where.append("kind = ?")
             params.append(kind)
@@ -300,51 +301,38 @@ class SqliteStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        try:
+        with self._unavailable:
             rows = self._connection().execute(sql, (*params, limit)).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
         return [(row[0], row[1], row[2], bytes(row[3])) for row in rows]
 
     def set_availability(self, name: str, available: bool, at: float) -> None:
         """Record someone's availability; the same state again keeps the time it changed."""
-        check_availability_args(name, at)
-        try:
-            self._connection().execute(
-                "INSERT INTO ivr_availability (name, available, at) VALUES (?, ?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET available = excluded.available, at = excluded.at"
-                " WHERE available != excluded.available",
-                (name, int(bool(available)), float(at)),
-            )
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        check_availability(name, at)
+        self._change(
+            "INSERT INTO ivr_availability (name, available, at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET available = excluded.available, at = excluded.at"
+            " WHERE available != excluded.available",
+            (name, int(bool(available)), float(at)),
+        )
 
     def availability(self) -> dict[str, tuple[bool, float]]:
         """name -> (available, when it changed), for everyone ever set."""
-        try:
-            rows = self._connection().execute(
-                "SELECT name, available, at FROM ivr_availability ORDER BY name"
-            ).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+        with self._unavailable:
+            rows = self._connection().execute("SELECT name, available, at FROM ivr_availability ORDER BY name").fetchall()
         return {name: (bool(available), at) for name, available, at in rows}
 
     def enqueue(self, item_id: str, kind: str, payload: bytes, due_at: float) -> bool:
         """Add a pending outbox item; True if new, False if the id was taken (nothing changes)."""
-        check_enqueue_args(item_id, kind, payload, due_at)
-        try:
-            cursor = self._connection().execute(
-                "INSERT INTO ivr_outbox (id, kind, payload, attempts, state, due_at) VALUES (?, ?, ?, 0, ?, ?)"
-                " ON CONFLICT (id) DO NOTHING",
-                (item_id, kind, payload, PENDING, float(due_at)),
-            )
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
-        return cursor.rowcount == 1
+        check_item(item_id, kind, due_at)
+        return self._change(
+            "INSERT INTO ivr_outbox (id, kind, payload, attempts, state, due_at) VALUES (?, ?, ?, 0, ?, ?)"
+            " ON CONFLICT (id) DO NOTHING",
+            (item_id, kind, payload, PENDING, float(due_at)),
+        )
 
     def claim(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
         """Lease up to `limit` due pending items to the caller, in one write transaction."""
-        check_claim_args(now, lease_seconds, limit)
+        check_claim(now, lease_seconds, limit)
         if limit == 0:
             return []
         until = float(now) + lease_seconds
@@ -363,21 +351,19 @@ class SqliteStore:
         return [_item((*row[:3], row[3] + 1, row[4], until, *row[6:])) for row in rows]
 
     def _change(self, sql: str, params: tuple) -> bool:
-        try:
+        """Run one write; whether it changed a row."""
+        with self._unavailable:
             return self._connection().execute(sql, params).rowcount == 1
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
 
     def complete(self, item_id: str, note: str = "") -> bool:
         """Mark an item done; False if unknown or already done (its first note is kept)."""
-        check_outcome_args(note)
         return self._change(
             "UPDATE ivr_outbox SET state = ?, note = ? WHERE id = ? AND state != ?", (DONE, note, item_id, DONE)
         )
 
     def retry(self, item_id: str, due_at: float, error: str, attempt: int | None = None) -> bool:
         """Leave a pending item for another attempt at due_at (if still at `attempt`, when given)."""
-        check_outcome_args(error, due_at, attempt)
+        check_retry(due_at)
         return self._change(
             "UPDATE ivr_outbox SET due_at = ?, last_error = ? WHERE id = ? AND state = ?"
             " AND (? IS NULL OR attempts = ?)",
@@ -386,7 +372,6 @@ class SqliteStore:
 
     def give_up(self, item_id: str, error: str, attempt: int | None = None) -> bool:
         """Mark a pending item dead (if still at `attempt`, when given)."""
-        check_outcome_args(error, None, attempt)
         return self._change(
             "UPDATE ivr_outbox SET state = ?, last_error = ? WHERE id = ? AND state = ?"
             " AND (? IS NULL OR attempts = ?)",
@@ -395,7 +380,7 @@ class SqliteStore:
 
     def requeue(self, item_id: str, due_at: float) -> bool:
         """Put a dead item back to pending at due_at with no attempts; False if it was not dead."""
-        check_requeue_args(item_id, due_at)
+        check_requeue(item_id, due_at)
         return self._change(
             "UPDATE ivr_outbox SET state = ?, attempts = 0, due_at = ? WHERE id = ? AND state = ?",
             (PENDING, float(due_at), item_id, DEAD),
@@ -403,7 +388,7 @@ class SqliteStore:
 
     def purge(self, state: str, before: float, limit: int) -> int:
         """Delete up to `limit` done or dead items due before `before`, soonest first, in one transaction."""
-        check_purge_args(state, before, limit)
+        check_purge(state, before, limit)
         if limit == 0:
             return 0
         with self._transaction() as conn:
@@ -415,14 +400,12 @@ class SqliteStore:
 
     def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Items of one state or all, by due_at then id."""
-        check_outbox_args(state, limit)
+        check_outbox(state, limit)
         where, params = ("WHERE state = ? ", (state,)) if state is not None else ("", ())
-        try:
+        with self._unavailable:
             rows = self._connection().execute(
                 f"SELECT {_OUTBOX_COLUMNS} FROM ivr_outbox {where}ORDER BY due_at, id LIMIT ?", (*params, limit)
             ).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
         return [_item(row) for row in rows]
 
     def ping(self) -> bool:
@@ -432,6 +415,10 @@ class SqliteStore:
         except Exception:
             return False
         return True
+
+    def describe(self) -> str:
+        """The file, as a sqlite:/// URL."""
+        return f"sqlite:///{os.path.abspath(self.path).lstrip('/')}"
 
     def close(self) -> None:
         """Close every connection this process opened (threads reconnect on next use)."""

@@ -15,7 +15,7 @@ from flask import Flask, current_app, jsonify
 
 from ivr.web.turns import CallService, utc_now
 from ivr.web.registry import FlowRegistry
-from ivr.stores.protocols import from_url
+from ivr.stores import from_url
 from ivr.web.webhooks import MAX_BODY_BYTES, Webhooks
 
 log = logging.getLogger("ivr.web")

@@ -9,15 +9,19 @@ webhook, two racing requests) keeps one record and enqueues each delivery once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from ivr.engine.commands import Effect
 from ivr.flows.actions import ACTIONS
 from ivr.records import save
-from ivr.stores.protocols import CallStore
+from ivr.stores.protocols import Outbox, Records
 
 
-def perform(store: CallStore, call_sid: str, effects: list[Effect], created_at: float, *,
+class EffectStore(Records, Outbox, Protocol):
+    """Where effects go: records and outbox items."""
+
+
+def perform(store: EffectStore, call_sid: str, effects: list[Effect], created_at: float, *,
             caller: str | None = None, settings: Mapping[str, Any] | None = None) -> None:
     """Keep every effect's record, then enqueue what it sends (both idempotently).
 

@@ -36,7 +36,7 @@ from ivr.engine.events import EVERYONE_IN, CallStarted, Event, Staff
 from ivr.engine.step import NeedsStaff, step
 from ivr.flows.messages import BUILT_IN
 from ivr.flows.model import Flow
-from ivr.stores.protocols import CallStore, StoreUnavailable
+from ivr.stores.protocols import Store, StoreUnavailable
 from ivr.web import documents, effects
 from ivr.web.call_record import CallRecord, UnreadableRecord
 from ivr.web.registry import FlowRegistry
@@ -73,7 +73,7 @@ class CallService:
     store pause counts. Both are injectable so tests never wait.
     """
 
-    def __init__(self, registry: FlowRegistry, store: CallStore, flow_id: str,
+    def __init__(self, registry: FlowRegistry, store: Store, flow_id: str,
                  fallback_number: str | None = None, settings: dict | None = None, *,
                  clock: Callable[[], datetime] = utc_now, monotonic: Callable[[], float] = time.monotonic):
         self.registry = registry

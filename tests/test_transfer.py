@@ -158,7 +158,7 @@ def test_hunt_declined_then_the_next_member_accepts(make_app):
     assert state(app, call).ended
 
 
-def test_a_hunt_starts_with_whoever_has_waited_longest_for_a_call(make_app, monkeypatch):
+def test_a_hunt_starts_with_whoever_has_waited_longest_for_a_call(make_app):
     app = make_app()
     first = Call(app)
     to_transportation(first)
@@ -412,7 +412,7 @@ def test_every_dial_status_gets_an_answer(make_app, status, bridged, connected):
 
 # -- 9. coordinators marked away ---------------------------------------------------------------------
 
-def test_coordinator_marked_away_is_not_rung(make_app, monkeypatch):
+def test_coordinator_marked_away_is_not_rung(make_app):
     app = make_app()
     store = app.extensions["ivr"].store
     first = Call(app)
@@ -444,7 +444,7 @@ def test_away_before_the_app_starts_is_seen_at_once(make_app):
     assert hunt.numbers == [KEVIN]  # Ana, the next Spanish speaker, is away
 
 
-def test_everyone_away_goes_to_the_unavailable_menu(make_app, monkeypatch):
+def test_everyone_away_goes_to_the_unavailable_menu(make_app):
     app = make_app()
     for name in ("Ana Rivera", "Marcus Chen", "Lucia Ortega"):
         app.extensions["ivr"].store.set_availability(name, False, 1_790_000_000.0)

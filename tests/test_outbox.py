@@ -28,7 +28,8 @@ from twilio.http.response import Response
 from twilio_sim import FakeClock as Clock
 
 from ivr import records
-from ivr.outbox import sms, worker
+from ivr.flows import sms
+from ivr.outbox import worker
 from ivr.web import effects
 from ivr.cli import main
 from ivr.engine.commands import Effect
@@ -275,8 +276,15 @@ def test_no_hand_off_without_a_rides_url(store):
 
 def test_the_rides_url_may_come_from_the_environment(store, monkeypatch):
     monkeypatch.setenv("RIDES_WEBHOOK_URL", "https://rides.example/hook")
-    effects.perform(store, CALL, [ride_effect()], T0, caller=CALLER)
+    config = worker.settings_from()  # read once, as the web app reads its settings when it starts
+    effects.perform(store, CALL, [ride_effect()], T0, caller=CALLER, settings=config)
     assert sorted(each.kind for each in store.outbox()) == ["ride", "sms"]
+
+
+def test_performing_effects_reads_no_environment(store, monkeypatch):
+    monkeypatch.setenv("RIDES_WEBHOOK_URL", "https://rides.example/hook")
+    effects.perform(store, CALL, [ride_effect()], T0, caller=CALLER, settings=settings())
+    assert [each.kind for each in store.outbox()] == ["sms"]
 
 
 def test_a_text_goes_to_to_or_else_the_caller(store):
@@ -714,7 +722,7 @@ def test_run_waits_out_an_unavailable_store(tmp_path, caplog):
 def test_cli_run_once_and_list(store, desk, tmp_path, monkeypatch):
     monkeypatch.setenv("RIDES_WEBHOOK_URL", desk.url)
     monkeypatch.setenv("RIDES_WEBHOOK_SECRET", SECRET)
-    effects.perform(store, CALL, [ride_effect()], time.time(), caller=CALLER)
+    effects.perform(store, CALL, [ride_effect()], time.time(), caller=CALLER, settings=worker.settings_from())
     url = f"sqlite:///{store.path}"
     runner = CliRunner()
     result = runner.invoke(main, ["outbox", "list", "--store", url])

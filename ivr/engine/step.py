@@ -454,16 +454,14 @@ class _Turn:
                     return
 
     def action(self, node: ActionNode) -> None:
-        """Request a side effect; answers it produces (a confirmation number) are known at once."""
+        """Request a side effect; the answers its action saves (a confirmation number) are known at once."""
         key = f"{self.flow.id}:{node.id}:{self.st.turn}:{self.steps}"
-        if "confirmation" in ACTIONS[node.action].outputs:
-            digest = hashlib.sha256(f"{self.st.call}:{key}".encode()).hexdigest()
-            self.st.answers["confirmation"] = str(int(digest, 16) % 90_000_000 + 10_000_000)
+        saved = ACTIONS[node.action].answers(self.st.call, key)
+        self.st.answers.update(saved)
         context = self.context()
         params = [(k, templates.render(v, context)) for k, v in node.params]
         params.append(("lang", self.st.lang))
-        if "confirmation" in ACTIONS[node.action].outputs:
-            params.append(("confirmation", self.st.answers["confirmation"]))
+        params.extend(saved.items())
         self.out.append(Effect(action=node.action, key=key, params=tuple(params)))
         self.happened.append(trail.ActionRequested(node.id, node.action))
 

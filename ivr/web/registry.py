@@ -54,6 +54,30 @@ class FlowRegistry:
         self._signature: tuple = ()
         self._checked = float("-inf")
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def watch(self) -> None:
+        """Look for edited files every `check_every` seconds in a thread of this process, so that
+        linting them never happens on a caller's turn."""
+        if self._watcher is not None and self._watcher.is_alive():
+            return
+        self._stop.clear()
+        self._watcher = threading.Thread(target=self._watch, name="ivr-flow-watcher", daemon=True)
+        self._watcher.start()
+
+    def stop(self) -> None:
+        """Stop watching."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.check_every):
+            try:
+                self.check()
+            except Exception:  # the watcher must outlive any surprise; the next look tries again
+                log.exception("checking the flow files failed")
 
     def load(self) -> None:
         """First load: raises FlowError when the flows are broken (the server must not start)."""

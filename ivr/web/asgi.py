@@ -1,0 +1,176 @@
+"""The service as an ASGI app, so that slow clients cost a coroutine, never the thread that runs turns.
+
+A server with a compiled HTTP layer (granian) reads each request's headers without Python;
+this app then reads a webhook's small body on the event loop, within a size cap and a
+deadline, and only then runs the turn (`webhooks.Webhooks`, the same WSGI callable the tests
+drive) on the loop's thread: a turn is short, its store I/O is bounded by timeouts, and a
+store that timed out is left alone for a second. A client that trickles its body a byte a
+second holds only its own coroutine until the deadline answers it 408.
+
+Every other path (`/healthz`, the console) is the Flask app, run by a2wsgi in a small thread
+pool. The lifespan starts the flow watcher in each worker process, so edited flow files are
+linted off the callers' path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Awaitable, Callable, Container, Iterable, MutableMapping
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from a2wsgi import WSGIMiddleware
+
+from ivr.web.app import create_app
+from ivr.web.webhooks import MAX_BODY_BYTES, Webhooks
+
+log = logging.getLogger("ivr.web")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+BODY_SECONDS = 5.0  # Twilio sends a webhook's whole body at once; a client this slow is not Twilio
+OTHER_THREADS = 4  # Flask's pages (health, console) run here, apart from the turns
+
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., None]], Iterable[bytes]]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Front:
+    """An ASGI app that reads each request's body on the event loop (capped, with a deadline), then
+    answers it with a WSGI callable run inline; paths it does not take go to `other`."""
+
+    def __init__(self, inline: WSGIApp, paths: Container[str] | None = None, other: ASGIApp | None = None, *,
+                 body_seconds: float = BODY_SECONDS, on_startup: Callable[[], None] = lambda: None,
+                 on_shutdown: Callable[[], None] = lambda: None):
+        self.inline = inline
+        self.paths = paths
+        self.other = other
+        self.body_seconds = body_seconds
+        self.on_startup, self.on_shutdown = on_startup, on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http" and (self.other is None or self.paths is None or scope["path"] in self.paths):
+            await self._inline(scope, receive, send)
+        elif self.other is not None:
+            await self.other(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.on_startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _inline(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        body = b""
+        if scope["method"] == "POST":
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > MAX_BODY_BYTES:
+                return await _answer(send, 413, f"the body is over {MAX_BODY_BYTES} bytes")
+            try:
+                body = await asyncio.wait_for(_read_body(receive), self.body_seconds)
+            except TimeoutError:
+                log.warning('{"outcome":"slow-body","path":"%s"}', scope["path"])
+                return await _answer(send, 408, "the body did not arrive in time")
+            except _TooLarge:
+                return await _answer(send, 413, f"the body is over {MAX_BODY_BYTES} bytes")
+        reply: dict[str, Any] = {}
+
+        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info=None) -> None:
+            reply["status"], reply["headers"] = status, response_headers
+
+        chunks = self.inline(_environ(scope, headers, body), start_response)
+        await send({"type": "http.response.start", "status": int(reply["status"].split(" ", 1)[0]),
+                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply["headers"]]})
+        await send({"type": "http.response.body", "body": b"".join(chunks)})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    parts, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise TimeoutError  # the caller is gone; nobody will read an answer
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _TooLarge
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def _answer(send: Send, status: int, message: str) -> None:
+    body = f"{status}: {message}\n".encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _environ(scope: Scope, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """The WSGI environ of a webhook whose body has been read (as any WSGI server builds one)."""
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else scope["path"]
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", ""),
+        "PATH_INFO": _unquoted(path),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": server[0], "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "REMOTE_ADDR": client[0],
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.version": (1, 0), "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    if "content-type" in headers:
+        environ["CONTENT_TYPE"] = headers["content-type"]
+    for name, value in headers.items():
+        if name not in ("content-type", "content-length"):
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+    return environ
+
+
+def _unquoted(path: str) -> str:
+    # WSGI's PATH_INFO is the percent-decoded path as latin-1 text (the signature puts the escapes back).
+    return unquote_to_bytes(path).decode("latin-1")
+
+
+def create_service(config: dict | None = None) -> Front:
+    """The ASGI app for the Procfile's server (granian): `ivr.web.asgi:create_service`, as a factory.
+
+    Webhooks are answered inline; every other path (`/healthz`, the console) is the Flask app,
+    run by a2wsgi in a few threads.
+    """
+    app = create_app(config)
+    webhooks = app.wsgi_app
+    assert isinstance(webhooks, Webhooks), "create_app puts the webhooks in front of Flask"
+    service = app.extensions["ivr"]
+
+    def shutdown() -> None:
+        service.registry.stop()
+        service.store.close()
+
+    return Front(webhooks, webhooks.routes, WSGIMiddleware(app, workers=OTHER_THREADS),  # type: ignore[arg-type]
+                 on_startup=service.registry.watch, on_shutdown=shutdown)

@@ -25,6 +25,7 @@ import requests
 from click.testing import CliRunner
 from twilio.http import HttpClient
 from twilio.http.response import Response
+from twilio_sim import FakeClock as Clock
 
 from ivr import records
 from ivr.flows import sms
@@ -43,19 +44,6 @@ SENDER = "+16265550199"
 CALLER = "+16265550123"
 CALLBACK = "+16265550142"
 CALL = "CA" + "ab" * 16
-
-
-class Clock:
-    """Time that moves only when a test says so."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class WorkerDied(BaseException):
@@ -177,7 +165,7 @@ def _no_outbox_settings_from_the_environment(monkeypatch):
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

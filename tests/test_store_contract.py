@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
+from twilio_sim import FakeClock
 
 from ivr.stores.protocols import (
     Availability,
@@ -30,19 +31,6 @@ from ivr.stores.sqlite import SqliteStore
 
 TTL = 60
 T0 = 1_700_000_000.25
-
-
-class FakeClock:
-    """Time that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -68,7 +56,7 @@ def _sid_factory(sids: list[str]) -> Callable[[], str]:
 
 @pytest.fixture
 def sqlite_backend(tmp_path) -> Iterator[Backend]:
-    clock = FakeClock()
+    clock = FakeClock(1_700_000_000.0)
     path = str(tmp_path / "instance" / "ivr.sqlite3")
     stores = [SqliteStore(path, clock=clock)]
 

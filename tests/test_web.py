@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 import logging
+import os
+import sys
 import threading
-from pathlib import Path
-from zoneinfo import ZoneInfo
+from collections.abc import Iterator, MutableMapping
+from types import FrameType
 
 import pytest
-from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
+from twilio_sim import (APP_SETTINGS, BASE, CALL_SID, CALLER, FLOWS, TOKEN, Call, assert_apology,
+                        check_document, form, post, signed_headers, spoken, stored, tags)
 
 from ivr.tools import callscripts
-from ivr.web.call_record import CallRecord
-from ivr.tools.http_phone import scripted
 from ivr.tools.phone import Phone
 from ivr.stores.protocols import StoreUnavailable
-from ivr.web.app import create_app
-
-FLOWS = Path(__file__).resolve().parent.parent / "flows"
-CALL_SID = "CA" + "ab" * 16
-OPEN_HOURS = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # a Wednesday
-FALLBACK = "+16266696777"
-
-
-@pytest.fixture
-def make_app(tmp_path, monkeypatch):
-    for name in ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_DEV", "PUBLIC_URL", "IVR_FLOW", "IVR_FLOWS_DIR"):
-        monkeypatch.delenv(name, raising=False)
-
-    def make(**config):
-        settings = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_FLOWS_DIR": str(FLOWS), "IVR_FALLBACK_NUMBER": FALLBACK,
-                    "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "CLOCK": lambda: OPEN_HOURS}
-        settings.update(config)
-        return create_app(settings)
-
-    return make
 
 
 @pytest.fixture
@@ -49,28 +29,8 @@ def client(app):
     return app.test_client()
 
 
-def form(**extra) -> dict[str, str]:
-    base = {"CallSid": CALL_SID, "AccountSid": "AC" + "0" * 32, "From": "+15555550123", "To": "+16266696777",
-            "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01"}
-    base.update(extra)
-    return base
-
-
-def post(client, path: str, data: dict[str, str], **kwargs):
-    return client.post(path, data=data, headers=signed_headers(BASE + path, data), **kwargs)
-
-
-def stored(app, call_sid: str = CALL_SID) -> CallRecord | None:
-    blob, _ = app.extensions["ivr"].store.load(call_sid)
-    return CallRecord.unpack(blob) if blob else None
-
-
 def without_recordings(answers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in answers.items() if not v.startswith(("https://", "recording://"))}
-
-
-def spoken(lines: list[str]) -> list[str]:
-    return [line for line in lines if not line.startswith("[")]
 
 
 # -- a whole call through HTTP equals the same call through the engine ------------------
@@ -97,8 +57,7 @@ def _entries(case) -> list[str]:
 
 @pytest.mark.parametrize("case", list(_cases()))
 def test_every_scripted_call_sounds_the_same_over_http(make_app, case):
-    app = make_app(CLOCK=lambda: case.now)
-    client = app.test_client()
+    app = make_app(case.now)
     entries = _entries(case)
     engine_phone = Phone(case.flow, now=case.now, caller=case.caller)
     engine_phone.start()
@@ -106,9 +65,9 @@ def test_every_scripted_call_sounds_the_same_over_http(make_app, case):
         if engine_phone.waiting is None:
             break
         engine_phone.enter(entry)
-    http_phone = ClientPhone(client, call_sid=engine_phone.call_id,  # the same call id: the same confirmation
-                             caller=case.caller or "Anonymous")
-    http_phone.call(scripted(entries))
+    http_phone = Call(app, engine_phone.call_id,  # the same call id: the same confirmation
+                      caller=case.caller or "Anonymous")
+    http_phone.play(entries)
     assert spoken(http_phone.heard) == spoken(engine_phone.heard)
     record = stored(app, http_phone.call_sid)
     assert set(record.state.answers) == set(engine_phone.state.answers)
@@ -196,6 +155,47 @@ def test_broken_flows_stop_the_server_from_starting(make_app, tmp_path):
         make_app(IVR_FLOWS_DIR=str(broken))
 
 
+class ReadsRecorded(MutableMapping):
+    """os.environ, noting each name the app's code (or Flask) looks up; "*" for reading all of it."""
+
+    def __init__(self, environ: MutableMapping[str, str]):
+        self.environ = environ
+        self.read: set[str] = set()
+
+    def _note(self, name: str) -> None:
+        frame: FrameType | None = sys._getframe(2)
+        while frame is not None and frame.f_globals.get("__name__") in (__name__, "os", "collections.abc"):
+            frame = frame.f_back
+        if frame is not None and frame.f_globals.get("__name__", "").startswith(("ivr.", "flask")):
+            self.read.add(name)
+
+    def __getitem__(self, name: str) -> str:
+        self._note(name)
+        return self.environ[name]
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self.environ[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self.environ[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._note("*")
+        return iter(self.environ)
+
+    def __len__(self) -> int:
+        return len(self.environ)
+
+
+def test_make_app_clears_every_setting_the_app_reads(make_app, monkeypatch):
+    environ = ReadsRecorded(os.environ)
+    monkeypatch.setattr(os, "environ", environ)
+    booking = next(c for c in _cases() if c.values[0].path.endswith("rides-en.yaml")).values[0]
+    app = make_app(booking.now)
+    Call(app).play(_entries(booking))  # a ride booked: the outbox reads its settings too
+    assert environ.read == set(APP_SETTINGS)
+
+
 # -- retries, races, and the caller's keys -------------------------------------------------
 
 def test_twilio_retrying_a_turn_gets_the_same_twiml_and_advances_once(app, client):
@@ -257,7 +257,7 @@ def test_a_long_string_of_keys_at_a_prompt_is_reprompted_never_refused(app, clie
 
 
 @pytest.mark.parametrize("path, data, status", [
-    ("/voice", {"From": "+15555550123"}, 400),
+    ("/voice", {"From": CALLER}, 400),
     ("/voice", form(CallSid="not-a-sid"), 400),
     ("/voice/turn?t=0", form(Digits="12a"), 400),
     ("/voice/turn?t=zero", form(Digits="1"), 400),
@@ -316,12 +316,6 @@ def test_percent_escapes_and_plus_signs_in_the_form_are_decoded(app, client):
 
 # -- the safe route -----------------------------------------------------------------------
 
-def assert_apology(body: str) -> None:
-    root = check_document(body)
-    assert [child.tag for child in root] == ["Say", "Say", "Dial", "Hangup"]
-    assert root.find("Dial/Number").text == FALLBACK
-
-
 def test_expired_call_state_apologises_and_transfers(app, client):
     assert_apology(post(client, "/voice/turn?t=3", form(Digits="1")).get_data(as_text=True))
 
@@ -378,7 +372,7 @@ def test_one_log_line_per_turn_without_health_data(app, client, caplog):
     assert len(lines) == 2
     assert {"call", "flow", "version", "node", "event", "ms"} <= set(lines[1])
     assert lines[1]["node"] == "main_menu" and lines[1]["event"] == "Digits"
-    assert "+15555550123" not in caplog.text
+    assert CALLER not in caplog.text
 
 
 def test_a_host_that_never_loaded_a_version_fetches_it_from_the_store(make_app, tmp_path):
@@ -424,10 +418,10 @@ def test_a_ride_booked_over_http_is_recorded_texted_and_handed_to_the_desk(make_
 
     cases = [c for c in _cases() if c.values[0].path.endswith("rides-en.yaml")]
     booking = cases[0].values[0]
-    app = make_app(CLOCK=lambda: booking.now, RIDES_WEBHOOK_URL="https://rides.example.org/requests",
+    app = make_app(booking.now, RIDES_WEBHOOK_URL="https://rides.example.org/requests",
                    RIDES_WEBHOOK_SECRET="s3cret", TWILIO_SMS_FROM="+16266696777")
-    phone = ClientPhone(app.test_client())
-    phone.call(scripted(_entries(booking)))
+    phone = Call(app)
+    phone.play(_entries(booking))
     state = stored(app, phone.call_sid).state
     assert state.ended and len(state.answers["confirmation"]) == 8
     store = app.extensions["ivr"].store
@@ -468,7 +462,7 @@ def test_an_error_on_a_coordinators_leg_declines_that_leg(app, client, monkeypat
     response = post(client, path, data)
     assert response.status_code == 200
     root = check_document(response.get_data(as_text=True))
-    assert [child.tag for child in root] == ["Hangup"]  # no apology, no Dial on the coordinator's phone
+    assert tags(root) == ["Hangup"]  # no apology, no Dial on the coordinator's phone
 
 
 def test_an_error_in_a_status_callback_still_gets_204(app, client, monkeypatch):

@@ -1290,3 +1290,235 @@ def test_sqlite_outbox_table_and_index(records_sqlite):
         for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ivr_outbox'")
     }
     assert ("state", "due_at", "id") in indexed
+
+
+# --- the desk's roles: the contract ------------------------------------------------------
+
+from ivr.stores.protocols import (  # noqa: E402
+    CLAIMED,
+    CLOSED,
+    DESK_ROLES,
+    NEW,
+    TRIED,
+    Account,
+    AuditEvent,
+    WorkItem,
+)
+
+ANA = Account(name="ana", password_hash="$argon2id$x", roles=("coordinator",), teams=("coordinators",),
+              member="Ana Rivera", created_at=T0)
+
+
+def _item(record_id: str, at: float, team: str = "coordinators", kind: str = "voicemail", **kw) -> WorkItem:
+    return WorkItem(id=record_id, ref=f"ref-{record_id}", kind=kind, team=team, created_at=at, changed_at=at, **kw)
+
+
+def _changed(item: WorkItem, **changes) -> WorkItem:
+    from dataclasses import replace
+
+    return replace(item, version=item.version + 1, **changes)
+
+
+def test_accounts_round_trip_replace_and_list(records_backend):
+    store = records_backend.store
+    assert store.get_account("ana") is None
+    assert store.add_account(ANA) is True
+    assert store.add_account(Account(name="ana", password_hash="other", roles=("admin",))) is False
+    assert store.get_account("ana") == ANA
+    disabled = Account(name="ana", password_hash="new", roles=("coordinator", "admin"), disabled=True, epoch=2)
+    store.put_account(disabled)
+    store.put_account(Account(name="bo", password_hash="h", roles=("auditor",)))
+    assert store.accounts() == [disabled, Account(name="bo", password_hash="h", roles=("auditor",))]
+    assert records_backend.reopen().get_account("ana") == disabled
+
+
+@pytest.mark.parametrize("account", [
+    Account(name="", password_hash="h", roles=("admin",)),
+    Account(name="x", password_hash="", roles=("admin",)),
+    Account(name="x", password_hash="h", roles=()),
+    Account(name="x", password_hash="h", roles=("root",)),
+])
+def test_bad_accounts_are_refused(records_backend, account):
+    with pytest.raises(ValueError):
+        records_backend.store.add_account(account)
+    with pytest.raises(ValueError):
+        records_backend.store.put_account(account)
+
+
+def test_audit_is_newest_first_by_time_and_user(records_backend):
+    store = records_backend.store
+    events = [AuditEvent(T0 + i, "ana" if i % 2 else "bo", "coordinator", f"act{i}", f"CA{i}:vm", "127.0.0.1",
+                         "d\u00e9tail") for i in range(6)]
+    for event in events:
+        store.audit(event)
+    assert store.audit_events() == events[::-1]
+    assert store.audit_events(limit=2) == [events[5], events[4]]
+    assert store.audit_events(since=T0 + 3) == [events[5], events[4], events[3]]
+    assert store.audit_events(user="ana") == [events[5], events[3], events[1]]
+    assert store.audit_events(user="ana", since=T0 + 2, limit=1) == [events[5]]
+    assert store.audit_events(user="nobody") == []
+    assert records_backend.reopen().audit_events(limit=1) == [events[5]]
+
+
+def test_audit_has_no_way_to_change_or_delete(records_backend):
+    from ivr.stores.protocols import AuditLog
+
+    assert {name for name in vars(AuditLog) if not name.startswith("_")} == {"audit", "audit_events"}
+
+
+def test_sqlite_audit_table_refuses_updates_and_deletes(records_sqlite):
+    import sqlite3
+
+    store = records_sqlite.store
+    store.audit(AuditEvent(T0, "ana", "coordinator", "signed-in"))
+    conn = store._connection()
+    for sql in ("UPDATE ivr_audit SET user = 'x'", "DELETE FROM ivr_audit"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute(sql)
+    assert len(store.audit_events()) == 1
+
+
+def test_worklist_track_find_and_prefix(records_backend):
+    store = records_backend.store
+    item = _item("CA1:vm", T0)
+    assert store.track(item) is True
+    assert store.track(_item("CA1:vm", T0 + 5, team="other")) is False
+    assert store.work_item("CA1:vm") == item
+    assert store.work_item_by_ref("ref-CA1:vm") == item
+    assert store.work_item("CA2:vm") is None and store.work_item_by_ref("nope") is None
+    store.track(_item("CA12:cb", T0 + 1, kind="callback"))
+    store.track(_item("CB1:vm", T0 + 2))
+    assert store.work_ids("CA1", 10) == ["CA12:cb", "CA1:vm"]  # in byte order: "2" before ":"
+    assert store.work_ids("CA1", 1) == ["CA12:cb"]
+    assert store.work_ids("CA12:", 10) == ["CA12:cb"]
+    assert store.work_ids("", 10) == ["CA12:cb", "CA1:vm", "CB1:vm"]
+    assert store.work_ids("X", 10) == []
+
+
+def test_worklist_updates_are_compare_and_set(records_backend):
+    store = records_backend.store
+    item = _item("CA1:vm", T0)
+    store.track(item)
+    claimed = _changed(item, state=CLAIMED, by="ana", changed_at=T0 + 60)
+    assert store.update_work(item, claimed) is True
+    assert store.update_work(item, _changed(item, state=CLAIMED, by="bo")) is False
+    assert store.work_item("CA1:vm") == claimed
+    done = _changed(claimed, state=CLOSED, note="called back", changed_at=T0 + 120)
+    assert store.update_work(claimed, done) is True
+    assert store.work_items((CLAIMED,)) == [] and store.work_items((CLOSED,)) == [done]
+    with pytest.raises(ValueError):
+        store.update_work(done, _changed(done, team="other"))
+    with pytest.raises(ValueError):
+        store.update_work(done, done)
+    assert store.update_work(_item("CA9:vm", T0), _changed(_item("CA9:vm", T0))) is False
+
+
+def test_only_one_of_two_claims_wins(records_backend):
+    store = records_backend.store
+    item = _item("CA1:vm", T0)
+    store.track(item)
+    barrier = threading.Barrier(8)
+
+    def claim(who: str) -> bool:
+        barrier.wait()
+        return store.update_work(item, _changed(item, state=CLAIMED, by=who))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(claim, [f"c{i}" for i in range(8)]))
+    assert results.count(True) == 1
+    assert store.work_item("CA1:vm").by == f"c{results.index(True)}"
+
+
+def test_worklist_lists_oldest_call_first_with_filters_and_counts(records_backend):
+    store = records_backend.store
+    a = _item("CA3:vm", T0 + 30)
+    b = _item("CA1:cb", T0 + 10, kind="callback")
+    c = _item("CA2:ride", T0 + 20, team="transportation", kind="ride")
+    d = _item("CA0:vm", T0 + 10)
+    for item in (a, b, c, d):
+        store.track(item)
+    tried = _changed(a, state=TRIED, attempts=1)
+    store.update_work(a, tried)
+    assert store.work_items((NEW, CLAIMED, TRIED)) == [d, b, c, tried]
+    assert store.work_items((NEW,)) == [d, b, c]
+    assert store.work_items((NEW, TRIED), teams=("coordinators",)) == [d, b, tried]
+    assert store.work_items((NEW, TRIED), kinds=("voicemail",)) == [d, tried]
+    assert store.work_items((NEW, TRIED), teams=("coordinators",), kinds=("ride",)) == []
+    assert store.work_items((NEW, TRIED), teams=()) == []
+    assert store.work_items((NEW, TRIED), limit=2) == [d, b]
+    assert store.work_items((NEW, TRIED), before=T0 + 20) == [d, b]
+    assert store.work_counts() == {NEW: 3, CLAIMED: 0, TRIED: 1, CLOSED: 0}
+    assert store.work_counts(teams=("transportation",)) == {NEW: 1, CLAIMED: 0, TRIED: 0, CLOSED: 0}
+    assert store.work_counts(kinds=("voicemail",)) == {NEW: 1, CLAIMED: 0, TRIED: 1, CLOSED: 0}
+    with pytest.raises(ValueError):
+        store.work_items(("lost",))
+
+
+def test_untrack_and_delete_record(records_backend):
+    store = records_backend.store
+    store.add_record("CA1:vm", "voicemail", T0, b"{}")
+    item = _item("CA1:vm", T0)
+    store.track(item)
+    assert store.untrack(_changed(item)) is False
+    assert store.untrack(item) is True
+    assert store.work_item("CA1:vm") is None and store.work_item_by_ref(item.ref) is None
+    assert store.work_ids("CA", 5) == [] and store.work_counts()[NEW] == 0
+    store.add_record("CA2:cb", "callback", T0 + 1, b"\x00two")
+    assert store.get_records(["CA2:cb", "CA1:vm", "CA9:none"]) == {"CA1:vm": ("voicemail", T0, b"{}"),
+                                                                    "CA2:cb": ("callback", T0 + 1, b"\x00two")}
+    assert store.get_records([]) == {}
+    assert store.delete_record("CA1:vm", "voicemail") is True
+    assert store.delete_record("CA1:vm", "voicemail") is False
+    assert store.get_record("CA1:vm") is None
+    assert store.list_records("voicemail") == [] and [row[0] for row in store.list_records()] == ["CA2:cb"]
+
+
+def test_sign_in_failures_count_in_a_row_and_end(records_backend):
+    store = records_backend.store
+    assert store.failures("user:ana", T0) == (0, 0.0)
+    assert [store.count_failure("user:ana", T0 + i, 900) for i in range(3)] == [1, 2, 3]
+    assert store.failures("user:ana", T0 + 10) == (3, T0 + 2)
+    assert store.failures("user:bo", T0 + 10) == (0, 0.0)
+    assert store.failures("user:ana", T0 + 2 + 900) == (0, 0.0)
+    assert store.count_failure("user:ana", T0 + 2 + 900, 900) == 1
+    store.clear_failures("user:ana")
+    assert store.failures("user:ana", T0 + 903) == (0, 0.0)
+
+
+def test_throttle_passes_one_per_period(records_backend):
+    store = records_backend.store
+    assert store.throttle("team:coordinators", T0, 600) is True
+    assert store.throttle("team:coordinators", T0 + 599, 600) is False
+    assert store.throttle("team:transportation", T0 + 1, 600) is True
+    assert store.throttle("team:coordinators", T0 + 600, 600) is True
+    assert store.throttle("team:coordinators", T0 + 700, 600) is False
+
+
+def test_board_counts_live_calls_by_stage_and_calls_started(records_backend):
+    store = records_backend.store
+    store.board_note("CA1", "menu", T0)
+    store.board_note("CA2", "menu", T0 + 1)
+    store.board_note("CA1", "transfer", T0 + 5)
+    store.board_note("CA3", "booking", T0 + 9)
+    store.board_end("CA2")
+    assert store.board(T0, T0) == ([("transfer", T0 + 5), ("booking", T0 + 9)], 3)
+    assert store.board(T0 + 1, T0 + 6) == ([("booking", T0 + 9)], 2)
+    store.board_end("CA1")
+    store.board_end("CA9")
+    assert store.board(T0, T0) == ([("booking", T0 + 9)], 3)
+
+
+def test_the_desk_roles_on_an_unreachable_store_raise_store_unavailable(unreachable):
+    item = _item("CA1:vm", T0)
+    calls = [("add_account", (ANA,)), ("put_account", (ANA,)), ("get_account", ("ana",)), ("accounts", ()),
+             ("audit", (AuditEvent(T0, "a", "admin", "x"),)), ("audit_events", ()), ("track", (item,)),
+             ("work_item", ("x",)), ("work_item_by_ref", ("x",)), ("work_ids", ("x", 1)),
+             ("update_work", (item, _changed(item))), ("work_items", ((NEW,),)), ("work_counts", ()),
+             ("untrack", (item,)), ("delete_record", ("x", "voicemail")), ("get_records", (["x"],)), ("count_failure", ("k", T0, 60)),
+             ("failures", ("k", T0)), ("clear_failures", ("k",)), ("throttle", ("k", T0, 60)),
+             ("board_note", ("CA1", "menu", T0)), ("board_end", ("CA1",)), ("board", (T0, T0))]
+    assert {name for name, _ in calls} == {name for role in DESK_ROLES for name in vars(role)
+                                           if not name.startswith("_")}
+    for name, args in calls:
+        with pytest.raises(StoreUnavailable):
+            getattr(unreachable, name)(*args)

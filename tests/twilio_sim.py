@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from twilio.request_validator import RequestValidator
 from twiml_schema import assert_valid_twiml
 
+from ivr.console import CONSOLE_SETTINGS
 from ivr.outbox.worker import SETTING_NAMES
 from ivr.tools.http_phone import HttpPhone, scripted
 from ivr.web.app import ENV_SETTINGS
@@ -30,8 +31,8 @@ from ivr.web.call_record import CallRecord
 TOKEN = "test-auth-token-0123456789abcdef"
 BASE = "http://localhost"
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
-# Every environment variable an app reads: its own settings, the outbox's, and Flask's debug switch.
-APP_SETTINGS = tuple(sorted({*ENV_SETTINGS, *SETTING_NAMES, "FLASK_DEBUG"}))
+# Every environment variable an app reads: its own settings, the outbox's, the desk's, and Flask's debug switch.
+APP_SETTINGS = tuple(sorted({*ENV_SETTINGS, *SETTING_NAMES, *CONSOLE_SETTINGS, "FLASK_DEBUG"}))
 
 # A turn, a coordinator's whisper for a turn, or the whisper's accept key: only ever the turn number.
 SAFE_URL = re.compile(r"^/voice/(?:turn|whisper|whisper/accept)\?t=\d+$")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import getpass
 import io
 import os
 import time
@@ -20,10 +21,12 @@ from zoneinfo import ZoneInfo
 import click
 
 from ivr import records as rec
+from ivr.console import audit
+from ivr.console.accounts import did_you_mean
 from ivr.flows.loader import TEAMS_FILE, teams_in
 from ivr.flows.teams import DEFAULT_TIMEZONE
 from ivr.stores import from_url
-from ivr.stores.protocols import Availability, Records, Store, StoreUnavailable
+from ivr.stores.protocols import Availability, Store, StoreUnavailable
 
 SUMMARY_WIDTH = 40
 
@@ -110,24 +113,38 @@ def records_group() -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="Show at most this many, newest first.")
 @with_store
-def records_list(store: Records, kind: str | None, limit: int) -> None:
+def records_list(store: Store, kind: str | None, limit: int) -> None:
     """The newest records, newest first."""
     found = rec.load_all(store, kind, limit=limit)
     if not found:
         click.echo("no records" + (f" of kind {kind}" if kind else ""))
         return
     zone = line_zone()
-    rows = [(_local(r.created_at, zone), r.kind, r.team, r.language, _short(r.summary), r.id) for r in found]
-    for line in _table(("TIME", "KIND", "TEAM", "LANG", "SUMMARY", "ID"), rows):
+    rows = [(_local(r.created_at, zone), r.kind, r.team, r.language, _status(store, r.id), _short(r.summary), r.id)
+            for r in found]
+    for line in _table(("TIME", "KIND", "TEAM", "LANG", "STATUS", "SUMMARY", "ID"), rows):
         click.echo(line)
+
+
+def _status(store: Store, record_id: str) -> str:
+    """A record's status on the worklist, and who has it."""
+    item = store.work_item(record_id)
+    if item is None:
+        return "new"
+    return item.state + (f" ({item.by})" if item.by and item.state != "new" else "")
 
 
 @records_group.command("show")
 @click.argument("record_id", metavar="ID")
 @with_store
-def records_show(store: Records, record_id: str) -> None:
-    """Every field of one record."""
+def records_show(store: Store, record_id: str) -> None:
+    """Every field of one record (a full id, or a unique start of one), then its status."""
     record = rec.load(store, record_id)
+    if record is None:
+        try:
+            record = rec.load(store, rec.find(store, record_id).id)
+        except rec.WorkError as exc:
+            raise click.ClickException(str(exc)) from None
     if record is None:
         raise click.ClickException(f"no record {record_id!r}")
     zone = line_zone()
@@ -140,13 +157,18 @@ def records_show(store: Records, record_id: str) -> None:
                 click.echo(f"  {key}: {item}")
         else:
             click.echo(f"{name}: {value}")
+    item = store.work_item(record.id)
+    if item is not None:
+        click.echo(f"status: {_status(store, record.id)}" + (f", {item.attempts} attempt(s)" if item.attempts else ""))
+        if item.note:
+            click.echo(f"note: {item.note}")
 
 
 @records_group.command("export")
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV (the only format for now).")
 @click.option("--kind", type=KIND_CHOICE, help="Only records of this kind.")
 @with_store
-def records_export(store: Records, as_csv: bool, kind: str | None) -> None:
+def records_export(store: Store, as_csv: bool, kind: str | None) -> None:
     """Every record (newest first) to standard output, with a header row."""
     if not as_csv:
         raise click.UsageError("choose a format: --csv")
@@ -156,6 +178,14 @@ def records_export(store: Records, as_csv: bool, kind: str | None) -> None:
     writer.writeheader()
     writer.writerows(rec.to_csv_rows(found, line_zone()))
     click.echo(out.getvalue(), nl=False)
+    audit.record(store, _now(), _login(), "cli", audit.EXPORTED, detail=f"{len(found)} record(s) as CSV")
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 @click.group("coordinators")
@@ -170,7 +200,19 @@ def _name(_ctx, _param, value: str) -> str:
     return name
 
 
+def coordinator_names() -> list[str] | None:
+    """Every member name in the teams file of the line's flows; None without a teams file."""
+    folder = os.environ.get("IVR_FLOWS_DIR") or "flows"
+    teams, _ = teams_in(folder)
+    if teams is None:
+        return None
+    return sorted({member.name for team in teams.teams.values() for member in team.members})
+
+
 def _set(store: Store, name: str, available: bool) -> None:
+    known = coordinator_names()
+    if known is not None and name not in known:
+        raise click.ClickException(f'no coordinator "{name}" in the teams file{did_you_mean(name, known)}')
     at = _now()
     store.set_availability(name, available, at)
     now_available, since = store.availability()[name]

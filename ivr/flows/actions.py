@@ -33,6 +33,7 @@ from ivr.flows import sms
 
 E164 = r"^\+[1-9][0-9]{1,14}$"
 E164_RE = re.compile(E164)
+E164_OR_EMPTY = r"^(\+[1-9][0-9]{1,14})?$"
 SMS, RIDE = "sms", "ride"  # the kinds of outbox delivery
 COMMON = ("kind", "id", "created_at", "team", "language", "summary")  # what every record has, in this order
 
@@ -143,8 +144,9 @@ class Action:
         """The answers the engine saves when it requests the action (known at once, and in the effect's params)."""
         return {}
 
-    def record(self, record_id: str, params: Mapping[str, str], created_at: float) -> Record | None:
-        """The durable record the effect leaves, if any."""
+    def record(self, record_id: str, params: Mapping[str, str], created_at: float, *,
+               caller: str | None = None) -> Record | None:
+        """The durable record the effect leaves, if any (`caller`: the number the call came from)."""
         return None
 
     def deliveries(self, params: Mapping[str, str], record: Record | None, *, caller: str | None, now: float,
@@ -155,10 +157,11 @@ class Action:
 
 
 class Voicemail(Record, frozen=True, kw_only=True, tag="voicemail"):
-    """A message a caller recorded."""
+    """A message a caller recorded, and the number to call them back at (empty when withheld)."""
 
     recording_url: str
     duration: Annotated[int, Meta(ge=0)] = 0  # seconds
+    number: Annotated[str, Meta(pattern=E164_OR_EMPTY)] = ""
 
 
 class SaveVoicemail(Action):
@@ -168,11 +171,15 @@ class SaveVoicemail(Action):
     optional = frozenset({"duration", "summary"})
     record_type = Voicemail
 
-    def record(self, record_id: str, params: Mapping[str, str], created_at: float) -> Voicemail:
+    def record(self, record_id: str, params: Mapping[str, str], created_at: float, *,
+               caller: str | None = None) -> Voicemail:
+        """The message, keeping the number the caller called from, to call them back."""
         duration = params.get("duration", "")
+        number = caller or ""
         return Voicemail(id=record_id, created_at=created_at, language=params.get("lang", ""),
                          summary=params.get("summary", ""), team=params["team"], recording_url=params["recording"],
-                         duration=int(duration) if duration.isdecimal() else 0)
+                         duration=int(duration) if duration.isdecimal() else 0,
+                         number=number if E164_RE.match(number) else "")
 
 
 class CallbackRequest(Record, frozen=True, kw_only=True, tag="callback"):
@@ -188,7 +195,8 @@ class RequestCallback(Action):
     optional = frozenset({"summary"})
     record_type = CallbackRequest
 
-    def record(self, record_id: str, params: Mapping[str, str], created_at: float) -> CallbackRequest:
+    def record(self, record_id: str, params: Mapping[str, str], created_at: float, *,
+               caller: str | None = None) -> CallbackRequest:
         return CallbackRequest(id=record_id, created_at=created_at, language=params.get("lang", ""),
                                summary=params.get("summary", ""), team=params["team"], number=params["number"])
 
@@ -235,7 +243,8 @@ class BookRide(Action):
         digest = hashlib.sha256(f"{call}:{key}".encode()).hexdigest()
         return {"confirmation": str(int(digest, 16) % 90_000_000 + 10_000_000)}
 
-    def record(self, record_id: str, params: Mapping[str, str], created_at: float) -> RideRequest:
+    def record(self, record_id: str, params: Mapping[str, str], created_at: float, *,
+               caller: str | None = None) -> RideRequest:
         fields = {name: value for name, value in params.items() if name not in ("lang", "summary")}
         return RideRequest(id=record_id, created_at=created_at, language=params.get("lang", ""),
                            summary=params.get("summary", ""), team="transportation", fields=fields)

@@ -21,6 +21,7 @@ empty id, a negative limit); both backends call them, so they refuse the same th
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Protocol
@@ -156,7 +157,244 @@ class Outbox(Protocol):
         ...
 
 
-class Store(CallStates, SharedValues, Records, Availability, Outbox, Protocol):
+# --- the desk: accounts, the audit log, the worklist, sign-in limits, throttles, the board ----
+#
+# What the coordinators' console keeps. Each role is small and has its own keys or tables
+# (`ivr.stores.sqlite_desk`, `ivr.stores.redis_desk`); none changes what the roles above keep.
+
+ROLES = ("coordinator", "admin", "auditor")
+NEW, CLAIMED, TRIED, CLOSED = "new", "claimed", "tried", "done"
+WORK_STATES = (NEW, CLAIMED, TRIED, CLOSED)  # a record's status on the worklist
+OPEN_STATES = (NEW, CLAIMED, TRIED)
+BOARD_KEEP_SECONDS = 2 * 86400  # calls started longer ago than this leave the board's count
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A person who signs in to the console. `epoch` goes up whenever their sessions must end
+    (a new password, the account disabled); `member` is their name in the teams file, if any."""
+
+    name: str
+    password_hash: str
+    roles: tuple[str, ...]
+    teams: tuple[str, ...] = ()
+    member: str = ""
+    disabled: bool = False
+    created_at: float = 0.0
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """Who did what, when, in which role, to which record (an id, never its contents), from where."""
+
+    at: float
+    user: str
+    role: str
+    action: str
+    record: str = ""
+    address: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """A record's place on the worklist: its status, who has it, how often the caller was tried.
+
+    `ref` is the opaque id the console's URLs carry; `created_at` is when the caller called.
+    Every change is a compare-and-set on `version`.
+    """
+
+    id: str
+    ref: str
+    kind: str
+    team: str
+    created_at: float
+    state: str = NEW
+    by: str = ""
+    attempts: int = 0
+    note: str = ""
+    changed_at: float = 0.0
+    version: int = 1
+
+
+class Accounts(Protocol):
+    """The console's accounts, by name."""
+
+    def add_account(self, account: Account) -> bool:
+        """Keep a new account; False if one with that name exists (left as it was)."""
+        ...
+
+    def put_account(self, account: Account) -> None:
+        """Replace an existing account (or keep a new one)."""
+        ...
+
+    def get_account(self, name: str) -> Account | None:
+        """The account with that name, or None."""
+        ...
+
+    def accounts(self) -> list[Account]:
+        """Every account, by name."""
+        ...
+
+
+class AuditLog(Protocol):
+    """An append-only log: events are added, read, and never changed or deleted."""
+
+    def audit(self, event: AuditEvent) -> None:
+        """Append an event."""
+        ...
+
+    def audit_events(self, since: float | None = None, user: str | None = None,
+                     limit: int = 100) -> list[AuditEvent]:
+        """Up to `limit` events, newest first (the order they were appended, which is time order),
+        at or after `since` and of one user when given."""
+        ...
+
+
+class Worklist(Protocol):
+    """Each record's status, indexed by team, kind and status, oldest call first."""
+
+    def track(self, item: WorkItem) -> bool:
+        """Put a record on the worklist; False if it is there already (left as it was)."""
+        ...
+
+    def work_item(self, record_id: str) -> WorkItem | None:
+        """A record's work item, or None."""
+        ...
+
+    def work_item_by_ref(self, ref: str) -> WorkItem | None:
+        """The work item with that opaque ref, or None."""
+        ...
+
+    def work_ids(self, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` record ids on the worklist that start with `prefix`, in id order."""
+        ...
+
+    def update_work(self, old: WorkItem, new: WorkItem) -> bool:
+        """Replace `old` by `new` (same id, version one more) if it is still stored as `old`'s
+        version; False if someone changed it first or it is gone."""
+        ...
+
+    def work_items(self, states: tuple[str, ...], teams: tuple[str, ...] | None = None,
+                   kinds: tuple[str, ...] | None = None, limit: int = 100,
+                   before: float | None = None) -> list[WorkItem]:
+        """Up to `limit` items in those states (of those teams and kinds; None: all), oldest
+        call first, ties by id; with `before`, only calls before that time."""
+        ...
+
+    def work_counts(self, teams: tuple[str, ...] | None = None,
+                    kinds: tuple[str, ...] | None = None) -> dict[str, int]:
+        """How many items are in each state (every state named, 0 when none)."""
+        ...
+
+    def untrack(self, old: WorkItem) -> bool:
+        """Take an item off the worklist; False if it is not stored as `old`'s version."""
+        ...
+
+
+class RecordUpkeep(Protocol):
+    """Reading durable records many at a time (a page of the worklist), and deleting them for
+    retention (the worklist decides which)."""
+
+    def get_records(self, record_ids: list[str]) -> dict[str, tuple[str, float, bytes]]:
+        """id -> (kind, created_at, blob) of those records that exist."""
+        ...
+
+    def delete_record(self, record_id: str, kind: str) -> bool:
+        """Delete a record of that kind; False if there was none."""
+        ...
+
+
+class SignInLimits(Protocol):
+    """Failed sign-ins in a row, per key (an account, an address); a streak ends on its own
+    `keep_seconds` after its last failure."""
+
+    def count_failure(self, key: str, at: float, keep_seconds: float) -> int:
+        """Count one more failure at `at`; how many there are now in a row."""
+        ...
+
+    def failures(self, key: str, at: float) -> tuple[int, float]:
+        """(failures in a row, when the last was) as of `at`; (0, 0.0) when the streak ended."""
+        ...
+
+    def clear_failures(self, key: str) -> None:
+        """End the streak (a successful sign-in)."""
+        ...
+
+
+class Throttles(Protocol):
+    """At most one thing per key per period (a team's texts)."""
+
+    def throttle(self, key: str, at: float, seconds: float) -> bool:
+        """True, noting `at`, if nothing passed for key in the `seconds` before `at`; else False."""
+        ...
+
+
+class CallBoard(Protocol):
+    """Where live calls are, by stage, and how many calls started: no caller data at all."""
+
+    def board_note(self, call_sid: str, stage: str, at: float) -> None:
+        """A live call is at `stage` since `at`; its first note counts it as started then."""
+        ...
+
+    def board_end(self, call_sid: str) -> None:
+        """The call is over: off the board (it still counts among the calls started)."""
+        ...
+
+    def board(self, started_since: float, live_since: float) -> tuple[list[tuple[str, float]], int]:
+        """[(stage, since)] of the live calls last noted at or after `live_since`, and how many
+        calls started at or after `started_since`."""
+        ...
+
+
+class DeskStore(Accounts, AuditLog, Worklist, RecordUpkeep, SignInLimits, Throttles, CallBoard, Protocol):
+    """Every role the console needs of a backend."""
+
+
+DESK_ROLES = (Accounts, AuditLog, Worklist, RecordUpkeep, SignInLimits, Throttles, CallBoard)
+
+
+def account_json(account: Account) -> str:
+    """An account as JSON (both backends keep this)."""
+    return json.dumps({"name": account.name, "password_hash": account.password_hash, "roles": list(account.roles),
+                       "teams": list(account.teams), "member": account.member, "disabled": account.disabled,
+                       "created_at": account.created_at, "epoch": account.epoch}, sort_keys=True)
+
+
+def account_from_json(blob: str | bytes) -> Account:
+    """The account JSON (as account_json makes) describes."""
+    data = json.loads(blob)
+    return Account(name=data["name"], password_hash=data["password_hash"], roles=tuple(data["roles"]),
+                   teams=tuple(data["teams"]), member=data.get("member", ""), disabled=bool(data["disabled"]),
+                   created_at=float(data["created_at"]), epoch=int(data["epoch"]))
+
+
+def check_work_states(states: tuple[str, ...]) -> None:
+    """Refuse an unknown worklist state."""
+    for state in states:
+        if state not in WORK_STATES:
+            raise ValueError(f"state must be one of {', '.join(WORK_STATES)}, got {state!r}")
+
+
+def check_work_update(old: WorkItem, new: WorkItem) -> None:
+    """Refuse an update that changes what a work item is, or skips a version."""
+    if (old.id, old.ref, old.kind, old.team, old.created_at) != (new.id, new.ref, new.kind, new.team, new.created_at):
+        raise ValueError("an update may change only a work item's state, by, attempts, note and time")
+    if new.version != old.version + 1:
+        raise ValueError(f"the new version must be {old.version + 1}, got {new.version}")
+    check_work_states((new.state,))
+
+
+def check_account(account: Account) -> None:
+    """Refuse an account without a name, a password hash or a known role."""
+    _named("name", account.name)
+    _named("password_hash", account.password_hash)
+    if not account.roles or any(role not in ROLES for role in account.roles):
+        raise ValueError(f"roles must be some of {', '.join(ROLES)}, got {account.roles!r}")
+
+
+class Store(CallStates, SharedValues, Records, Availability, Outbox, DeskStore, Protocol):
     """Every role in one backend, and what an operator asks of it."""
 
     def ping(self) -> bool:
@@ -250,3 +488,4 @@ def check_outbox(state: str | None, limit: int) -> None:
     if state is not None and state not in OUTBOX_STATES:
         raise ValueError(f"state must be one of {', '.join(OUTBOX_STATES)} or None, got {state!r}")
     _limit(limit)
+

@@ -67,6 +67,7 @@ from ivr.stores.protocols import (
     check_requeue,
     check_retry,
 )
+from ivr.stores.redis_desk import RedisDesk
 
 CLUSTER_SCHEMES = {"redis-cluster": "redis", "rediss-cluster": "rediss"}
 
@@ -367,8 +368,10 @@ class OwnConnection(threading.local):
             self.connection.disconnect()
 
 
-class RedisStore:
+class RedisStore(RedisDesk):
     """Every store role in Redis (or anything speaking its protocol: Valkey, KeyDB)."""
+
+    _guard = _unavailable  # the desk's commands (RedisDesk) convert errors in the same one place
 
     def __init__(self, client: redis.Redis | RedisCluster, *, prefix: str = "ivr"):
         self.client = client

@@ -37,6 +37,7 @@ from ivr.stores.protocols import (
     check_requeue,
     check_retry,
 )
+from ivr.stores.sqlite_desk import DESK_SCHEMA, SqliteDesk
 
 PURGE_BATCH = 100  # expired rows removed per new call: bounded work on the hot path
 
@@ -114,7 +115,7 @@ class _ProcessConnections:
         self.by_thread: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
 
 
-class SqliteStore:
+class SqliteStore(SqliteDesk):
     """Every store role in a SQLite file, safe across threads and forked worker processes."""
 
     def __init__(
@@ -151,7 +152,7 @@ class SqliteStore:
             self._use_wal(conn)
             # NORMAL is durable against crashes of the app in WAL mode; call state is short-lived.
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA + DESK_SCHEMA)
         except BaseException:
             conn.close()
             raise

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask, current_app, jsonify
 
+from ivr.console import init_app as init_console
 from ivr.web.turns import CallService, utc_now
 from ivr.web.registry import FlowRegistry
 from ivr.stores import from_url
@@ -60,6 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
                                         settings=settings, clock=clock,
                                         **({"monotonic": settings["MONOTONIC"]} if settings.get("MONOTONIC") else {}))
     app.register_blueprint(_routes())
+    init_console(app, app.extensions["ivr"])  # the coordinators' desk, at /console/
     # Wrapping wsgi_app is Flask's documented way to put middleware in front of it.
     app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app,  # type: ignore[method-assign]
                             token=settings.get("TWILIO_AUTH_TOKEN"), public_url=settings.get("PUBLIC_URL"), clock=clock)

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 from ivr.engine.commands import Effect
 from ivr.flows.actions import ACTIONS
 from ivr.records import save
-from ivr.stores.protocols import Outbox, Records
+from ivr.stores.protocols import Outbox, Records, Throttles, Worklist
 
 
-class EffectStore(Records, Outbox, Protocol):
+class EffectStore(Records, Worklist, Outbox, Throttles, Protocol):
     """Where effects go: records and outbox items."""
 
 
@@ -33,7 +33,7 @@ def perform(store: EffectStore, call_sid: str, effects: list[Effect], created_at
         action = ACTIONS[effect.action]
         params = effect.params_dict()
         effect_id = f"{call_sid}:{effect.key}"
-        record = action.record(effect_id, params, created_at)
+        record = action.record(effect_id, params, created_at, caller=caller)
         if record is not None:
             save(store, record)
         # Enqueued even when the record existed: a retry after a crash between the two finishes the job.

@@ -24,7 +24,7 @@ from flask_wtf.csrf import CSRFError
 from ivr import records as rec
 from ivr.console import Desk, audit, media, session as sessions
 from ivr.console.accounts import AccountError, check_password, disabled, new_account, require, verify, with_password
-from ivr.flows.teams import is_open, next_opening
+from ivr.flows.teams import is_open, next_opening, team_title
 from ivr.stores.protocols import CLAIMED, CLOSED, NEW, OPEN_STATES, ROLES, TRIED, WORK_STATES, Account
 
 blueprint = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
@@ -264,12 +264,7 @@ def export(desk: Desk, account: Account) -> Any:
 
 def _titles(desk: Desk) -> dict[str, str]:
     flow = desk.flow()
-    return {team_id: team_title(team_id, team) for team_id, team in (flow.teams.items() if flow else ())}
-
-
-def team_title(team_id: str, team: Any) -> str:
-    """How people call a team: its title in the teams file, else its id in words."""
-    return getattr(team, "title", "") or team_id.replace("_", " ").replace("-", " ").capitalize()
+    return {team_id: team_title(team) for team_id, team in (flow.teams.items() if flow else ())}
 
 
 def _item_for(desk: Desk, account: Account, ref: str) -> tuple[Any, rec.Record]:
@@ -410,7 +405,7 @@ def roster(desk: Desk, account: Account) -> Any:
         open_now = is_open(flow.calendar, team, now) if flow else False
         opens = None if open_now or flow is None else next_opening(flow.calendar, team, now)
         members = [(m, states.get(m.name, (True, 0.0))[0]) for m in team.members]
-        teams.append((team_id, team_title(team_id, team), members, open_now, opens, team.hours is None))
+        teams.append((team_id, team_title(team), members, open_now, opens, team.hours is None))
     return render_template("console/roster.html", teams=teams)
 
 
@@ -429,7 +424,7 @@ def _board(desk: Desk) -> dict[str, Any]:
     waiting = []
     for team_id, team in (flow.teams.items() if flow else ()):
         counts = desk.store.work_counts(teams=(team_id,))
-        waiting.append((team_title(team_id, team), sum(counts[state] for state in OPEN_STATES), counts[NEW]))
+        waiting.append((team_title(team), sum(counts[state] for state in OPEN_STATES), counts[NEW]))
     return {"stages": [(label, by_stage.get(stage, 0)) for stage, label in STAGES], "in_line": len(live),
             "ringing": len(ringing), "longest": max(ringing, default=0.0), "today": today, "waiting": waiting,
             "updated": now}

@@ -26,6 +26,7 @@ TimeRange = tuple[time, time]
 
 DEFAULT_TIMEZONE = "America/Los_Angeles"  # the line's zone when no teams file names one
 DEFAULT_RING_SECONDS = 20
+DEFAULT_NOTIFY_MINUTES = 15
 DEFAULT_LANGUAGES = ("en",)
 LOOKAHEAD = timedelta(days=14)
 END_OF_DAY = time.max  # "24:00": open until midnight
@@ -54,6 +55,14 @@ class Team:
     hours: Mapping[int, tuple[TimeRange, ...]] | None = None  # weekday (0 = Monday) -> sorted ranges
     line: int = 0
     col: int = 0
+    title: str = ""  # how people call the team ("" : its id in words)
+    notify: tuple[str, ...] = ()  # E.164 numbers texted when a message arrives for the team
+    notify_minutes: int = DEFAULT_NOTIFY_MINUTES  # at most one such text per this many minutes
+
+
+def team_title(team: Team) -> str:
+    """How people call a team: its title, else its id in words ("care_team" -> "Care team")."""
+    return team.title or team.id.replace("_", " ").replace("-", " ").capitalize()
 
 
 class HolidayBook(Protocol):

@@ -23,7 +23,7 @@ import phonenumbers
 import yaml
 
 from ivr.flows.problems import FlowError, Problem
-from ivr.flows.teams import (DEFAULT_LANGUAGES, DEFAULT_RING_SECONDS, DEFAULT_TIMEZONE, END_OF_DAY, Calendar, Member,
+from ivr.flows.teams import (DEFAULT_LANGUAGES, DEFAULT_NOTIFY_MINUTES, DEFAULT_RING_SECONDS, DEFAULT_TIMEZONE, END_OF_DAY, Calendar, Member,
                              Team, Teams, TimeRange)
 from ivr.flows.yaml_reader import Reader, is_null, read_file
 
@@ -42,7 +42,8 @@ OBSERVED_RE = re.compile(r"\s*\(observed\)$", re.IGNORECASE)
 TOP_KEYS = {"timezone", "calendar", "teams", "description"}
 CALENDAR_KEYS = {"holidays", "closed", "special_hours"}
 HOLIDAY_KEYS = {"country", "subdivision", "except"}
-TEAM_KEYS = {"strategy", "ring_seconds", "hours", "members", "description"}
+TEAM_KEYS = {"strategy", "ring_seconds", "hours", "members", "description", "title", "notify", "notify_minutes"}
+NOTIFY_MINUTES = (1, 1440)
 MEMBER_KEYS = {"name", "phone", "languages", "active"}
 HOURS_SHAPE = '"HH:MM-HH:MM", a list of such ranges, or "closed"'
 
@@ -334,8 +335,30 @@ class _Reading:
         if "members" in entries and len(self.r.problems) == before and not any(m.active for m in members):
             self.r.warn(key_node, f"{what} has no active member, so a transfer to it rings nobody",
                         "no-active-member", "add one or mark one active: true")
+        title, notify, every = self.notifying(entries, what)
         return Team(id=team_id, strategy=strategy, ring_seconds=ring_seconds, members=tuple(members),
-                    hours=hours, line=_line(key_node), col=key_node.start_mark.column + 1)
+                    hours=hours, line=_line(key_node), col=key_node.start_mark.column + 1, title=title,
+                    notify=notify, notify_minutes=every)
+
+    def notifying(self, entries: Mapping[str, tuple[yaml.Node, yaml.Node]],
+                  what: str) -> tuple[str, tuple[str, ...], int]:
+        """The team's title, the numbers texted when a message arrives, and how often at most."""
+        title = ""
+        if "title" in entries:
+            title = (self.r.string(entries["title"][1], f"title of {what}") or "").strip()
+            if not title:
+                self.r.error(entries["title"][1], f"title of {what} is empty", "type")
+        numbers: list[str] = []
+        if "notify" in entries:
+            for item, _ in self.r.strings(entries["notify"][1], f"notify of {what}"):
+                number = self.phone(item, f"notify of {what}")
+                if number is not None and number not in numbers:
+                    numbers.append(number)
+        every = DEFAULT_NOTIFY_MINUTES
+        if "notify_minutes" in entries:
+            every = self.r.integer(entries["notify_minutes"][1], f"notify_minutes of {what}",
+                                   *NOTIFY_MINUTES) or DEFAULT_NOTIFY_MINUTES
+        return title, tuple(numbers), every
 
     def day_keys(self, node: yaml.Node, key: str, what: str) -> list[int] | None:
         """The weekdays a key such as "sat" or "mon-fri" stands for."""

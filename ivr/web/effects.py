@@ -13,7 +13,9 @@ from typing import Any, Protocol
 
 from ivr.engine.commands import Effect
 from ivr.flows.actions import ACTIONS
+from ivr.flows.model import Flow
 from ivr.records import save
+from ivr.web import notify
 from ivr.stores.protocols import Outbox, Records, Throttles, Worklist
 
 
@@ -22,11 +24,12 @@ class EffectStore(Records, Worklist, Outbox, Throttles, Protocol):
 
 
 def perform(store: EffectStore, call_sid: str, effects: list[Effect], created_at: float, *,
-            caller: str | None = None, settings: Mapping[str, Any] | None = None) -> None:
+            caller: str | None = None, settings: Mapping[str, Any] | None = None, flow: Flow | None = None) -> None:
     """Keep every effect's record, then enqueue what it sends (both idempotently).
 
     `caller` is the caller's number (where a text without `to` goes); `settings` the web
-    app's, read once when it started (RIDES_WEBHOOK_URL there turns on ride hand-offs).
+    app's, read once when it started (RIDES_WEBHOOK_URL there turns on ride hand-offs);
+    `flow` the call's, whose teams are texted when a message for them is new (`notify`).
     """
     settings = settings or {}
     for effect in effects:
@@ -34,8 +37,8 @@ def perform(store: EffectStore, call_sid: str, effects: list[Effect], created_at
         params = effect.params_dict()
         effect_id = f"{call_sid}:{effect.key}"
         record = action.record(effect_id, params, created_at, caller=caller)
-        if record is not None:
-            save(store, record)
+        if record is not None and save(store, record) and flow is not None:
+            notify.team(store, flow, record, created_at)
         # Enqueued even when the record existed: a retry after a crash between the two finishes the job.
         for delivery in action.deliveries(params, record, caller=caller, now=created_at, settings=settings):
             store.enqueue(f"{effect_id}:{delivery.suffix}", delivery.kind, delivery.payload, created_at)

@@ -57,3 +57,14 @@ def test_the_lint_speed_up_comparison_restores_what_it_switched_off():
     figures = bench_flows.bench_speedups(1, 1)
     assert set(figures["lint_ms"]) == {"both", "no fast path", "collector not paused", "neither"}
     assert (templates._quick_names, loader.gc.disable) == (quick, disable) and gc.isenabled()
+
+
+def test_the_console_benchmark_times_every_page(monkeypatch):
+    from bench import console
+
+    monkeypatch.setattr(console, "OPEN", 120)
+    monkeypatch.setattr(console, "DONE", 5)
+    figures = console.bench(None, 2)
+    assert set(figures) == {"worklist (100 oldest of 1,000 open)", "worklist, voicemails only", "a record (audited)",
+                            "board", "board refresh"}
+    assert all(row["median_ms"] > 0 for row in figures.values())

@@ -14,6 +14,8 @@
   retried later or given up. A worker that dies mid-delivery leaves its items leased; they
   come due again when the lease runs out. An admin may put a dead item back in line
   (`requeue`) and delete old done or dead ones (`purge`).
+- The desk's roles (`Accounts`, `AuditLog`, `Worklist`, `RecordUpkeep`, `SignInLimits`,
+  `Throttles`, `CallBoard`): what the coordinators' console keeps, described where they are defined.
 
 The `check_*` functions at the end refuse values no type checker can catch (a NaN time, an
 empty id, a negative limit); both backends call them, so they refuse the same things.

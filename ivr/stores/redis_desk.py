@@ -86,16 +86,28 @@ return 1
 """
 
 # KEYS: items, then queues; ARGV: the highest score ("+inf" or "(<before>"), limit. The JSON of
-# up to `limit` items of each queue, soonest call first.
+# the `limit` items with the soonest calls across the queues (each queue gives its soonest, the
+# candidates are merged by score, and only the chosen ones are read).
 _ITEMS = """
-local out = {}
+local limit = tonumber(ARGV[2])
+local found = {}
 for k = 2, #KEYS do
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-  for _, id in ipairs(ids) do
-    local value = redis.call('HGET', KEYS[1], id)
-    if value then
-      out[#out + 1] = value
-    end
+  local flat = redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, limit)
+  for i = 1, #flat, 2 do
+    found[#found + 1] = {flat[i], tonumber(flat[i + 1])}
+  end
+end
+table.sort(found, function(a, b)
+  if a[2] ~= b[2] then
+    return a[2] < b[2]
+  end
+  return a[1] < b[1]
+end)
+local out = {}
+for i = 1, math.min(#found, limit) do
+  local value = redis.call('HGET', KEYS[1], found[i][1])
+  if value then
+    out[#out + 1] = value
   end
 end
 return out

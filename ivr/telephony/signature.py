@@ -55,17 +55,21 @@ def _query(environ: Mapping[str, Any]) -> str:
     return f"?{query}" if query else ""
 
 
-def public_url(environ: Mapping[str, Any], public_base: str | None) -> str:
-    """The full URL Twilio requested, rebuilt from a WSGI environ."""
+def public_url(environ: Mapping[str, Any], public_base: str | None, trust_forwarded: bool = True) -> str:
+    """The full URL Twilio requested, rebuilt from a WSGI environ: the configured public base, or
+    else the Host header and (from a trusted proxy only) the X-Forwarded-* headers."""
     if public_base:
         return public_base.rstrip("/") + _path(environ) + _query(environ)
 
-    scheme = (_first(environ, "HTTP_X_FORWARDED_PROTO") or environ["wsgi.url_scheme"]).lower()
-    host = _first(environ, "HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
+    def forwarded(key: str) -> str | None:
+        return _first(environ, key) if trust_forwarded else None
+
+    scheme = (forwarded("HTTP_X_FORWARDED_PROTO") or environ["wsgi.url_scheme"]).lower()
+    host = forwarded("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
     if not host:
         host = f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
     name, port = _split_port(host)
-    port = _first(environ, "HTTP_X_FORWARDED_PORT") or port
+    port = forwarded("HTTP_X_FORWARDED_PORT") or port
     # Drop the scheme's default port; the validator tries both forms anyway.
     netloc = name if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{name}:{port}"
     return f"{scheme}://{netloc}{_path(environ)}{_query(environ)}"

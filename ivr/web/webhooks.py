@@ -73,11 +73,12 @@ class Webhooks:
     """The WSGI callable for `POST /voice...`; `other` serves every other request."""
 
     def __init__(self, service: CallService, other: Callable, *, token: str | None, public_url: str | None,
-                 clock: Callable[[], datetime]):
+                 clock: Callable[[], datetime], trusted_proxies: frozenset[str] = frozenset()):
         self.service = service
         self.other = other
         self.token = token
         self.public_url = public_url
+        self.trusted_proxies = trusted_proxies
         self.clock = clock
         # path -> (the route, what to answer if it fails unexpectedly): the caller gets the
         # apology and the safe route, a coordinator's leg is declined (the caller's call goes
@@ -118,7 +119,8 @@ class Webhooks:
     def _verified_form(self, environ: dict) -> Form:
         form = read_form(environ)
         if self.token:
-            url = signature.public_url(environ, self.public_url)
+            trusted = environ.get("REMOTE_ADDR", "") in self.trusted_proxies
+            url = signature.public_url(environ, self.public_url, trust_forwarded=trusted)
             if not signature.check(self.token, url, form, environ.get("HTTP_X_TWILIO_SIGNATURE")):
                 fields = {"outcome": "forbidden", "path": environ.get("PATH_INFO")}
                 if environ.get(SIGNATURE_SETTINGS):  # signed with a Webhook Setting's key, not the auth token

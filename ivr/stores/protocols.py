@@ -68,8 +68,8 @@ class CallStates(Protocol):
 class SharedValues(Protocol):
     """Values shared by every worker and host, each with its own expiry."""
 
-    def put_value(self, name: str, blob: bytes, ttl_seconds: float) -> None:
-        """Keep a value (not a call's), replacing any before."""
+    def put_value(self, name: str, blob: bytes, ttl_seconds: float | None) -> None:
+        """Keep a value (not a call's), replacing any before; None keeps it until replaced."""
         ...
 
     def get_value(self, name: str) -> bytes | None:

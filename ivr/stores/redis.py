@@ -443,10 +443,10 @@ class RedisStore:
         """The Redis key holding a shared value."""
         return f"{self.prefix}:value:{name}"
 
-    def put_value(self, name: str, blob: bytes, ttl_seconds: float) -> None:
-        """Keep a shared value, replacing any before."""
-        ttl_ms = round(ttl_seconds * 1000)
-        if ttl_ms <= 0:
+    def put_value(self, name: str, blob: bytes, ttl_seconds: float | None) -> None:
+        """Keep a shared value, replacing any before (None: without expiry)."""
+        ttl_ms = None if ttl_seconds is None else round(ttl_seconds * 1000)
+        if ttl_ms is not None and ttl_ms <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
         with _unavailable:
             self.client.set(self.value_key(name), blob, px=ttl_ms)

@@ -13,6 +13,7 @@ Any error of SQLite or of the file system becomes StoreUnavailable, in one place
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import threading
@@ -249,15 +250,15 @@ class SqliteStore:
         )
         return cursor.rowcount == 1
 
-    def put_value(self, name: str, blob: bytes, ttl_seconds: float) -> None:
-        """Keep a shared value, replacing any before."""
-        if ttl_seconds <= 0:
+    def put_value(self, name: str, blob: bytes, ttl_seconds: float | None) -> None:
+        """Keep a shared value, replacing any before (None: without expiry)."""
+        if ttl_seconds is not None and ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
         with self._unavailable:
             self._connection().execute(
                 "INSERT INTO ivr_value (name, blob, expires_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET blob = excluded.blob, expires_at = excluded.expires_at",
-                (name, blob, self._clock() + ttl_seconds),
+                (name, blob, math.inf if ttl_seconds is None else self._clock() + ttl_seconds),
             )
 
     def get_value(self, name: str) -> bytes | None:

@@ -53,9 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
                     "apology and is asked to call again, with no one to reach")
     os.makedirs(app.instance_path, exist_ok=True)
     store = from_url(settings.get("REDIS_URL"), app.instance_path)
-    registry = FlowRegistry(settings["IVR_FLOWS_DIR"],
-                            publish=lambda version, blob: store.put_value(f"flow:{version}", blob, FLOW_SOURCE_TTL),
-                            fetch=lambda version: store.get_value(f"flow:{version}"))
+    registry = FlowRegistry(settings["IVR_FLOWS_DIR"], store)
     registry.load()
     flow_id = settings.get("IVR_FLOW") or _only_flow(registry)
     if registry.get(flow_id) is None:
@@ -71,9 +69,6 @@ def create_app(config: dict | None = None) -> Flask:
                             token=settings.get("TWILIO_AUTH_TOKEN"), public_url=settings.get("PUBLIC_URL"), clock=clock,
                             trusted_proxies=proxies)
     return app
-
-
-FLOW_SOURCE_TTL = 7 * 24 * 3600
 
 
 def _log_to_stderr() -> None:

@@ -90,10 +90,6 @@ class CallService:
         """The safe route: sorry in both languages, then the main line (or goodbye)."""
         return self._apology
 
-    def check_flows(self) -> None:
-        """Pick up edited flow files (at most every second)."""
-        self.registry.check()
-
     def start(self, call_sid: str, event: CallStarted) -> str:
         """The first webhook of a call."""
         return self._turn(call_sid, None, event)

@@ -100,8 +100,6 @@ class Webhooks:
         route, safe_answer = self.routes[path]
         try:
             form = self._verified_form(environ)
-            if path != urls.FALLBACK:  # the fallback answers even when flows or the store cannot
-                self.service.check_flows()
             body = route(form, environ.get("QUERY_STRING", ""))
         except Refused as refused:
             headers = [("Content-Type", "text/plain; charset=utf-8")]

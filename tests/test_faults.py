@@ -180,7 +180,7 @@ def _assert_outage(client, call: Call, keys: str) -> None:
     health = client.get("/healthz")
     assert time.perf_counter() - began < QUICK
     assert health.status_code == 503
-    assert health.get_json()["store"] == "unreachable"
+    assert health.get_json()["store"] == "not writable"
 
 
 @pytest.mark.redis

@@ -197,7 +197,8 @@ class SqliteStore:
     def _open(self, alone: bool) -> sqlite3.Connection:
         """A new connection to this store's files; `alone`: the process holds no other."""
         if self._files:
-            self._check_files()
+            # Alone, the side files may have gone with the last connection: they are learned again.
+            self._check_files(self._files[:1] if alone else self._files)
         else:
             self._prepare()
         # mode=rw: SQLite never creates the file (only _prepare does, once).
@@ -234,8 +235,9 @@ class SqliteStore:
         if not os.path.exists(self.path):
             if marked:
                 self._lost(self.path, "is missing, though this store was created here (see "
-                           f"{os.path.basename(self.marker)}); nothing is created in its place: restore it and "
-                           "restart the service, or remove the marker to begin with an empty store")
+                           f"{os.path.basename(self.marker)}); nothing is created in its place: restore it (without "
+                           "the -wal and -shm files left beside it) and restart the service, or remove the marker to "
+                           "begin with an empty store")
             try:
                 os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
             except FileExistsError:
@@ -266,20 +268,20 @@ class SqliteStore:
                 files.append((path, identity))
         self._files = tuple(files)
 
-    def _check_files(self) -> None:
+    def _check_files(self, files: tuple[tuple[str, tuple[int, int]], ...] | None = None) -> None:
         """Raise StoreUnavailable (logged once) if a file this store uses was deleted or replaced."""
-        for path, identity in self._files:
+        for path, identity in self._files if files is None else files:
             try:
                 st = os.stat(path)
             except FileNotFoundError:
                 self._lost(path, "was deleted while the service used it; nothing is created in its place: restore "
-                           "it and restart the service")
+                           "it (without the -wal and -shm files left beside it) and restart the service")
             if (st.st_dev, st.st_ino) != identity:
-                self._lost(path, "was replaced by another file while the service used it; restart the service to "
-                           "use the new one")
+                self._lost(path, "was replaced by another file while the service used it; stop the service, remove "
+                           "the -wal and -shm files the old one left, and start it again to use the new one")
 
     def _lost(self, path: str, what: str) -> NoReturn:
-        message = f"SQLite store file {path} {what}; every read and write fails until then"
+        message = f"SQLite store file {path} {what}; until then every read and write fails"
         with self._lost_lock:
             first = message not in self._reported
             self._reported.add(message)

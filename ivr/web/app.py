@@ -46,7 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not settings.get("IVR_FALLBACK_NUMBER"):
         log.warning("IVR_FALLBACK_NUMBER is not set: when the line cannot serve a call, the caller hears the "
                     "apology and is asked to call again, with no one to reach")
-    os.makedirs(app.instance_path, exist_ok=True)
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)  # it holds member records: the store keeps it 0700
     store = from_url(settings.get("REDIS_URL"), app.instance_path)
     registry = FlowRegistry(settings["IVR_FLOWS_DIR"],
                             publish=lambda version, blob: store.put_value(f"flow:{version}", blob, FLOW_SOURCE_TTL),

@@ -113,15 +113,27 @@ def test_a_folder_this_user_cannot_tighten_is_refused_with_the_fix(tmp_path, mon
 
 # -- one set of files -----------------------------------------------------------------------
 
-def every_use_fails(store: SqliteStore, match: str) -> None:
-    for use in (lambda: store.load("CA1"), lambda: store.save("CA1", b"second", 1, TTL),
-                lambda: store.add_record("CA1:voicemail", "voicemail", 1.0, b"r"),
-                lambda: store.put_value("v", b"x", None), lambda: store.get_value("v"),
-                lambda: store.enqueue("CA1:sms", "sms", b"", 1.0), lambda: store.list_records()):
+WRITES = (lambda store: store.save("CA1", b"second", 1, TTL),
+          lambda store: store.add_record("CA1:voicemail", "voicemail", 1.0, b"r"),
+          lambda store: store.put_value("v", b"x", None), lambda store: store.enqueue("CA1:sms", "sms", b"", 1.0),
+          lambda store: store.claim(1.0, 60, 10), lambda store: store.set_availability("Ana", True, 1.0))
+READS = (lambda store: store.load("CA1"), lambda store: store.get_value("v"), lambda store: store.list_records(),
+         lambda store: store.outbox())
+
+
+def every_write_fails(store: SqliteStore, match: str) -> None:
+    for use in WRITES:
         with pytest.raises(StoreUnavailable, match=match):
-            use()
-    assert store.ping() is False
+            use(store)
     assert store.check_writable(0.5) is False
+
+
+def every_use_fails(store: SqliteStore, match: str) -> None:
+    every_write_fails(store, match)
+    for use in READS:
+        with pytest.raises(StoreUnavailable, match=match):
+            use(store)
+    assert store.ping() is False
 
 
 def test_a_deleted_database_is_noticed_at_once_logged_once_and_never_recreated(store, caplog):
@@ -175,10 +187,10 @@ def test_a_replaced_database_is_refused_until_a_restart(store, tmp_path, caplog)
 
 
 @pytest.mark.parametrize("suffix", ["-wal", "-shm"])
-def test_a_deleted_side_file_is_noticed_too(store, suffix, caplog):
+def test_a_deleted_side_file_is_noticed_by_the_next_write(store, suffix, caplog):
     with caplog.at_level(logging.ERROR, logger=STORE_LOG):
         os.unlink(store.path + suffix)
-        every_use_fails(store, f"{suffix} was deleted")
+        every_write_fails(store, f"{suffix} was deleted")  # reads go on in the file this process has open
     assert len(lost_lines(caplog)) == 1
 
 

@@ -20,10 +20,10 @@ of its own: the folder of the file a sqlite:/// URL names is tightened too.
 
 A store uses one set of files for its whole life, in every thread and forked worker: the
 database it first opened (by inode), and the -wal and -shm files there while it holds a
-connection (SQLite removes them only when the last connection closes). Every use checks
-them first (a stat each); one deleted or replaced under the service is logged once, and
-from then on every read and write raises StoreUnavailable: the caller hears the apology,
-never "saved" into a file no one else sees. Nothing is ever created in its place: a marker
+connection (SQLite removes them only when the last connection closes). Every use checks the
+database first, and every write the -wal and -shm too (a stat each, 2-3 us); a file deleted
+or replaced under the service is logged once, and from then on the uses that check it raise
+StoreUnavailable: the caller hears the apology, never "saved" into a file no one else sees. Nothing is ever created in its place: a marker
 (`<database>.created`) records that the database existed, so a worker started later does
 not make a fresh, empty one that only it would use. Restore the file and restart the
 service (or remove the marker to begin with an empty store).
@@ -268,9 +268,9 @@ class SqliteStore:
                 files.append((path, identity))
         self._files = tuple(files)
 
-    def _check_files(self, files: tuple[tuple[str, tuple[int, int]], ...] | None = None) -> None:
-        """Raise StoreUnavailable (logged once) if a file this store uses was deleted or replaced."""
-        for path, identity in self._files if files is None else files:
+    def _check_files(self, files: tuple[tuple[str, tuple[int, int]], ...]) -> None:
+        """Raise StoreUnavailable (logged once) if one of these files was deleted or replaced."""
+        for path, identity in files:
             try:
                 st = os.stat(path)
             except FileNotFoundError:
@@ -306,7 +306,9 @@ class SqliteStore:
                 raise sqlite3.OperationalError(f"cannot use WAL journal mode, got {mode!r}")
             return
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self, write: bool = False) -> sqlite3.Connection:
+        """This thread's connection, once the files are found unchanged: the database for any use,
+        its -wal and -shm too for a write."""
         conns = self._conns
         pid = os.getpid()
         if conns.pid != pid:
@@ -315,7 +317,7 @@ class SqliteStore:
         me = threading.current_thread()
         entry = conns.by_thread.get(me.ident)  # type: ignore[arg-type]
         if entry is not None and entry[0] is me:
-            self._check_files()
+            self._check_files(self._files if write else self._files[:1])
             return entry[1]
         with conns.lock:
             alone = not conns.by_thread
@@ -356,7 +358,7 @@ class SqliteStore:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that holds the lock from its start (BEGIN IMMEDIATE)."""
         with self._unavailable:
-            conn = self._connection()
+            conn = self._connection(write=True)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -389,7 +391,7 @@ class SqliteStore:
         check_ttl(ttl_seconds)
         expires_at = float("inf") if ttl_seconds is None else self._clock() + ttl_seconds
         with self._unavailable:
-            self._connection().execute(
+            self._connection(write=True).execute(
                 "INSERT INTO ivr_value (name, blob, expires_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET blob = excluded.blob, expires_at = excluded.expires_at",
                 (name, blob, expires_at),
@@ -488,7 +490,7 @@ class SqliteStore:
     def _change(self, sql: str, params: tuple) -> bool:
         """Run one write; whether it changed a row."""
         with self._unavailable:
-            return self._connection().execute(sql, params).rowcount == 1
+            return self._connection(write=True).execute(sql, params).rowcount == 1
 
     def complete(self, item_id: str, note: str = "") -> bool:
         """Mark an item done; False if unknown or already done (its first note is kept)."""

@@ -111,11 +111,37 @@ def test_signature_over_other_parameters_is_refused(app, client):
     assert response.status_code == 403
 
 
-def test_behind_a_tls_proxy_the_public_url_is_rebuilt(app, client):
+def test_in_development_behind_a_trusted_tls_proxy_the_public_url_is_rebuilt(make_app):
+    client = make_app(PUBLIC_URL="", IVR_DEV="1").test_client()  # the test client comes from 127.0.0.1
     data = form()
     headers = signed_headers("https://ivr.example.org/voice", data)
     headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ivr.example.org"})
     assert client.post("/voice", data=data, headers=headers).status_code == 200
+
+
+def test_forwarded_headers_from_an_untrusted_address_are_not_believed(make_app):
+    # A request Twilio signed for another host on the same account, replayed with that host in the headers.
+    client = make_app(PUBLIC_URL="", IVR_DEV="1").test_client()
+    data = form()
+    headers = signed_headers("https://other-line.example.org/voice", data)
+    headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "other-line.example.org"})
+    stranger = {"REMOTE_ADDR": "203.0.113.9"}
+    assert client.post("/voice", data=data, headers=headers, environ_base=stranger).status_code == 403
+    assert client.post("/voice", data=data, headers=headers).status_code == 200  # from the trusted proxy
+
+
+def test_with_a_public_url_no_header_moves_the_signed_url(make_app):
+    client = make_app(PUBLIC_URL="https://line.example.org").test_client()
+    data = form()
+    spoofed = signed_headers("https://other-line.example.org/voice", data)
+    spoofed.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "other-line.example.org",
+                    "Host": "other-line.example.org"})
+    assert client.post("/voice", data=data, headers=spoofed).status_code == 403
+
+
+def test_production_refuses_to_start_without_a_public_url(make_app):
+    with pytest.raises(RuntimeError, match="PUBLIC_URL is not set"):
+        make_app(PUBLIC_URL="")
 
 
 def test_public_url_setting_wins(make_app):
@@ -442,10 +468,10 @@ def test_a_ride_booked_over_http_is_recorded_texted_and_handed_to_the_desk(make_
 def test_an_error_outside_the_turn_still_gets_the_safe_route(app, client, monkeypatch, path, data):
     post(client, "/voice", form())
 
-    def broken():
+    def broken(*args):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(app.extensions["ivr"].registry, "check", broken)
+    monkeypatch.setattr("ivr.web.webhooks.signature.check", broken)  # fails before the turn is reached
     response = post(client, path, data)
     assert response.status_code == 200
     assert_apology(response.get_data(as_text=True))
@@ -456,10 +482,10 @@ def test_an_error_outside_the_turn_still_gets_the_safe_route(app, client, monkey
     ("/voice/whisper/accept?t=1", form(Digits="1", CallSid="CA" + "cd" * 16)),
 ])
 def test_an_error_on_a_coordinators_leg_declines_that_leg(app, client, monkeypatch, path, data):
-    def broken():
+    def broken(*args):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(app.extensions["ivr"].registry, "check", broken)
+    monkeypatch.setattr("ivr.web.webhooks.signature.check", broken)  # fails before the turn is reached
     response = post(client, path, data)
     assert response.status_code == 200
     root = check_document(response.get_data(as_text=True))

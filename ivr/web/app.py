@@ -19,8 +19,9 @@ from ivr.stores import from_url
 from ivr.web.webhooks import MAX_BODY_BYTES, Webhooks
 
 log = logging.getLogger("ivr.web")
+DEFAULT_PROXIES = "127.0.0.1,::1"  # forwarded headers are believed from these addresses only
 ENV_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "REDIS_URL", "IVR_FLOWS_DIR", "IVR_FLOW", "PUBLIC_URL",
-                "IVR_FALLBACK_NUMBER", "IVR_DEV", "IVR_INSTANCE_PATH", "TWILIO_SMS_FROM",
+                "IVR_FALLBACK_NUMBER", "IVR_DEV", "IVR_TRUSTED_PROXIES", "IVR_INSTANCE_PATH", "TWILIO_SMS_FROM",
                 "RIDES_WEBHOOK_URL", "RIDES_WEBHOOK_SECRET")
 
 
@@ -43,14 +44,16 @@ def create_app(config: dict | None = None) -> Flask:
             raise RuntimeError("TWILIO_AUTH_TOKEN is not set: refusing to serve unsigned webhooks "
                                "(set IVR_DEV=1 for local development without signature checks)")
         log.warning("DEVELOPMENT MODE: Twilio signatures are NOT checked; never expose this server")
+    if not settings.get("PUBLIC_URL") and not settings["IVR_DEV"]:
+        # Without it the URL a signature covers would come from headers any client writes.
+        raise RuntimeError("PUBLIC_URL is not set: give the base URL Twilio calls, e.g. https://ivr.example.org "
+                           "(IVR_DEV=1 rebuilds it from the Host header and a trusted proxy's X-Forwarded-*)")
     if not settings.get("IVR_FALLBACK_NUMBER"):
         log.warning("IVR_FALLBACK_NUMBER is not set: when the line cannot serve a call, the caller hears the "
                     "apology and is asked to call again, with no one to reach")
     os.makedirs(app.instance_path, mode=0o700, exist_ok=True)  # it holds member records: the store keeps it 0700
     store = from_url(settings.get("REDIS_URL"), app.instance_path)
-    registry = FlowRegistry(settings["IVR_FLOWS_DIR"],
-                            publish=lambda version, blob: store.put_value(f"flow:{version}", blob, FLOW_SOURCE_TTL),
-                            fetch=lambda version: store.get_value(f"flow:{version}"))
+    registry = FlowRegistry(settings["IVR_FLOWS_DIR"], store)
     registry.load()
     flow_id = settings.get("IVR_FLOW") or _only_flow(registry)
     if registry.get(flow_id) is None:
@@ -61,12 +64,13 @@ def create_app(config: dict | None = None) -> Flask:
                                         **({"monotonic": settings["MONOTONIC"]} if settings.get("MONOTONIC") else {}))
     app.register_blueprint(_routes())
     # Wrapping wsgi_app is Flask's documented way to put middleware in front of it.
+    proxies = frozenset(a.strip() for a in (settings.get("IVR_TRUSTED_PROXIES") or DEFAULT_PROXIES).split(",") if a.strip())
     app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app,  # type: ignore[method-assign]
-                            token=settings.get("TWILIO_AUTH_TOKEN"), public_url=settings.get("PUBLIC_URL"), clock=clock)
+                            token=settings.get("TWILIO_AUTH_TOKEN"), public_url=settings.get("PUBLIC_URL"), clock=clock,
+                            trusted_proxies=proxies)
     return app
 
 
-FLOW_SOURCE_TTL = 7 * 24 * 3600
 HEALTH_WRITE_SECONDS = 1.0  # /healthz's write must finish within this: well inside a load balancer's timeout
 
 

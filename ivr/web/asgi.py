@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Container, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -155,6 +156,18 @@ def _environ(scope: Scope, headers: dict[str, str], body: bytes) -> dict[str, An
 def _unquoted(path: str) -> str:
     # WSGI's PATH_INFO is the percent-decoded path as latin-1 text (the signature puts the escapes back).
     return unquote_to_bytes(path).decode("latin-1")
+
+
+# How the web process runs: granian's ASGI interface, the factory called in each worker, workers
+# replaced when they die, headers read within 5 s (a slower client is cut off by granian itself).
+SERVER_FLAGS = ("--interface", "asgi", "--factory", "--respawn-failed-workers", "--http1-header-read-timeout", "5000",
+                "--no-access-log")
+
+
+def granian_command(app: str, host: str, port: int, workers: int) -> list[str]:
+    """The command that serves an ASGI factory the way the Procfile's web process does."""
+    return [sys.executable, "-m", "granian", *SERVER_FLAGS, "--host", host, "--port", str(port),
+            "--workers", str(workers), app]
 
 
 def create_service(config: dict | None = None) -> Front:

@@ -31,6 +31,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from ivr.engine.commands import Dial, Effect, Say
 from ivr.engine.events import EVERYONE_IN, CallStarted, Event, Staff
 from ivr.engine.step import NeedsStaff, step
@@ -61,6 +63,9 @@ APOLOGY_NO_PERSON = (  # without a fallback number: no promise of a person
 )
 
 
+_LINE = msgspec.json.Encoder()  # the turn's log line: the same JSON as json.dumps's compact form, 10x faster
+
+
 def utc_now() -> datetime:
     """The wall clock, as an aware datetime."""
     return datetime.now(UTC)
@@ -89,10 +94,6 @@ class CallService:
     def apology(self) -> str:
         """The safe route: sorry in both languages, then the main line (or goodbye)."""
         return self._apology
-
-    def check_flows(self) -> None:
-        """Pick up edited flow files (at most every second)."""
-        self.registry.check()
 
     def start(self, call_sid: str, event: CallStarted) -> str:
         """The first webhook of a call."""
@@ -129,7 +130,7 @@ class CallService:
             twiml = self.apology()
         fields["ms"] = round((time.perf_counter() - began) * 1000, 2)
         level = logging.ERROR if "error" in fields or fields.get("outcome") in ERROR_OUTCOMES else logging.INFO
-        log.log(level, json.dumps(fields, separators=(",", ":")))
+        log.log(level, _LINE.encode(fields).decode())
         return twiml
 
     def _serve(self, call_sid: str, turn: int | None, event: Event, fields: dict) -> str:

@@ -40,9 +40,9 @@ reading both is one byte compared per entry and this paragraph's code.
 
 Every Redis error that means "unreachable" or "cannot write now" (connection, timeout, a
 read-only replica, out of memory, too few replicas, a failing disk) becomes StoreUnavailable
-in one place, `_unavailable`. The turn's load and save go over
-each thread's own connection (`OwnConnection`), which leans on semi-internal redis-py API
-(`make_connection`, `send_command`, `read_response`) on purpose, for speed.
+in one place, `_unavailable`. The turn's load and save go over each thread's own connection
+(`OwnConnection`), which leans on semi-internal redis-py API (`make_connection`,
+`send_command`, `read_response`) on purpose, for speed.
 """
 
 from __future__ import annotations

@@ -23,10 +23,11 @@ database it first opened (by inode), and the -wal and -shm files there while it 
 connection (SQLite removes them only when the last connection closes). Every use checks the
 database first, and every write the -wal and -shm too (a stat each, 2-3 us); a file deleted
 or replaced under the service is logged once, and from then on the uses that check it raise
-StoreUnavailable: the caller hears the apology, never "saved" into a file no one else sees. Nothing is ever created in its place: a marker
-(`<database>.created`) records that the database existed, so a worker started later does
-not make a fresh, empty one that only it would use. Restore the file and restart the
-service (or remove the marker to begin with an empty store).
+StoreUnavailable: the caller hears the apology, never "saved" into a file no one else sees.
+Nothing is ever created in its place: a marker (`<database>.created`) records that the
+database existed, so a worker started later does not make a fresh, empty one that only it
+would use. Restore the file and restart the service (or remove the marker to begin with an
+empty store).
 """
 
 from __future__ import annotations

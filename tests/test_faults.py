@@ -180,7 +180,7 @@ def _assert_outage(client, call: Call, keys: str) -> None:
     health = client.get("/healthz")
     assert time.perf_counter() - began < QUICK
     assert health.status_code == 503
-    assert health.get_json()["store"] == "unreachable"
+    assert health.get_json()["store"] == "not writable"
 
 
 @pytest.mark.redis
@@ -554,3 +554,64 @@ def test_calls_and_records_work_unchanged_on_redis_cluster(make_app, redis_clust
     call.press("1")
     call.recorded(7, "https://api.twilio.com/recording/RE1")
     assert [r.duration for r in load_all(app.extensions["ivr"].store, "voicemail")] == [7]
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_healthz_fails_when_any_cluster_primary_refuses_writes(make_app, redis_cluster):
+    import redis
+
+    app = make_app(REDIS_URL=redis_cluster)
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    *_, last = app.extensions["ivr"].store.client.get_primaries()
+    node = redis.Redis(host=last.host, port=last.port)
+    try:
+        node.config_set("min-replicas-to-write", 1)
+        assert client.get("/healthz").status_code == 503
+        node.config_set("min-replicas-to-write", 0)
+        assert client.get("/healthz").status_code == 200
+    finally:
+        node.close()
+
+
+# -- 7. A store that answers but takes no write ------------------------------------------------
+
+def _refuse_writes(server: RedisServer, how: str):
+    """Make the server refuse writes; returns what undoes it."""
+    import redis
+
+    admin = redis.Redis.from_url(server.url)
+    if how == "too-few-replicas":
+        admin.config_set("min-replicas-to-write", 1)
+        return lambda: (admin.config_set("min-replicas-to-write", 0), admin.close())
+    if how == "read-only-replica":
+        admin.replicaof("127.0.0.1", _free_port())  # a master that is not there: reads answer, writes do not
+        return lambda: (admin.replicaof("no", "one"), admin.close())
+    admin.close()
+    server.pause()
+    return server.resume
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["too-few-replicas", "read-only-replica", "paused"])
+def test_healthz_answers_503_within_its_bound_when_redis_takes_no_write(make_app, redis_server, how):
+    bound = 0.4
+    app = make_app(REDIS_URL=redis_server.url, HEALTH_WRITE_SECONDS=bound)
+    client = app.test_client()
+    call = Call(client, sid(0x7001))
+    call.start()
+    assert client.get("/healthz").status_code == 200
+    undo = _refuse_writes(redis_server, how)
+    try:
+        began = time.perf_counter()
+        health = client.get("/healthz")
+        assert time.perf_counter() - began < bound + 0.3
+        assert health.status_code == 503 and health.get_json()["store"] == "not writable"
+        if how != "paused":
+            assert app.extensions["ivr"].store.ping()  # it answers: only a write tells
+            assert_apology(call.press("1"))  # the turn's save fails loudly: the safe route
+    finally:
+        undo()
+    assert client.get("/healthz").status_code == 200

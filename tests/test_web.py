@@ -384,8 +384,9 @@ def test_fallback_url_needs_no_store(app, client, monkeypatch):
 def test_healthz(app, client, monkeypatch):
     body = client.get("/healthz").get_json()
     assert body["store"] == "ok" and set(body["flows"]) == {"support-line"} and body["flow_problems"] == []
-    monkeypatch.setattr(app.extensions["ivr"].store, "ping", lambda: False)
+    monkeypatch.setattr(app.extensions["ivr"].store, "check_writable", lambda timeout: False)
     assert client.get("/healthz").status_code == 503
+    assert client.get("/healthz").get_json()["store"] == "not writable"
 
 
 # -- what the logs say ----------------------------------------------------------------------

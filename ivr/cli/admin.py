@@ -8,10 +8,12 @@ teams file among the flows (IVR_FLOWS_DIR, else `flows`), America/Los_Angeles wi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime, tzinfo
@@ -145,9 +147,12 @@ def records_show(store: Records, record_id: str) -> None:
 @records_group.command("export")
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV (the only format for now).")
 @click.option("--kind", type=KIND_CHOICE, help="Only records of this kind.")
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write to FILE (created or replaced, readable by you alone: records hold member ids and "
+                   "dates of birth) [default: standard output].")
 @with_store
-def records_export(store: Records, as_csv: bool, kind: str | None) -> None:
-    """Every record (newest first) to standard output, with a header row."""
+def records_export(store: Records, as_csv: bool, kind: str | None, output: str | None) -> None:
+    """Every record (newest first), with a header row."""
     if not as_csv:
         raise click.UsageError("choose a format: --csv")
     found = rec.load_all(store, kind, limit=None)
@@ -155,7 +160,30 @@ def records_export(store: Records, as_csv: bool, kind: str | None) -> None:
     writer = csv.DictWriter(out, fieldnames=rec.CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rec.to_csv_rows(found, line_zone()))
-    click.echo(out.getvalue(), nl=False)
+    if output is None:
+        click.echo(out.getvalue(), nl=False)
+        return
+    try:
+        write_private(output, out.getvalue().encode("utf-8"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"{len(found)} record{'' if len(found) == 1 else 's'} written to {output}", err=True)
+
+
+def write_private(path: str, data: bytes) -> None:
+    """Write a file only its owner can read: a new file (mode 0600) in the same folder that then takes
+    the name, so neither a file already there with a wider mode nor a half-written export is ever read."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 @click.group("coordinators")

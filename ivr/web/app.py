@@ -51,7 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not settings.get("IVR_FALLBACK_NUMBER"):
         log.warning("IVR_FALLBACK_NUMBER is not set: when the line cannot serve a call, the caller hears the "
                     "apology and is asked to call again, with no one to reach")
-    os.makedirs(app.instance_path, exist_ok=True)
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)  # it holds member records: the store keeps it 0700
     store = from_url(settings.get("REDIS_URL"), app.instance_path)
     registry = FlowRegistry(settings["IVR_FLOWS_DIR"], store)
     registry.load()
@@ -69,6 +69,9 @@ def create_app(config: dict | None = None) -> Flask:
                             token=settings.get("TWILIO_AUTH_TOKEN"), public_url=settings.get("PUBLIC_URL"), clock=clock,
                             trusted_proxies=proxies)
     return app
+
+
+HEALTH_WRITE_SECONDS = 1.0  # /healthz's write must finish within this: well inside a load balancer's timeout
 
 
 def _log_to_stderr() -> None:
@@ -96,18 +99,21 @@ def _routes():
 
     @bp.get("/healthz")
     def healthz():
+        """503 only when the store takes no write (found by one real write, bounded in time) or no
+        flow is served; broken flow edits are listed, since the last good flows keep serving."""
         service: CallService = current_app.extensions["ivr"]
         registry = service.registry
         try:
             registry.check()
-            store_ok = service.store.ping()
+            problems = [str(p) for p in registry.problems]
         except Exception as exc:  # a health check reports, never raises
-            return jsonify({"error": type(exc).__name__}), 503
+            problems = [f"the flow files could not be checked ({type(exc).__name__})"]
+        writable = service.store.check_writable(current_app.config.get("HEALTH_WRITE_SECONDS", HEALTH_WRITE_SECONDS))
         body = {
             "flows": {flow_id: flow.version for flow_id, flow in registry.current.items()},
-            "flow_problems": [str(p) for p in registry.problems],
-            "store": "ok" if store_ok else "unreachable",
+            "flow_problems": problems,
+            "store": "ok" if writable else "not writable",
         }
-        return jsonify(body), 200 if store_ok and registry.current else 503
+        return jsonify(body), 200 if writable and registry.current else 503
 
     return bp

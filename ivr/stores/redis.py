@@ -64,24 +64,8 @@ from redis.exceptions import MasterDownError, NoScriptError, OutOfMemoryError, R
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from ivr.stores.protocols import (
-    DEAD,
-    DONE,
-    OUTBOX_STATES,
-    PENDING,
-    OutboxItem,
-    StoreUnavailable,
-    check_availability,
-    check_claim,
-    check_item,
-    check_list,
-    check_outbox,
-    check_purge,
-    check_record,
-    check_requeue,
-    check_retry,
-    check_ttl,
-)
+from ivr.stores import protocols
+from ivr.stores.protocols import DEAD, DONE, OUTBOX_STATES, PENDING, OutboxItem, StoreUnavailable
 
 CLUSTER_SCHEMES = {"redis-cluster": "redis", "rediss-cluster": "rediss"}
 
@@ -510,7 +494,7 @@ class RedisStore:
 
     def put_value(self, name: str, blob: bytes, ttl_seconds: float | None) -> None:
         """Keep a shared value, replacing any before and its expiry; with no TTL, a key without one."""
-        check_ttl(ttl_seconds)
+        protocols.check_ttl(ttl_seconds)
         ttl_ms = None if ttl_seconds is None else round(ttl_seconds * 1000)
         if ttl_ms is not None and ttl_ms <= 0:
             raise ValueError(f"ttl_seconds must be at least a millisecond, got {ttl_seconds!r}")
@@ -532,7 +516,7 @@ class RedisStore:
 
     def add_record(self, record_id: str, kind: str, created_at: float, blob: bytes) -> bool:
         """Keep a durable record; True if new, False if the id was taken (nothing changes)."""
-        check_record(record_id, kind, created_at)
+        protocols.check_record(record_id, kind, created_at)
         keys = [self.records_key("data"), self.records_key("time"), self.records_key(f"kind:{kind}")]
         args = [record_id, _pack_record(kind, created_at, blob), repr(float(created_at))]
         return self._run(self._add_record, keys, args) == 1
@@ -547,7 +531,7 @@ class RedisStore:
         self, kind: str | None = None, limit: int = 100, before: float | None = None
     ) -> list[tuple[str, str, float, bytes]]:
         """Records as (id, kind, created_at, blob), newest first, ties by greater id first."""
-        check_list(limit, before)
+        protocols.check_list(limit, before)
         if limit == 0:
             return []  # nothing asked for: no round trip
         index = self.records_key("time" if kind is None else f"kind:{kind}")
@@ -558,7 +542,7 @@ class RedisStore:
 
     def set_availability(self, name: str, available: bool, at: float) -> None:
         """Record someone's availability; the same state again keeps the time it changed."""
-        check_availability(name, at)
+        protocols.check_availability(name, at)
         self._run(self._set_availability, [self.availability_key()], [name, "1" if available else "0", repr(float(at))])
 
     def availability(self) -> dict[str, tuple[bool, float]]:
@@ -577,13 +561,13 @@ class RedisStore:
 
     def enqueue(self, item_id: str, kind: str, payload: bytes, due_at: float) -> bool:
         """Add a pending outbox item; True if new, False if the id was taken (nothing changes)."""
-        check_item(item_id, kind, due_at)
+        protocols.check_item(item_id, kind, due_at)
         keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key("due")]
         return self._run(self._enqueue, keys, [item_id, kind, payload, repr(float(due_at))]) == 1
 
     def claim(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
         """Lease up to `limit` due pending items to the caller, in one Lua script."""
-        check_claim(now, lease_seconds, limit)
+        protocols.check_claim(now, lease_seconds, limit)
         if limit == 0:
             return []
         until = float(now) + lease_seconds
@@ -602,7 +586,7 @@ class RedisStore:
 
     def retry(self, item_id: str, due_at: float, error: str, attempt: int | None = None) -> bool:
         """Leave a pending item for another attempt at due_at (if still at `attempt`, when given)."""
-        check_retry(due_at)
+        protocols.check_retry(due_at)
         return self._fail_item(item_id, "retry", repr(float(due_at)), error, attempt)
 
     def give_up(self, item_id: str, error: str, attempt: int | None = None) -> bool:
@@ -611,13 +595,13 @@ class RedisStore:
 
     def requeue(self, item_id: str, due_at: float) -> bool:
         """Put a dead item back to pending at due_at with no attempts; False if it was not dead."""
-        check_requeue(item_id, due_at)
+        protocols.check_requeue(item_id, due_at)
         keys = [self.outbox_key(part) for part in ("items", "meta", "due", "dead")]
         return self._run(self._requeue, keys, [item_id, repr(float(due_at))]) == 1
 
     def purge(self, state: str, before: float, limit: int) -> int:
         """Delete up to `limit` done or dead items due before `before`, soonest first, in one Lua script."""
-        check_purge(state, before, limit)
+        protocols.check_purge(state, before, limit)
         if limit == 0:
             return 0
         keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key(_STATE_SET[state])]
@@ -625,7 +609,7 @@ class RedisStore:
 
     def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Items of one state or all, by due_at then id."""
-        check_outbox(state, limit)
+        protocols.check_outbox(state, limit)
         if limit == 0:
             return []
         keys = [self.outbox_key("items"), self.outbox_key("meta")]

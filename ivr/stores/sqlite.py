@@ -44,23 +44,8 @@ from types import TracebackType
 from typing import NoReturn
 from urllib.parse import quote
 
-from ivr.stores.protocols import (
-    DEAD,
-    DONE,
-    PENDING,
-    OutboxItem,
-    StoreUnavailable,
-    check_availability,
-    check_claim,
-    check_item,
-    check_list,
-    check_outbox,
-    check_purge,
-    check_record,
-    check_requeue,
-    check_retry,
-    check_ttl,
-)
+from ivr.stores import protocols
+from ivr.stores.protocols import DEAD, DONE, PENDING, OutboxItem, StoreUnavailable
 
 log = logging.getLogger("ivr.stores")
 
@@ -389,7 +374,7 @@ class SqliteStore:
 
     def put_value(self, name: str, blob: bytes, ttl_seconds: float | None) -> None:
         """Keep a shared value, replacing any before; with no TTL it never expires (+inf)."""
-        check_ttl(ttl_seconds)
+        protocols.check_ttl(ttl_seconds)
         expires_at = float("inf") if ttl_seconds is None else self._clock() + ttl_seconds
         with self._unavailable:
             self._connection(write=True).execute(
@@ -408,7 +393,7 @@ class SqliteStore:
 
     def add_record(self, record_id: str, kind: str, created_at: float, blob: bytes) -> bool:
         """Keep a durable record; True if new, False if the id was taken (nothing changes)."""
-        check_record(record_id, kind, created_at)
+        protocols.check_record(record_id, kind, created_at)
         return self._change(
             "INSERT INTO ivr_record (id, kind, created_at, blob) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             (record_id, kind, float(created_at), blob),
@@ -426,7 +411,7 @@ class SqliteStore:
         self, kind: str | None = None, limit: int = 100, before: float | None = None
     ) -> list[tuple[str, str, float, bytes]]:
         """Records as (id, kind, created_at, blob), newest first, ties by greater id first."""
-        check_list(limit, before)
+        protocols.check_list(limit, before)
         where: list[str] = []
         params: list[object] = []
         if kind is not None:
@@ -445,7 +430,7 @@ class SqliteStore:
 
     def set_availability(self, name: str, available: bool, at: float) -> None:
         """Record someone's availability; the same state again keeps the time it changed."""
-        check_availability(name, at)
+        protocols.check_availability(name, at)
         self._change(
             "INSERT INTO ivr_availability (name, available, at) VALUES (?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET available = excluded.available, at = excluded.at"
@@ -461,7 +446,7 @@ class SqliteStore:
 
     def enqueue(self, item_id: str, kind: str, payload: bytes, due_at: float) -> bool:
         """Add a pending outbox item; True if new, False if the id was taken (nothing changes)."""
-        check_item(item_id, kind, due_at)
+        protocols.check_item(item_id, kind, due_at)
         return self._change(
             "INSERT INTO ivr_outbox (id, kind, payload, attempts, state, due_at) VALUES (?, ?, ?, 0, ?, ?)"
             " ON CONFLICT (id) DO NOTHING",
@@ -470,7 +455,7 @@ class SqliteStore:
 
     def claim(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
         """Lease up to `limit` due pending items to the caller, in one write transaction."""
-        check_claim(now, lease_seconds, limit)
+        protocols.check_claim(now, lease_seconds, limit)
         if limit == 0:
             return []
         until = float(now) + lease_seconds
@@ -501,7 +486,7 @@ class SqliteStore:
 
     def retry(self, item_id: str, due_at: float, error: str, attempt: int | None = None) -> bool:
         """Leave a pending item for another attempt at due_at (if still at `attempt`, when given)."""
-        check_retry(due_at)
+        protocols.check_retry(due_at)
         return self._change(
             "UPDATE ivr_outbox SET due_at = ?, last_error = ? WHERE id = ? AND state = ?"
             " AND (? IS NULL OR attempts = ?)",
@@ -518,7 +503,7 @@ class SqliteStore:
 
     def requeue(self, item_id: str, due_at: float) -> bool:
         """Put a dead item back to pending at due_at with no attempts; False if it was not dead."""
-        check_requeue(item_id, due_at)
+        protocols.check_requeue(item_id, due_at)
         return self._change(
             "UPDATE ivr_outbox SET state = ?, attempts = 0, due_at = ? WHERE id = ? AND state = ?",
             (PENDING, float(due_at), item_id, DEAD),
@@ -526,7 +511,7 @@ class SqliteStore:
 
     def purge(self, state: str, before: float, limit: int) -> int:
         """Delete up to `limit` done or dead items due before `before`, soonest first, in one transaction."""
-        check_purge(state, before, limit)
+        protocols.check_purge(state, before, limit)
         if limit == 0:
             return 0
         with self._transaction() as conn:
@@ -538,7 +523,7 @@ class SqliteStore:
 
     def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Items of one state or all, by due_at then id."""
-        check_outbox(state, limit)
+        protocols.check_outbox(state, limit)
         where, params = ("WHERE state = ? ", (state,)) if state is not None else ("", ())
         with self._unavailable:
             rows = self._connection().execute(

@@ -16,7 +16,7 @@ from flask import Flask, current_app, jsonify
 from ivr.web.turns import CallService, utc_now
 from ivr.web.registry import FlowRegistry
 from ivr.stores import from_url
-from ivr.web.webhooks import MAX_BODY_BYTES, Webhooks
+from ivr.web.webhooks import MAX_BODY_BYTES, Signing, Webhooks
 
 log = logging.getLogger("ivr.web")
 DEFAULT_PROXIES = "127.0.0.1,::1"  # forwarded headers are believed from these addresses only
@@ -65,9 +65,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(_routes())
     # Wrapping wsgi_app is Flask's documented way to put middleware in front of it.
     proxies = frozenset(a.strip() for a in (settings.get("IVR_TRUSTED_PROXIES") or DEFAULT_PROXIES).split(",") if a.strip())
-    app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app,  # type: ignore[method-assign]
-                            token=settings.get("TWILIO_AUTH_TOKEN"), public_url=settings.get("PUBLIC_URL"), clock=clock,
-                            trusted_proxies=proxies)
+    signing = Signing(settings.get("TWILIO_AUTH_TOKEN"), settings.get("PUBLIC_URL"), proxies)
+    app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app, signing, clock)  # type: ignore[method-assign]
     return app
 
 

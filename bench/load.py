@@ -869,21 +869,24 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
     import io
     import pstats
 
-    import ivr.web.turns
     import ivr.telephony.signature
+    import ivr.telephony.twiml
+    import ivr.web.call_record
+    import ivr.web.turns
     import ivr.web.webhooks
     from ivr.web.app import create_app
 
     workdir = tempfile.mkdtemp(prefix="ivr-bench-profile-")
     app = create_app({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": REDIS_URL, "IVR_FLOWS_DIR": flows,
-                      "IVR_FALLBACK_NUMBER": "+16266696777", "IVR_INSTANCE_PATH": workdir})
+                      "IVR_FALLBACK_NUMBER": "+16266696777", "IVR_INSTANCE_PATH": workdir,
+                      "PUBLIC_URL": "http://127.0.0.1:8000"})
     scripts = call_scripts()
     rng = random.Random(seed)
     play_in_process(app, scripts, len(scripts), rng)  # warm-up: every script once
 
     timers = Timers()
     service = app.extensions["ivr"]
-    record = ivr.web.turns.Record
+    record = ivr.web.call_record.CallRecord
     targets = [
         (app, "wsgi_app", "request"), (ivr.web.webhooks, "_body", "webhooks.body"),
         (ivr.web.webhooks, "_pairs", "webhooks.pairs"), (ivr.web.webhooks, "Form", "webhooks.Form"),
@@ -891,7 +894,7 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
         (service.registry, "check", "registry.check"), (service, "_turn", "_turn"), (service, "_serve", "_serve"),
         (service.store, "load", "store.load"), (service.store, "save", "store.save"),
         (service, "_flow", "registry.get"), (ivr.web.turns, "step", "engine.step"),
-        (ivr.web.turns, "render", "twiml.render"), (record, "pack", "Record.pack"),
+        (ivr.telephony.twiml, "render", "twiml.render"), (record, "pack", "Record.pack"),
     ]
     # The code may have moved on: time what is there.
     targets = [(owner, attr, name) for owner, attr, name in targets if hasattr(owner, attr)]

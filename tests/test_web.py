@@ -513,3 +513,24 @@ def test_the_fallback_answers_without_looking_at_the_flows(app, client, monkeypa
 def test_a_webhook_fetched_with_get_is_told_to_post(client):
     response = client.get("/voice")
     assert response.status_code == 405 and response.headers["Allow"] == "POST"
+
+
+def test_the_turns_log_line_written_directly_reads_as_logging_would_write_it(monkeypatch):
+    import io
+
+    from ivr.web import turns
+
+    ivr_logger = logging.getLogger("ivr")
+    handler = turns.StderrLines(io.StringIO())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    monkeypatch.setattr(ivr_logger, "handlers", [handler])
+    monkeypatch.setattr(ivr_logger, "propagate", False)
+    monkeypatch.setattr(ivr_logger, "level", logging.INFO)
+    assert turns._only_handler() is handler
+    turns._log_line(logging.INFO, '{"outcome":"ok"}')
+    turns.log.info('{"outcome":"ok"}')
+    direct, logged = handler.stream.getvalue().splitlines()
+    assert direct.split(" ", 2)[2] == logged.split(" ", 2)[2] == 'INFO ivr.calls {"outcome":"ok"}'
+    assert len(direct) == len(logged)  # the same time stamp layout
+    monkeypatch.setattr(ivr_logger, "handlers", [handler, logging.NullHandler()])
+    assert turns._only_handler() is None  # anyone else listening: through logging

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask, current_app, jsonify
 
+from ivr.web import turns
 from ivr.web.turns import CallService, utc_now
 from ivr.web.registry import FlowRegistry
 from ivr.stores import from_url
@@ -79,7 +80,7 @@ def _log_to_stderr() -> None:
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
     if not logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
+        handler = turns.StderrLines()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         logger.addHandler(handler)
 

@@ -86,6 +86,8 @@ def signature_of(token: str, url: str, form: Mapping[str, str]) -> str:
     """
     parts = [url]
     every = getattr(form, "getall", None) or getattr(form, "getlist", None)  # all values of a repeated field
+    if getattr(form, "repeated", None) == {}:  # the webhooks' form, no field repeated: the usual case
+        every = None
     for name in sorted(form):
         values = every(name) if every is not None else (form[name],)
         if len(values) == 1:

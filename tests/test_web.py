@@ -534,3 +534,18 @@ def test_the_turns_log_line_written_directly_reads_as_logging_would_write_it(mon
     assert len(direct) == len(logged)  # the same time stamp layout
     monkeypatch.setattr(ivr_logger, "handlers", [handler, logging.NullHandler()])
     assert turns._only_handler() is None  # anyone else listening: through logging
+
+
+def test_a_plain_turn_makes_two_store_round_trips_and_a_transfer_reads_who_is_away(app, client, monkeypatch):
+    store = app.extensions["ivr"].store
+    calls: list[str] = []
+    for name in ("load", "save", "availability", "get_value", "put_value", "add_record", "enqueue"):
+        real = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *args, _name=name, _real=real: calls.append(_name) or _real(*args))
+    post(client, "/voice", form())
+    calls.clear()
+    post(client, "/voice/turn?t=0", form(Digits="1"))  # the main menu
+    assert calls == ["load", "save"]
+    calls.clear()
+    post(client, "/voice/turn?t=1", form(Digits="3"))  # a coordinator: the transfer rings
+    assert calls == ["load", "availability", "get_value", "save"]

@@ -68,6 +68,7 @@ import yaml
 from twilio.request_validator import RequestValidator
 
 from ivr.flows.messages import BUILT_IN
+from ivr.web.asgi import granian_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = ROOT / "flows" / "tests"
@@ -477,15 +478,10 @@ APPS = {
 SERVER_KINDS = ("gunicorn", "granian", "uvicorn")
 
 
-def procfile_web() -> list[str]:
-    """The Procfile's web command as words, with $PORT and ${WEB_CONCURRENCY:-N} left to fill in."""
-    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
-    return line.split(":", 1)[1].split()
-
-
 def procfile_kind() -> str:
-    """Which server the Procfile runs."""
-    return procfile_web()[0]
+    """Which server the Procfile's web process runs: `ivr serve` runs granian."""
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    return "granian" if line.split()[1:3] == ["ivr", "serve"] else line.split()[1]
 
 
 def server_command(kind: str, app: str, port: int, workers: int, threads: int, log_path: str) -> list[str]:
@@ -498,15 +494,8 @@ def server_command(kind: str, app: str, port: int, workers: int, threads: int, l
         return [sys.executable, "-m", "uvicorn", "--factory", asgi, "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(workers), "--http", "httptools", "--loop", "uvloop", "--lifespan", "on",
                 "--no-access-log", "--log-level", "warning"]
-    if kind == "granian":  # exactly the Procfile's command, on loopback
-        words = procfile_web()
-        assert words[0] == "granian", "the Procfile runs granian"
-        out = [sys.executable, "-m", "granian"]
-        for word in words[1:]:
-            word = word.replace("$PORT", str(port)).replace("0.0.0.0", "127.0.0.1")
-            word = re.sub(r"\$\{WEB_CONCURRENCY:-\d+\}", str(workers), word)
-            out.append(asgi if word == APPS["ivr"][1] else word)
-        return out
+    if kind == "granian":  # what `ivr serve` (the Procfile's web process) runs, on loopback
+        return granian_command(asgi, "127.0.0.1", port, workers)
     raise ValueError(f"unknown server {kind!r}")
 
 
@@ -880,21 +869,24 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
     import io
     import pstats
 
-    import ivr.web.turns
     import ivr.telephony.signature
+    import ivr.telephony.twiml
+    import ivr.web.call_record
+    import ivr.web.turns
     import ivr.web.webhooks
     from ivr.web.app import create_app
 
     workdir = tempfile.mkdtemp(prefix="ivr-bench-profile-")
     app = create_app({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": REDIS_URL, "IVR_FLOWS_DIR": flows,
-                      "IVR_FALLBACK_NUMBER": "+16266696777", "IVR_INSTANCE_PATH": workdir})
+                      "IVR_FALLBACK_NUMBER": "+16266696777", "IVR_INSTANCE_PATH": workdir,
+                      "PUBLIC_URL": "http://127.0.0.1:8000"})
     scripts = call_scripts()
     rng = random.Random(seed)
     play_in_process(app, scripts, len(scripts), rng)  # warm-up: every script once
 
     timers = Timers()
     service = app.extensions["ivr"]
-    record = ivr.web.turns.Record
+    record = ivr.web.call_record.CallRecord
     targets = [
         (app, "wsgi_app", "request"), (ivr.web.webhooks, "_body", "webhooks.body"),
         (ivr.web.webhooks, "_pairs", "webhooks.pairs"), (ivr.web.webhooks, "Form", "webhooks.Form"),
@@ -902,7 +894,7 @@ def profile_in_process(flows: str, calls: int, seed: int, top: int = 25) -> dict
         (service.registry, "check", "registry.check"), (service, "_turn", "_turn"), (service, "_serve", "_serve"),
         (service.store, "load", "store.load"), (service.store, "save", "store.save"),
         (service, "_flow", "registry.get"), (ivr.web.turns, "step", "engine.step"),
-        (ivr.web.turns, "render", "twiml.render"), (record, "pack", "Record.pack"),
+        (ivr.telephony.twiml, "render", "twiml.render"), (record, "pack", "Record.pack"),
     ]
     # The code may have moved on: time what is there.
     targets = [(owner, attr, name) for owner, attr, name in targets if hasattr(owner, attr)]

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from twiml_schema import assert_valid_twiml as _assert_valid_twiml
-from twilio_sim import APP_SETTINGS, FLOWS, LINE, MONOTONIC_START, OPEN_HOURS, TOKEN, FakeClock
+from twilio_sim import APP_SETTINGS, BASE, FLOWS, LINE, MONOTONIC_START, OPEN_HOURS, TOKEN, FakeClock
 
 from ivr.web.app import create_app
 
@@ -34,7 +34,7 @@ def make_app(tmp_path, monkeypatch) -> Iterator[Callable[..., Flask]]:
 
     def make(now: datetime = OPEN_HOURS, **config) -> Flask:
         settings = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_FLOWS_DIR": str(FLOWS), "IVR_FALLBACK_NUMBER": LINE,
-                    "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "CLOCK": lambda: now,
+                    "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "CLOCK": lambda: now, "PUBLIC_URL": BASE,
                     "MONOTONIC": FakeClock(MONOTONIC_START)}
         settings.update(config)
         app = create_app(settings)

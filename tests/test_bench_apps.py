@@ -68,3 +68,11 @@ def test_the_console_benchmark_times_every_page(monkeypatch):
     assert set(figures) == {"worklist (100 oldest of 1,000 open)", "worklist, voicemails only", "a record (audited)",
                             "board", "board refresh"}
     assert all(row["median_ms"] > 0 for row in figures.values())
+
+
+def test_the_request_benchmark_checks_both_halves_agree_and_runs(capsys, monkeypatch):
+    from bench import request
+
+    monkeypatch.setattr(request, "best_us", lambda fn, number=1, repeat=1: (fn(), 1.0)[1])
+    request.main()
+    assert "parse_qsl / _pairs" in capsys.readouterr().out

@@ -52,16 +52,16 @@ def flows_copy(tmp_path) -> Path:
     return folder
 
 
-def rewrite(path: Path, text: str) -> None:
-    """Replace a flow file, moving its modification time past the one the app last saw."""
+def rewrite(path: Path, text: str, *apps) -> None:
+    """Replace a flow file, moving its modification time past the one the app last saw; each app's
+    watcher then looks (as its thread would within a second)."""
     before = path.stat().st_mtime
     path.write_text(text, encoding="utf-8")
     os.utime(path, (before + 10, before + 10))
-
-
-def fast_reload(monkeypatch, app) -> None:
-    """Let the app notice file changes on its very next request."""
-    monkeypatch.setattr(app.extensions["ivr"].registry, "check_every", 0)
+    for app in apps:
+        registry = app.extensions["ivr"].registry
+        registry.check_every = 0
+        registry.check()
 
 
 def current_version(app) -> str:
@@ -180,7 +180,7 @@ def _assert_outage(client, call: Call, keys: str) -> None:
     health = client.get("/healthz")
     assert time.perf_counter() - began < QUICK
     assert health.status_code == 503
-    assert health.get_json()["store"] == "unreachable"
+    assert health.get_json()["store"] == "not writable"
 
 
 @pytest.mark.redis
@@ -268,7 +268,6 @@ def test_flows_broken_then_fixed_while_calls_are_live(make_app, flows_copy, monk
     path = flows_copy / FLOW_FILE
     good = path.read_text(encoding="utf-8")
     app = make_app(IVR_FLOWS_DIR=str(flows_copy))
-    fast_reload(monkeypatch, app)
     client = app.test_client()
     first_version = current_version(app)
 
@@ -281,7 +280,7 @@ def test_flows_broken_then_fixed_while_calls_are_live(make_app, flows_copy, monk
     broken = good.replace('"3": coordinator\n', '"3": coordinatr\n')
     line_no = next(i for i, line in enumerate(broken.splitlines(), 1) if '"3": coordinatr' in line)
     col = broken.splitlines()[line_no - 1].index("coordinatr") + 1
-    rewrite(path, broken)
+    rewrite(path, broken, app)
     with caplog.at_level(logging.INFO, logger="ivr.flows"):
         assert "Common questions." in heard(a.press("4"))  # call A goes on
     errors = [r for r in caplog.records if r.name == "ivr.flows" and r.levelno == logging.ERROR]
@@ -304,7 +303,7 @@ def test_flows_broken_then_fixed_while_calls_are_live(make_app, flows_copy, monk
 
     # Fixed, with a change a caller can hear.
     assert good.count(OLD_WELCOME) == 1 and good.count(OLD_CONNECTING) == 2
-    rewrite(path, good.replace(OLD_WELCOME, NEW_WELCOME).replace(OLD_CONNECTING, NEW_CONNECTING))
+    rewrite(path, good.replace(OLD_WELCOME, NEW_WELCOME).replace(OLD_CONNECTING, NEW_CONNECTING), app)
     c = Call(client, sid(0xC))
     c.start()
     assert NEW_WELCOME in heard(c.press("1"))
@@ -555,3 +554,64 @@ def test_calls_and_records_work_unchanged_on_redis_cluster(make_app, redis_clust
     call.press("1")
     call.recorded(7, "https://api.twilio.com/recording/RE1")
     assert [r.duration for r in load_all(app.extensions["ivr"].store, "voicemail")] == [7]
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_healthz_fails_when_any_cluster_primary_refuses_writes(make_app, redis_cluster):
+    import redis
+
+    app = make_app(REDIS_URL=redis_cluster)
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    *_, last = app.extensions["ivr"].store.client.get_primaries()
+    node = redis.Redis(host=last.host, port=last.port)
+    try:
+        node.config_set("min-replicas-to-write", 1)
+        assert client.get("/healthz").status_code == 503
+        node.config_set("min-replicas-to-write", 0)
+        assert client.get("/healthz").status_code == 200
+    finally:
+        node.close()
+
+
+# -- 7. A store that answers but takes no write ------------------------------------------------
+
+def _refuse_writes(server: RedisServer, how: str):
+    """Make the server refuse writes; returns what undoes it."""
+    import redis
+
+    admin = redis.Redis.from_url(server.url)
+    if how == "too-few-replicas":
+        admin.config_set("min-replicas-to-write", 1)
+        return lambda: (admin.config_set("min-replicas-to-write", 0), admin.close())
+    if how == "read-only-replica":
+        admin.replicaof("127.0.0.1", _free_port())  # a master that is not there: reads answer, writes do not
+        return lambda: (admin.replicaof("no", "one"), admin.close())
+    admin.close()
+    server.pause()
+    return server.resume
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["too-few-replicas", "read-only-replica", "paused"])
+def test_healthz_answers_503_within_its_bound_when_redis_takes_no_write(make_app, redis_server, how):
+    bound = 0.4
+    app = make_app(REDIS_URL=redis_server.url, HEALTH_WRITE_SECONDS=bound)
+    client = app.test_client()
+    call = Call(client, sid(0x7001))
+    call.start()
+    assert client.get("/healthz").status_code == 200
+    undo = _refuse_writes(redis_server, how)
+    try:
+        began = time.perf_counter()
+        health = client.get("/healthz")
+        assert time.perf_counter() - began < bound + 0.3
+        assert health.status_code == 503 and health.get_json()["store"] == "not writable"
+        if how != "paused":
+            assert app.extensions["ivr"].store.ping()  # it answers: only a write tells
+            assert_apology(call.press("1"))  # the turn's save fails loudly: the safe route
+    finally:
+        undo()
+    assert client.get("/healthz").status_code == 200

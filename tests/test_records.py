@@ -407,6 +407,34 @@ def test_records_export_by_kind_and_empty(saved):
     assert stdout(result) == "id,kind,created_at,team,language,summary,recording_url,duration,number,fields\r\n"
 
 
+def test_records_export_to_a_file_is_readable_by_its_owner_alone(saved, tmp_path):
+    import os
+    import stat
+
+    exported = run("records", "export", "--csv")
+    target = tmp_path / "out" / "records.csv"
+    target.parent.mkdir()
+    target.write_text("an older export, readable by all")
+    os.chmod(target, 0o644)
+    previous = os.umask(0)  # a umask that takes nothing away
+    try:
+        result = run("records", "export", "--csv", "--output", str(target))
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert result.stderr == f"3 records written to {target}\n"
+    assert target.read_bytes() == exported.stdout_bytes
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert os.listdir(target.parent) == ["records.csv"]  # nothing half-written left beside it
+
+
+def test_records_export_to_a_folder_that_is_not_there_says_so(saved, tmp_path):
+    result = run("records", "export", "--csv", "-o", str(tmp_path / "missing" / "records.csv"))
+    assert result.exit_code == 1
+    assert f"cannot write {tmp_path / 'missing' / 'records.csv'}" in result.stderr
+
+
 def test_records_export_needs_a_format(saved):
     result = run("records", "export")
     assert result.exit_code == 2

@@ -208,8 +208,35 @@ def test_shared_values_round_trip_replace_and_expire(backend):
     assert store.get_value(name) is None
 
 
+def test_shared_values_without_expiry_are_kept_until_replaced(backend):
+    store = backend.store
+    name = f"test-{backend.new_sid()}"
+    backend.sids.append(name)
+    store.put_value(name, b"expiring", 0.5)
+    store.put_value(name, b"kept", None)  # replaces the value and its expiry
+    backend.expire(10 * 365 * 24 * 3600.0)
+    assert store.get_value(name) == b"kept"
+    store.put_value(name, b"expiring again", 0.5)
+    backend.expire(0.55)
+    assert store.get_value(name) is None
+
+
+@pytest.mark.parametrize("ttl", [0, -1, float("nan"), float("inf"), float("-inf")])
+def test_a_shared_value_ttl_must_be_a_positive_number_or_none(backend, ttl):
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        backend.store.put_value("never-written", b"x", ttl)
+    assert backend.store.get_value("never-written") is None
+
+
 def test_ping(backend):
     assert backend.store.ping() is True
+
+
+def test_a_reachable_store_is_writable_and_the_check_leaves_no_call_data(backend):
+    store = backend.store
+    assert store.check_writable(1.0) is True
+    assert store.check_writable(1.0) is True  # again, on the connection kept for it
+    assert store.load("CAwritable") == (None, 0)
 
 
 def test_only_one_racer_wins_each_version(backend):
@@ -327,6 +354,27 @@ def test_an_unreachable_store_does_not_answer_ping_quickly(unreachable):
     assert time.monotonic() - started < 3
 
 
+def test_an_unreachable_store_is_not_writable_within_the_bound(unreachable):
+    started = time.monotonic()
+    assert unreachable.check_writable(0.5) is False
+    assert time.monotonic() - started < 1
+
+
+def test_redis_silent_server_is_not_writable_within_the_bound():
+    from ivr.stores.redis import RedisStore
+
+    with socket.socket() as silent:  # accepts connections, never answers: as a paused server
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        store = RedisStore.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/15", socket_timeout=5)
+        try:
+            started = time.monotonic()
+            assert store.check_writable(0.4) is False
+            assert time.monotonic() - started < 0.4 + 0.2
+        finally:
+            store.close()
+
+
 def test_redis_silent_server_times_out_quickly():
     from ivr.stores.redis import RedisStore
 
@@ -408,6 +456,15 @@ def test_redis_shared_value_ttl_is_set_and_replaced(redis_backend):
     assert 0 < store.client.pttl(store.value_key(name)) <= 60_000
     store.put_value(name, b"b", 3600)
     assert 60_000 < store.client.pttl(store.value_key(name)) <= 3_600_000
+
+
+@pytest.mark.redis
+def test_redis_shared_value_without_expiry_is_a_key_without_one(redis_backend):
+    store, name = redis_backend.store, f"test-{redis_backend.new_sid()}"
+    redis_backend.sids.append(name)
+    store.put_value(name, b"short", 60)
+    store.put_value(name, b"kept", None)
+    assert store.client.pttl(store.value_key(name)) == -1
 
 
 @pytest.mark.redis

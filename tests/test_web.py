@@ -111,11 +111,37 @@ def test_signature_over_other_parameters_is_refused(app, client):
     assert response.status_code == 403
 
 
-def test_behind_a_tls_proxy_the_public_url_is_rebuilt(app, client):
+def test_in_development_behind_a_trusted_tls_proxy_the_public_url_is_rebuilt(make_app):
+    client = make_app(PUBLIC_URL="", IVR_DEV="1").test_client()  # the test client comes from 127.0.0.1
     data = form()
     headers = signed_headers("https://ivr.example.org/voice", data)
     headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ivr.example.org"})
     assert client.post("/voice", data=data, headers=headers).status_code == 200
+
+
+def test_forwarded_headers_from_an_untrusted_address_are_not_believed(make_app):
+    # A request Twilio signed for another host on the same account, replayed with that host in the headers.
+    client = make_app(PUBLIC_URL="", IVR_DEV="1").test_client()
+    data = form()
+    headers = signed_headers("https://other-line.example.org/voice", data)
+    headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "other-line.example.org"})
+    stranger = {"REMOTE_ADDR": "203.0.113.9"}
+    assert client.post("/voice", data=data, headers=headers, environ_base=stranger).status_code == 403
+    assert client.post("/voice", data=data, headers=headers).status_code == 200  # from the trusted proxy
+
+
+def test_with_a_public_url_no_header_moves_the_signed_url(make_app):
+    client = make_app(PUBLIC_URL="https://line.example.org").test_client()
+    data = form()
+    spoofed = signed_headers("https://other-line.example.org/voice", data)
+    spoofed.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "other-line.example.org",
+                    "Host": "other-line.example.org"})
+    assert client.post("/voice", data=data, headers=spoofed).status_code == 403
+
+
+def test_production_refuses_to_start_without_a_public_url(make_app):
+    with pytest.raises(RuntimeError, match="PUBLIC_URL is not set"):
+        make_app(PUBLIC_URL="")
 
 
 def test_public_url_setting_wins(make_app):
@@ -358,8 +384,9 @@ def test_fallback_url_needs_no_store(app, client, monkeypatch):
 def test_healthz(app, client, monkeypatch):
     body = client.get("/healthz").get_json()
     assert body["store"] == "ok" and set(body["flows"]) == {"support-line"} and body["flow_problems"] == []
-    monkeypatch.setattr(app.extensions["ivr"].store, "ping", lambda: False)
+    monkeypatch.setattr(app.extensions["ivr"].store, "check_writable", lambda timeout: False)
     assert client.get("/healthz").status_code == 503
+    assert client.get("/healthz").get_json()["store"] == "not writable"
 
 
 # -- what the logs say ----------------------------------------------------------------------
@@ -441,10 +468,10 @@ def test_a_ride_booked_over_http_is_recorded_texted_and_handed_to_the_desk(make_
 def test_an_error_outside_the_turn_still_gets_the_safe_route(app, client, monkeypatch, path, data):
     post(client, "/voice", form())
 
-    def broken():
+    def broken(*args):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(app.extensions["ivr"].registry, "check", broken)
+    monkeypatch.setattr("ivr.web.webhooks.signature.check", broken)  # fails before the turn is reached
     response = post(client, path, data)
     assert response.status_code == 200
     assert_apology(response.get_data(as_text=True))
@@ -455,10 +482,10 @@ def test_an_error_outside_the_turn_still_gets_the_safe_route(app, client, monkey
     ("/voice/whisper/accept?t=1", form(Digits="1", CallSid="CA" + "cd" * 16)),
 ])
 def test_an_error_on_a_coordinators_leg_declines_that_leg(app, client, monkeypatch, path, data):
-    def broken():
+    def broken(*args):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(app.extensions["ivr"].registry, "check", broken)
+    monkeypatch.setattr("ivr.web.webhooks.signature.check", broken)  # fails before the turn is reached
     response = post(client, path, data)
     assert response.status_code == 200
     root = check_document(response.get_data(as_text=True))
@@ -486,3 +513,39 @@ def test_the_fallback_answers_without_looking_at_the_flows(app, client, monkeypa
 def test_a_webhook_fetched_with_get_is_told_to_post(client):
     response = client.get("/voice")
     assert response.status_code == 405 and response.headers["Allow"] == "POST"
+
+
+def test_the_turns_log_line_written_directly_reads_as_logging_would_write_it(monkeypatch):
+    import io
+
+    from ivr.web import turns
+
+    ivr_logger = logging.getLogger("ivr")
+    handler = turns.StderrLines(io.StringIO())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    monkeypatch.setattr(ivr_logger, "handlers", [handler])
+    monkeypatch.setattr(ivr_logger, "propagate", False)
+    monkeypatch.setattr(ivr_logger, "level", logging.INFO)
+    assert turns._only_handler() is handler
+    turns._log_line(logging.INFO, '{"outcome":"ok"}')
+    turns.log.info('{"outcome":"ok"}')
+    direct, logged = handler.stream.getvalue().splitlines()
+    assert direct.split(" ", 2)[2] == logged.split(" ", 2)[2] == 'INFO ivr.calls {"outcome":"ok"}'
+    assert len(direct) == len(logged)  # the same time stamp layout
+    monkeypatch.setattr(ivr_logger, "handlers", [handler, logging.NullHandler()])
+    assert turns._only_handler() is None  # anyone else listening: through logging
+
+
+def test_a_plain_turn_makes_two_store_round_trips_and_a_transfer_reads_who_is_away(app, client, monkeypatch):
+    store = app.extensions["ivr"].store
+    calls: list[str] = []
+    for name in ("load", "save", "availability", "get_value", "put_value", "add_record", "enqueue"):
+        real = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *args, _name=name, _real=real: calls.append(_name) or _real(*args))
+    post(client, "/voice", form())
+    calls.clear()
+    post(client, "/voice/turn?t=0", form(Digits="1"))  # the main menu
+    assert calls == ["load", "save"]
+    calls.clear()
+    post(client, "/voice/turn?t=1", form(Digits="3"))  # a coordinator: the transfer rings
+    assert calls == ["load", "availability", "get_value", "save"]

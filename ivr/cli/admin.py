@@ -8,13 +8,15 @@ teams file among the flows (IVR_FLOWS_DIR, else `flows`), America/Los_Angeles wi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import getpass
 import io
 import os
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -91,7 +93,7 @@ def _short(text: str, width: int = SUMMARY_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def _table(header: tuple[str, ...], rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -167,9 +169,12 @@ def records_show(store: Store, record_id: str) -> None:
 @records_group.command("export")
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV (the only format for now).")
 @click.option("--kind", type=KIND_CHOICE, help="Only records of this kind.")
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write to FILE (created or replaced, readable by you alone: records hold member ids and "
+                   "dates of birth) [default: standard output].")
 @with_store
-def records_export(store: Store, as_csv: bool, kind: str | None) -> None:
-    """Every record (newest first) to standard output, with a header row."""
+def records_export(store: Store, as_csv: bool, kind: str | None, output: str | None) -> None:
+    """Every record (newest first), with a header row."""
     if not as_csv:
         raise click.UsageError("choose a format: --csv")
     found = rec.load_all(store, kind, limit=None)
@@ -177,8 +182,31 @@ def records_export(store: Store, as_csv: bool, kind: str | None) -> None:
     writer = csv.DictWriter(out, fieldnames=rec.CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rec.to_csv_rows(found, line_zone()))
-    click.echo(out.getvalue(), nl=False)
     audit.record(store, _now(), _login(), "cli", audit.EXPORTED, detail=f"{len(found)} record(s) as CSV")
+    if output is None:
+        click.echo(out.getvalue(), nl=False)
+        return
+    try:
+        write_private(output, out.getvalue().encode("utf-8"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"{len(found)} record{'' if len(found) == 1 else 's'} written to {output}", err=True)
+
+
+def write_private(path: str, data: bytes) -> None:
+    """Write a file only its owner can read: a new file (mode 0600) in the same folder that then takes
+    the name, so neither a file already there with a wider mode nor a half-written export is ever read."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _login() -> str:

@@ -222,7 +222,8 @@ def _bound(node: nodes.Node) -> int:
         case nodes.CondExpr(expr1=first, expr2=second):
             return max(_bound(first), _bound(second) if second is not None else 0)
         case nodes.If(body=body, elif_=elifs, else_=orelse):
-            branches = [body, orelse, *([branch] for branch in elifs)]
+            branches: list[list[nodes.Node]] = [body, orelse]
+            branches.extend([branch] for branch in elifs)
             return max(sum(_bound(child) for child in branch) for branch in branches)
         case nodes.For(iter=items, body=body, else_=orelse, recursive=False):
             if not isinstance(items, (nodes.List, nodes.Tuple)) or len(items.items) > MAX_LOOP_ITEMS:
@@ -240,8 +241,9 @@ def _bound(node: nodes.Node) -> int:
                 return _FIXED_FILTERS[name]
             if name in ("default", "d"):
                 return max([_bound(inner), *(_bound(arg) for arg in args)])
-            if name == "replace" and len(args) >= 2 and all(isinstance(a, nodes.Const) for a in args[:2]):
-                old, new = (str(a.value) for a in args[:2])
+            if name == "replace" and len(args) >= 2 and isinstance(args[0], nodes.Const) \
+                    and isinstance(args[1], nodes.Const):
+                old, new = str(args[0].value), str(args[1].value)
                 return _bound(inner) * max(1, -(-len(new) // max(1, len(old))))
             if name in _FILTER_GROWTH:
                 return max(_SPOKEN_MIN.get(name, 0), _bound(inner) * _FILTER_GROWTH[name])

@@ -5,7 +5,8 @@
   call racing (a retried request, a status callback overlapping a turn) cannot silently
   overwrite each other: the loser sees False and reloads. They expire, so an abandoned
   call's state goes away on its own.
-- `SharedValues`: values every worker and host sees (a flow's source, who last answered).
+- `SharedValues`: values every worker and host sees (a flow's source, who last answered), each
+  expiring or kept until replaced.
 - `Records`: what must outlive a call (voicemails, callback requests, ...), written once
   under an id the caller chooses and never expiring.
 - `Availability`: whether each coordinator is available.
@@ -69,10 +70,12 @@ class CallStates(Protocol):
 
 
 class SharedValues(Protocol):
-    """Values shared by every worker and host, each with its own expiry."""
+    """Values shared by every worker and host, each with its own expiry or none."""
 
-    def put_value(self, name: str, blob: bytes, ttl_seconds: float) -> None:
-        """Keep a value (not a call's), replacing any before."""
+    def put_value(self, name: str, blob: bytes, ttl_seconds: float | None) -> None:
+        """Keep a value (not a call's), replacing any before (and its expiry): for `ttl_seconds`,
+        or with None until it is replaced (what must outlive any TTL, such as a flow's last good
+        version)."""
         ...
 
     def get_value(self, name: str) -> bytes | None:
@@ -403,6 +406,13 @@ class Store(CallStates, SharedValues, Records, Availability, Outbox, DeskStore, 
         """Whether the backend answers; never raises."""
         ...
 
+    def check_writable(self, timeout: float) -> bool:
+        """Whether the backend takes a write now: one small real write (a key or row of its own,
+        never call data), given up after about `timeout` seconds; never raises. A server that
+        answers reads but refuses writes (locked, read-only, out of memory or disk, too few
+        replicas) is not writable."""
+        ...
+
     def describe(self) -> str:
         """Where the data is, as a URL with any password masked (for SQLite, naming its file)."""
         ...
@@ -428,6 +438,15 @@ def _named(name: str, value: str) -> None:
 def _limit(limit: int) -> None:
     if limit < 0:
         raise ValueError(f"limit must not be negative, got {limit!r}")
+
+
+def check_ttl(ttl_seconds: float | None) -> None:
+    """Refuse an expiry that is not a positive finite number of seconds (None means none)."""
+    if ttl_seconds is None:
+        return
+    _finite("ttl_seconds", ttl_seconds)
+    if ttl_seconds <= 0:
+        raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
 
 
 def check_record(record_id: str, kind: str, created_at: float) -> None:

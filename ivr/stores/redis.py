@@ -26,10 +26,23 @@ only 14 significant digits, so due_at is kept as a string, the repr of the Pytho
 (exact, as a sorted-set score is). No outbox key expires. One hash per item would need no
 JSON, but a script that finds ids in a sorted set would then touch keys it was not given.
 
-Every Redis error that means "unreachable" (connection, timeout, a read-only replica)
-becomes StoreUnavailable in one place, `_unavailable`. The turn's load and save go over
-each thread's own connection (`OwnConnection`), which leans on semi-internal redis-py API
-(`make_connection`, `send_command`, `read_response`) on purpose, for speed.
+Entries the previous release wrote are read as they are, with no step at the upgrade: the
+records hash then held "<length of kind>:<kind><created_at>:<blob>", an outbox item
+"<length of kind>:<kind><payload>" and its meta "<state>:<attempts>:<due_at>:<length of
+note>:<note><last error>". A JSON value opens with "{", an old one with a digit or a letter,
+so one byte tells them apart. Records are written once and never again, so Python reads both
+forms for good (`_unpack_record`). An old outbox item is rewritten in today's layout by the
+first script that touches it (`_ITEM`), inside that script, so it is never half converted; a
+pending one moves to JSON when it is next claimed. Reading both was chosen over an upgrade
+command that an operator must run: until it ran, every claim would fail on the first old
+item (no text would leave) and every listing on the first old record, and the cost of
+reading both is one byte compared per entry and this paragraph's code.
+
+Every Redis error that means "unreachable" or "cannot write now" (connection, timeout, a
+read-only replica, out of memory, too few replicas, a failing disk) becomes StoreUnavailable
+in one place, `_unavailable`. The turn's load and save go over each thread's own connection
+(`OwnConnection`), which leans on semi-internal redis-py API (`make_connection`,
+`send_command`, `read_response`) on purpose, for speed.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 from types import TracebackType
 from typing import Any
@@ -46,37 +60,33 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ReadOnlyError
+from redis.exceptions import MasterDownError, NoScriptError, OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from ivr.stores.protocols import (
-    DEAD,
-    DONE,
-    OUTBOX_STATES,
-    PENDING,
-    OutboxItem,
-    StoreUnavailable,
-    check_availability,
-    check_claim,
-    check_item,
-    check_list,
-    check_outbox,
-    check_purge,
-    check_record,
-    check_requeue,
-    check_retry,
-)
+from ivr.stores import protocols
+from ivr.stores.protocols import DEAD, DONE, OUTBOX_STATES, PENDING, OutboxItem, StoreUnavailable
 from ivr.stores.redis_desk import RedisDesk
 
 CLUSTER_SCHEMES = {"redis-cluster": "redis", "rediss-cluster": "rediss"}
 
 # A failover replica answers writes with READONLY: as unavailable as a dead server.
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
+# A server that answers but takes no write now: out of memory, its master down, too few
+# replicas (min-replicas-to-write), or a snapshot failing (stop-writes-on-bgsave-error).
+_CANNOT_WRITE = (OutOfMemoryError, MasterDownError)
+_CANNOT_WRITE_CODES = re.compile(r"\b(?:NOREPLICAS|MISCONF|OOM|READONLY|MASTERDOWN)\b")
+
+
+def _cannot_write(exc: BaseException | None) -> bool:
+    if isinstance(exc, _CANNOT_WRITE):
+        return True
+    # Redis answers with the code first; from inside a script it may come later in the message.
+    return isinstance(exc, ResponseError) and _CANNOT_WRITE_CODES.search(str(exc)) is not None
 
 
 class _Unavailable:
-    """A `with` block in which Redis being unreachable becomes StoreUnavailable."""
+    """A `with` block in which Redis being unreachable, or unable to write, becomes StoreUnavailable."""
 
     def __enter__(self) -> None:
         return None
@@ -84,7 +94,7 @@ class _Unavailable:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if isinstance(exc, _UNAVAILABLE):
+        if isinstance(exc, _UNAVAILABLE) or _cannot_write(exc):
             raise StoreUnavailable(f"Redis store: {exc}") from exc
 
 
@@ -142,7 +152,41 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
 return 1
 """
 
-# Outbox. KEYS: items, meta, due; ARGV: id, kind, payload, due_at. Only if the id is new.
+# Outbox. Every script's KEYS start with the items and meta hashes.
+# The opening of every script on items: `item_of(id)`, the item's meta as a table (nil for an
+# unknown id). An item the previous release wrote (items "<n>:<kind><payload>", meta
+# "<state>:<attempts>:<due_at>:<n>:<note><last error>", n counting bytes) is first rewritten
+# in today's layout, both parts at once. One that is neither counts as unknown.
+_ITEM = """
+local function item_of(id)
+  local meta = redis.call('HGET', KEYS[2], id)
+  if not meta then
+    return nil
+  end
+  if string.sub(meta, 1, 1) == '{' then
+    return cjson.decode(meta)
+  end
+  local state, attempts, due, n, tail = string.match(meta, '^(%a+):(%d+):([^:]*):(%d+):(.*)$')
+  if not state then
+    return nil
+  end
+  n = tonumber(n)
+  local item = {kind = '', state = state, attempts = tonumber(attempts), due_at = due,
+                note = string.sub(tail, 1, n), last_error = string.sub(tail, n + 1)}
+  local packed = redis.call('HGET', KEYS[1], id)
+  if packed then
+    local size, rest = string.match(packed, '^(%d+):(.*)$')
+    if size then
+      item.kind = string.sub(rest, 1, tonumber(size))
+      redis.call('HSET', KEYS[1], id, string.sub(rest, tonumber(size) + 1))
+    end
+  end
+  redis.call('HSET', KEYS[2], id, cjson.encode(item))
+  return item
+end
+"""
+
+# KEYS: items, meta, due; ARGV: id, kind, payload, due_at. Only if the id is new.
 _ENQUEUE = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 0 then
   return 0
@@ -155,19 +199,18 @@ return 1
 
 # KEYS: items, meta, due; ARGV: now, lease end, limit. Leases each due pending item (soonest
 # first, ties by id) until the lease end, counting an attempt. Returns id, payload, meta for each.
-_CLAIM = """
+_CLAIM = _ITEM + """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, id in ipairs(ids) do
+  local item = item_of(id)
   local payload = redis.call('HGET', KEYS[1], id)
-  local meta = redis.call('HGET', KEYS[2], id)
-  local item = meta and cjson.decode(meta)
   if not payload or not item or item.state ~= 'pending' then
     redis.call('ZREM', KEYS[3], id)
   else
     item.attempts = item.attempts + 1
     item.due_at = ARGV[2]
-    meta = cjson.encode(item)
+    local meta = cjson.encode(item)
     redis.call('HSET', KEYS[2], id, meta)
     redis.call('ZADD', KEYS[3], ARGV[2], id)
     out[#out + 1] = id
@@ -178,32 +221,31 @@ end
 return out
 """
 
-# The start of every script on one item's meta (KEYS[1], field ARGV[1]): nothing to do for an
-# unknown id; else the meta as the table `item`.
-_READ_META = """
-local meta = redis.call('HGET', KEYS[1], ARGV[1])
-if not meta then
+# The start of every script on one item (field ARGV[1]): nothing to do for an unknown id; else
+# its meta as the table `item`.
+_READ_META = _ITEM + """
+local item = item_of(ARGV[1])
+if not item then
   return 0
 end
-local item = cjson.decode(meta)
 """
 
-# KEYS: meta, due, done, dead; ARGV: id, note. Done unless unknown or done already.
+# KEYS: items, meta, due, done, dead; ARGV: id, note. Done unless unknown or done already.
 _COMPLETE = _READ_META + """
 if item.state == 'done' then
   return 0
 end
 item.state = 'done'
 item.note = ARGV[2]
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(item))
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZADD', KEYS[3], item.due_at, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(item))
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZADD', KEYS[4], item.due_at, ARGV[1])
 return 1
 """
 
-# KEYS: meta, due, dead; ARGV: id, "retry" or "dead", due_at ("" to keep it), error, attempt
-# ("" for any). Only a pending item, and only if its attempts still equal `attempt`.
+# KEYS: items, meta, due, dead; ARGV: id, "retry" or "dead", due_at ("" to keep it), error,
+# attempt ("" for any). Only a pending item, and only if its attempts still equal `attempt`.
 _FAIL = _READ_META + """
 if item.state ~= 'pending' or (ARGV[5] ~= '' and tonumber(ARGV[5]) ~= item.attempts) then
   return 0
@@ -214,17 +256,17 @@ end
 item.last_error = ARGV[4]
 if ARGV[2] == 'dead' then
   item.state = 'dead'
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('ZADD', KEYS[3], item.due_at, ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZADD', KEYS[4], item.due_at, ARGV[1])
 else
-  redis.call('ZADD', KEYS[2], item.due_at, ARGV[1])
+  redis.call('ZADD', KEYS[3], item.due_at, ARGV[1])
 end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(item))
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(item))
 return 1
 """
 
-# KEYS: meta, due, dead; ARGV: id, due_at. Only a dead item: pending again, due at due_at, with
-# no attempts, its note and error kept.
+# KEYS: items, meta, due, dead; ARGV: id, due_at. Only a dead item: pending again, due at due_at,
+# with no attempts, its note and error kept.
 _REQUEUE = _READ_META + """
 if item.state ~= 'dead' then
   return 0
@@ -232,21 +274,21 @@ end
 item.state = 'pending'
 item.attempts = 0
 item.due_at = ARGV[2]
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(item))
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(item))
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 return 1
 """
 
 # KEYS: items, meta, the state's sorted set; ARGV: the highest due_at ("(<before>"), limit, the
 # state. Deletes up to `limit` of its items, soonest due first; an id whose meta is in another
 # state only leaves the set. Returns how many items went.
-_PURGE = """
+_PURGE = _ITEM + """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local purged = 0
 for _, id in ipairs(ids) do
-  local meta = redis.call('HGET', KEYS[2], id)
-  if meta and cjson.decode(meta).state == ARGV[3] then
+  local item = item_of(id)
+  if item and item.state == ARGV[3] then
     redis.call('HDEL', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     purged = purged + 1
@@ -258,17 +300,17 @@ return purged
 
 # KEYS: the items and meta hashes, then one or more states' sorted sets; ARGV: limit. Returns
 # id, payload, meta for up to `limit` ids of each set, soonest due first.
-_OUTBOX = """
+_OUTBOX = _ITEM + """
 local out = {}
 for k = 3, #KEYS do
   local ids = redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', '+inf', 'LIMIT', 0, tonumber(ARGV[1]))
   for _, id in ipairs(ids) do
+    local item = item_of(id)
     local payload = redis.call('HGET', KEYS[1], id)
-    local meta = redis.call('HGET', KEYS[2], id)
-    if payload and meta then
+    if payload and item then
       out[#out + 1] = id
       out[#out + 1] = payload
-      out[#out + 1] = meta
+      out[#out + 1] = cjson.encode(item)
     end
   end
 end
@@ -276,6 +318,7 @@ return out
 """
 
 _STATE_SET = {PENDING: "due", DONE: "done", DEAD: "dead"}
+WRITABLE_CHECK_TTL_MS = 60_000
 
 
 def _outbox_items(flat: list[bytes]) -> list[OutboxItem]:
@@ -293,6 +336,11 @@ def _pack_record(kind: str, created_at: float, blob: bytes) -> str:
 
 
 def _unpack_record(value: bytes) -> tuple[str, float, bytes]:
+    if value[:1] != b"{":  # the previous release's "<length of kind>:<kind><created_at>:<blob>"
+        length, _, rest = value.partition(b":")
+        size = int(length)
+        created_at, _, blob = rest[size:].partition(b":")
+        return rest[:size].decode(), float(created_at), blob
     record = json.loads(value)
     return record["kind"], float(record["created_at"]), base64.b64decode(record["blob"])
 
@@ -389,6 +437,7 @@ class RedisStore(RedisDesk):
         self._outbox = client.register_script(_OUTBOX)
         self._requeue = client.register_script(_REQUEUE)
         self._purge = client.register_script(_PURGE)
+        self._health: dict[tuple, redis.Redis] = {}  # check_writable's clients, by server and timeout
 
     @classmethod
     def from_url(
@@ -446,11 +495,12 @@ class RedisStore(RedisDesk):
         """The Redis key holding a shared value."""
         return f"{self.prefix}:value:{name}"
 
-    def put_value(self, name: str, blob: bytes, ttl_seconds: float) -> None:
-        """Keep a shared value, replacing any before."""
-        ttl_ms = round(ttl_seconds * 1000)
-        if ttl_ms <= 0:
-            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
+    def put_value(self, name: str, blob: bytes, ttl_seconds: float | None) -> None:
+        """Keep a shared value, replacing any before and its expiry; with no TTL, a key without one."""
+        protocols.check_ttl(ttl_seconds)
+        ttl_ms = None if ttl_seconds is None else round(ttl_seconds * 1000)
+        if ttl_ms is not None and ttl_ms <= 0:
+            raise ValueError(f"ttl_seconds must be at least a millisecond, got {ttl_seconds!r}")
         with _unavailable:
             self.client.set(self.value_key(name), blob, px=ttl_ms)
 
@@ -469,7 +519,7 @@ class RedisStore(RedisDesk):
 
     def add_record(self, record_id: str, kind: str, created_at: float, blob: bytes) -> bool:
         """Keep a durable record; True if new, False if the id was taken (nothing changes)."""
-        check_record(record_id, kind, created_at)
+        protocols.check_record(record_id, kind, created_at)
         keys = [self.records_key("data"), self.records_key("time"), self.records_key(f"kind:{kind}")]
         args = [record_id, _pack_record(kind, created_at, blob), repr(float(created_at))]
         return self._run(self._add_record, keys, args) == 1
@@ -484,7 +534,7 @@ class RedisStore(RedisDesk):
         self, kind: str | None = None, limit: int = 100, before: float | None = None
     ) -> list[tuple[str, str, float, bytes]]:
         """Records as (id, kind, created_at, blob), newest first, ties by greater id first."""
-        check_list(limit, before)
+        protocols.check_list(limit, before)
         if limit == 0:
             return []  # nothing asked for: no round trip
         index = self.records_key("time" if kind is None else f"kind:{kind}")
@@ -495,7 +545,7 @@ class RedisStore(RedisDesk):
 
     def set_availability(self, name: str, available: bool, at: float) -> None:
         """Record someone's availability; the same state again keeps the time it changed."""
-        check_availability(name, at)
+        protocols.check_availability(name, at)
         self._run(self._set_availability, [self.availability_key()], [name, "1" if available else "0", repr(float(at))])
 
     def availability(self) -> dict[str, tuple[bool, float]]:
@@ -514,13 +564,13 @@ class RedisStore(RedisDesk):
 
     def enqueue(self, item_id: str, kind: str, payload: bytes, due_at: float) -> bool:
         """Add a pending outbox item; True if new, False if the id was taken (nothing changes)."""
-        check_item(item_id, kind, due_at)
+        protocols.check_item(item_id, kind, due_at)
         keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key("due")]
         return self._run(self._enqueue, keys, [item_id, kind, payload, repr(float(due_at))]) == 1
 
     def claim(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
         """Lease up to `limit` due pending items to the caller, in one Lua script."""
-        check_claim(now, lease_seconds, limit)
+        protocols.check_claim(now, lease_seconds, limit)
         if limit == 0:
             return []
         until = float(now) + lease_seconds
@@ -529,17 +579,17 @@ class RedisStore(RedisDesk):
 
     def complete(self, item_id: str, note: str = "") -> bool:
         """Mark an item done; False if unknown or already done (its first note is kept)."""
-        keys = [self.outbox_key(part) for part in ("meta", "due", "done", "dead")]
+        keys = [self.outbox_key(part) for part in ("items", "meta", "due", "done", "dead")]
         return self._run(self._complete, keys, [item_id, note]) == 1
 
     def _fail_item(self, item_id: str, to: str, due_at: str, error: str, attempt: int | None) -> bool:
-        keys = [self.outbox_key(part) for part in ("meta", "due", "dead")]
+        keys = [self.outbox_key(part) for part in ("items", "meta", "due", "dead")]
         args = [item_id, to, due_at, error, "" if attempt is None else str(attempt)]
         return self._run(self._fail, keys, args) == 1
 
     def retry(self, item_id: str, due_at: float, error: str, attempt: int | None = None) -> bool:
         """Leave a pending item for another attempt at due_at (if still at `attempt`, when given)."""
-        check_retry(due_at)
+        protocols.check_retry(due_at)
         return self._fail_item(item_id, "retry", repr(float(due_at)), error, attempt)
 
     def give_up(self, item_id: str, error: str, attempt: int | None = None) -> bool:
@@ -548,13 +598,13 @@ class RedisStore(RedisDesk):
 
     def requeue(self, item_id: str, due_at: float) -> bool:
         """Put a dead item back to pending at due_at with no attempts; False if it was not dead."""
-        check_requeue(item_id, due_at)
-        keys = [self.outbox_key(part) for part in ("meta", "due", "dead")]
+        protocols.check_requeue(item_id, due_at)
+        keys = [self.outbox_key(part) for part in ("items", "meta", "due", "dead")]
         return self._run(self._requeue, keys, [item_id, repr(float(due_at))]) == 1
 
     def purge(self, state: str, before: float, limit: int) -> int:
         """Delete up to `limit` done or dead items due before `before`, soonest first, in one Lua script."""
-        check_purge(state, before, limit)
+        protocols.check_purge(state, before, limit)
         if limit == 0:
             return 0
         keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key(_STATE_SET[state])]
@@ -562,7 +612,7 @@ class RedisStore(RedisDesk):
 
     def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Items of one state or all, by due_at then id."""
-        check_outbox(state, limit)
+        protocols.check_outbox(state, limit)
         if limit == 0:
             return []
         keys = [self.outbox_key("items"), self.outbox_key("meta")]
@@ -578,6 +628,46 @@ class RedisStore(RedisDesk):
             return bool(self.client.ping())
         except Exception:
             return False
+
+    def check_writable(self, timeout: float) -> bool:
+        """Whether every primary takes a write (a SET of a key of its own that expires) within
+        `timeout` seconds in all; never raises. Each goes over a connection kept for these
+        checks, whose connect and reply timeouts share the bound, and is never retried."""
+        try:
+            targets = self._write_targets()
+            share = timeout / (2 * len(targets))
+            for pool, key in targets:
+                self._health_client(pool, share).set(key, b"1", px=WRITABLE_CHECK_TTL_MS)
+        except Exception:
+            return False
+        return True
+
+    def _write_targets(self) -> list[tuple[redis.ConnectionPool, str]]:
+        """Each primary's connection pool and a key it serves."""
+        if isinstance(self.client, redis.Redis):
+            return [(self.client.connection_pool, f"{self.prefix}:{{health}}:writable")]
+        targets = []
+        for node in self.client.get_primaries():
+            if node.redis_connection is None:
+                raise RedisConnectionError(f"no connection to {node.name}")
+            for n in range(1 << 16):  # about as many tries as there are primaries
+                key = f"{self.prefix}:{{health-{n}}}:writable"
+                if self.client.get_node_from_key(key).name == node.name:
+                    targets.append((node.redis_connection.connection_pool, key))
+                    break
+        return targets
+
+    def _health_client(self, pool: redis.ConnectionPool, timeout: float) -> redis.Redis:
+        """A client to the pool's server for write checks, with these timeouts and no retry."""
+        kwargs = pool.connection_kwargs
+        where = (kwargs.get("host"), kwargs.get("port"), kwargs.get("path"), kwargs.get("db"), timeout)
+        client = self._health.get(where)
+        if client is None:
+            options = {**kwargs, "socket_timeout": timeout, "socket_connect_timeout": timeout,
+                       "retry": Retry(NoBackoff(), 0)}
+            client = self._health.setdefault(where, redis.Redis(connection_pool=redis.ConnectionPool(
+                connection_class=pool.connection_class, **options)))
+        return client
 
     def describe(self) -> str:
         """The server (a cluster's first node), as a URL with any password masked."""
@@ -596,7 +686,10 @@ class RedisStore(RedisDesk):
         return f"{scheme}://{_login(kwargs)}{where}"
 
     def close(self) -> None:
-        """Close the client's pooled connections and this thread's own."""
+        """Close the client's pooled connections, this thread's own and the write checks'."""
         if self._own is not None:
             self._own.close()
+        for client in self._health.values():
+            client.close()
+        self._health.clear()
         self.client.close()

@@ -9,35 +9,46 @@ a writer wait its turn instead of failing. Every save takes the write lock up fr
 processes. Expired rows count as absent and are purged when a new call is stored.
 
 Any error of SQLite or of the file system becomes StoreUnavailable, in one place (`_Unavailable`).
+
+The files hold member ids and dates of birth, so they are the service's user's alone: the
+database is created 0600 (SQLite gives its -wal and -shm files the database's mode) in a
+folder created 0700. A folder or file left open to others, as earlier releases left them, is
+tightened on first use, with a log line, rather than refused: a refusal would take the line
+off the air at the upgrade for a fix the service can make itself. Only when it cannot (the
+folder is another user's) does it refuse, naming the chmod to run. Give the store a folder
+of its own: the folder of the file a sqlite:/// URL names is tightened too.
+
+A store uses one set of files for its whole life, in every thread and forked worker: the
+database it first opened (by inode), and the -wal and -shm files there while it holds a
+connection (SQLite removes them only when the last connection closes). Every use checks the
+database first, and every write the -wal and -shm too (a stat each, 2-3 us); a file deleted
+or replaced under the service is logged once, and from then on the uses that check it raise
+StoreUnavailable: the caller hears the apology, never "saved" into a file no one else sees.
+Nothing is ever created in its place: a marker (`<database>.created`) records that the
+database existed, so a worker started later does not make a fresh, empty one that only it
+would use. Restore the file and restart the service (or remove the marker to begin with an
+empty store).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
+from typing import NoReturn
+from urllib.parse import quote
 
-from ivr.stores.protocols import (
-    DEAD,
-    DONE,
-    PENDING,
-    OutboxItem,
-    StoreUnavailable,
-    check_availability,
-    check_claim,
-    check_item,
-    check_list,
-    check_outbox,
-    check_purge,
-    check_record,
-    check_requeue,
-    check_retry,
-)
+from ivr.stores import protocols
+from ivr.stores.protocols import DEAD, DONE, PENDING, OutboxItem, StoreUnavailable
 from ivr.stores.sqlite_desk import DESK_SCHEMA, SqliteDesk
+
+log = logging.getLogger("ivr.stores")
 
 PURGE_BATCH = 100  # expired rows removed per new call: bounded work on the hot path
 
@@ -82,9 +93,39 @@ CREATE INDEX IF NOT EXISTS ivr_outbox_state_due_at ON ivr_outbox (state, due_at,
 
 _OUTBOX_COLUMNS = "id, kind, payload, attempts, state, due_at, note, last_error"
 
+FOLDER_MODE, FILE_MODE = 0o700, 0o600
+MARKER_SUFFIX = ".created"
+SIDE_FILES = ("-wal", "-shm")
+WRITABLE_CHECK = "store:writable-check"  # the shared value check_writable writes
+WRITABLE_CHECK_TTL = 60.0
+
 
 def _item(row: tuple) -> OutboxItem:
     return OutboxItem(row[0], row[1], bytes(row[2]), row[3], row[4], row[5], row[6], row[7])
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """The file's (device, inode), or None when there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _private(path: str, mode: int) -> None:
+    """Take away every permission of others on a file or folder (group and world), or refuse."""
+    current = stat.S_IMODE(os.stat(path).st_mode)
+    if not current & 0o077:
+        return
+    try:
+        os.chmod(path, current & mode)
+    except PermissionError:
+        raise StoreUnavailable(f"{path} is open to other users (mode {current:04o}) and this user cannot change "
+                               f"that; it holds member records: run chmod {mode:o} {path}, or use another folder") \
+            from None
+    log.warning("%s was open to other users (mode %04o); now %04o: it holds member records",
+                path, current, current & mode)
 
 
 class _Unavailable:
@@ -133,16 +174,27 @@ class SqliteStore(SqliteDesk):
         # Connections inherited from a parent process: never used or closed here, since
         # closing them in the child could release the parent's locks; just kept alive.
         self._inherited: list[_ProcessConnections] = []
+        self.marker = path + MARKER_SUFFIX
+        # The files this store uses, each with the (device, inode) it had when first opened:
+        # the database for good, then its -wal and -shm while this process holds a connection.
+        self._files: tuple[tuple[str, tuple[int, int]], ...] = ()
+        self._lost_lock = threading.Lock()
+        self._reported: set[str] = set()
 
-    def _open(self) -> sqlite3.Connection:
-        parent = os.path.dirname(self.path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
+    def _open(self, alone: bool) -> sqlite3.Connection:
+        """A new connection to this store's files; `alone`: the process holds no other."""
+        if self._files:
+            # Alone, the side files may have gone with the last connection: they are learned again.
+            self._check_files(self._files[:1] if alone else self._files)
+        else:
+            self._prepare()
+        # mode=rw: SQLite never creates the file (only _prepare does, once).
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE below).
         # check_same_thread=False only so close() may close other threads' connections;
         # each connection is otherwise used by the thread that opened it.
         conn = sqlite3.connect(
-            self.path,
+            f"file:{quote(self.path)}?mode=rw",
+            uri=True,
             timeout=self._busy_timeout_ms / 1000,
             isolation_level=None,
             check_same_thread=False,
@@ -152,11 +204,77 @@ class SqliteStore(SqliteDesk):
             self._use_wal(conn)
             # NORMAL is durable against crashes of the app in WAL mode; call state is short-lived.
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.executescript(_SCHEMA + DESK_SCHEMA)
+            conn.executescript(_SCHEMA + DESK_SCHEMA)  # reads the database: its -wal and -shm exist from here on
+            self._learn_files(alone)
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _prepare(self) -> None:
+        """Before the first connection: the folder 0700, the database 0600, created only if this
+        store never had one (the marker says it had)."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, mode=FOLDER_MODE, exist_ok=True)
+        _private(folder, FOLDER_MODE)
+        # The marker is written after the database: seen first, it means the database existed.
+        marked = os.path.exists(self.marker)
+        if not os.path.exists(self.path):
+            if marked:
+                self._lost(self.path, "is missing, though this store was created here (see "
+                           f"{os.path.basename(self.marker)}); nothing is created in its place: restore it (without "
+                           "the -wal and -shm files left beside it) and restart the service, or remove the marker to "
+                           "begin with an empty store")
+            try:
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
+            except FileExistsError:
+                pass  # another worker created it first
+        for path in (self.path, *(self.path + suffix for suffix in SIDE_FILES)):
+            if os.path.exists(path):
+                _private(path, FILE_MODE)
+        if not os.path.exists(self.marker):
+            with open(os.open(self.marker, os.O_WRONLY | os.O_CREAT, FILE_MODE), "w", encoding="utf-8") as marker:
+                marker.write(f"The store {os.path.basename(self.path)} was created here. While this file exists, a "
+                             "missing database is an error: it is never created again.\n")
+
+    def _learn_files(self, alone: bool) -> None:
+        """Remember the files just opened: the database the first time, the -wal and -shm
+        whenever no other connection of this process kept them."""
+        if self._files and not alone:
+            return
+        if self._files:
+            files = [self._files[0]]
+        else:
+            identity = _identity(self.path)
+            if identity is None:
+                raise sqlite3.OperationalError("the database file went away as it was opened")
+            files = [(self.path, identity)]
+        for path in (self.path + suffix for suffix in SIDE_FILES):
+            identity = _identity(path)
+            if identity is not None:
+                files.append((path, identity))
+        self._files = tuple(files)
+
+    def _check_files(self, files: tuple[tuple[str, tuple[int, int]], ...]) -> None:
+        """Raise StoreUnavailable (logged once) if one of these files was deleted or replaced."""
+        for path, identity in files:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                self._lost(path, "was deleted while the service used it; nothing is created in its place: restore "
+                           "it (without the -wal and -shm files left beside it) and restart the service")
+            if (st.st_dev, st.st_ino) != identity:
+                self._lost(path, "was replaced by another file while the service used it; stop the service, remove "
+                           "the -wal and -shm files the old one left, and start it again to use the new one")
+
+    def _lost(self, path: str, what: str) -> NoReturn:
+        message = f"SQLite store file {path} {what}; until then every read and write fails"
+        with self._lost_lock:
+            first = message not in self._reported
+            self._reported.add(message)
+        if first:
+            log.error(message)
+        raise StoreUnavailable(message)
 
     def _use_wal(self, conn: sqlite3.Connection) -> None:
         # WAL is a property of the file, so usually it is already on. Switching needs an
@@ -175,7 +293,9 @@ class SqliteStore(SqliteDesk):
                 raise sqlite3.OperationalError(f"cannot use WAL journal mode, got {mode!r}")
             return
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self, write: bool = False) -> sqlite3.Connection:
+        """This thread's connection, once the files are found unchanged: the database for any use,
+        its -wal and -shm too for a write."""
         conns = self._conns
         pid = os.getpid()
         if conns.pid != pid:
@@ -184,8 +304,11 @@ class SqliteStore(SqliteDesk):
         me = threading.current_thread()
         entry = conns.by_thread.get(me.ident)  # type: ignore[arg-type]
         if entry is not None and entry[0] is me:
+            self._check_files(self._files if write else self._files[:1])
             return entry[1]
-        conn = self._open()
+        with conns.lock:
+            alone = not conns.by_thread
+        conn = self._open(alone)
         with conns.lock:
             # Threads come and go (e.g. a thread per request): close what dead ones left.
             for ident, (thread, old) in list(conns.by_thread.items()):
@@ -222,7 +345,7 @@ class SqliteStore(SqliteDesk):
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that holds the lock from its start (BEGIN IMMEDIATE)."""
         with self._unavailable:
-            conn = self._connection()
+            conn = self._connection(write=True)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -250,15 +373,15 @@ class SqliteStore(SqliteDesk):
         )
         return cursor.rowcount == 1
 
-    def put_value(self, name: str, blob: bytes, ttl_seconds: float) -> None:
-        """Keep a shared value, replacing any before."""
-        if ttl_seconds <= 0:
-            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
+    def put_value(self, name: str, blob: bytes, ttl_seconds: float | None) -> None:
+        """Keep a shared value, replacing any before; with no TTL it never expires (+inf)."""
+        protocols.check_ttl(ttl_seconds)
+        expires_at = float("inf") if ttl_seconds is None else self._clock() + ttl_seconds
         with self._unavailable:
-            self._connection().execute(
+            self._connection(write=True).execute(
                 "INSERT INTO ivr_value (name, blob, expires_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET blob = excluded.blob, expires_at = excluded.expires_at",
-                (name, blob, self._clock() + ttl_seconds),
+                (name, blob, expires_at),
             )
 
     def get_value(self, name: str) -> bytes | None:
@@ -271,7 +394,7 @@ class SqliteStore(SqliteDesk):
 
     def add_record(self, record_id: str, kind: str, created_at: float, blob: bytes) -> bool:
         """Keep a durable record; True if new, False if the id was taken (nothing changes)."""
-        check_record(record_id, kind, created_at)
+        protocols.check_record(record_id, kind, created_at)
         return self._change(
             "INSERT INTO ivr_record (id, kind, created_at, blob) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             (record_id, kind, float(created_at), blob),
@@ -289,7 +412,7 @@ class SqliteStore(SqliteDesk):
         self, kind: str | None = None, limit: int = 100, before: float | None = None
     ) -> list[tuple[str, str, float, bytes]]:
         """Records as (id, kind, created_at, blob), newest first, ties by greater id first."""
-        check_list(limit, before)
+        protocols.check_list(limit, before)
         where: list[str] = []
         params: list[object] = []
         if kind is not None:
@@ -308,7 +431,7 @@ class SqliteStore(SqliteDesk):
 
     def set_availability(self, name: str, available: bool, at: float) -> None:
         """Record someone's availability; the same state again keeps the time it changed."""
-        check_availability(name, at)
+        protocols.check_availability(name, at)
         self._change(
             "INSERT INTO ivr_availability (name, available, at) VALUES (?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET available = excluded.available, at = excluded.at"
@@ -324,7 +447,7 @@ class SqliteStore(SqliteDesk):
 
     def enqueue(self, item_id: str, kind: str, payload: bytes, due_at: float) -> bool:
         """Add a pending outbox item; True if new, False if the id was taken (nothing changes)."""
-        check_item(item_id, kind, due_at)
+        protocols.check_item(item_id, kind, due_at)
         return self._change(
             "INSERT INTO ivr_outbox (id, kind, payload, attempts, state, due_at) VALUES (?, ?, ?, 0, ?, ?)"
             " ON CONFLICT (id) DO NOTHING",
@@ -333,7 +456,7 @@ class SqliteStore(SqliteDesk):
 
     def claim(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
         """Lease up to `limit` due pending items to the caller, in one write transaction."""
-        check_claim(now, lease_seconds, limit)
+        protocols.check_claim(now, lease_seconds, limit)
         if limit == 0:
             return []
         until = float(now) + lease_seconds
@@ -354,7 +477,7 @@ class SqliteStore(SqliteDesk):
     def _change(self, sql: str, params: tuple) -> bool:
         """Run one write; whether it changed a row."""
         with self._unavailable:
-            return self._connection().execute(sql, params).rowcount == 1
+            return self._connection(write=True).execute(sql, params).rowcount == 1
 
     def complete(self, item_id: str, note: str = "") -> bool:
         """Mark an item done; False if unknown or already done (its first note is kept)."""
@@ -364,7 +487,7 @@ class SqliteStore(SqliteDesk):
 
     def retry(self, item_id: str, due_at: float, error: str, attempt: int | None = None) -> bool:
         """Leave a pending item for another attempt at due_at (if still at `attempt`, when given)."""
-        check_retry(due_at)
+        protocols.check_retry(due_at)
         return self._change(
             "UPDATE ivr_outbox SET due_at = ?, last_error = ? WHERE id = ? AND state = ?"
             " AND (? IS NULL OR attempts = ?)",
@@ -381,7 +504,7 @@ class SqliteStore(SqliteDesk):
 
     def requeue(self, item_id: str, due_at: float) -> bool:
         """Put a dead item back to pending at due_at with no attempts; False if it was not dead."""
-        check_requeue(item_id, due_at)
+        protocols.check_requeue(item_id, due_at)
         return self._change(
             "UPDATE ivr_outbox SET state = ?, attempts = 0, due_at = ? WHERE id = ? AND state = ?",
             (PENDING, float(due_at), item_id, DEAD),
@@ -389,7 +512,7 @@ class SqliteStore(SqliteDesk):
 
     def purge(self, state: str, before: float, limit: int) -> int:
         """Delete up to `limit` done or dead items due before `before`, soonest first, in one transaction."""
-        check_purge(state, before, limit)
+        protocols.check_purge(state, before, limit)
         if limit == 0:
             return 0
         with self._transaction() as conn:
@@ -401,7 +524,7 @@ class SqliteStore(SqliteDesk):
 
     def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Items of one state or all, by due_at then id."""
-        check_outbox(state, limit)
+        protocols.check_outbox(state, limit)
         where, params = ("WHERE state = ? ", (state,)) if state is not None else ("", ())
         with self._unavailable:
             rows = self._connection().execute(
@@ -413,6 +536,26 @@ class SqliteStore(SqliteDesk):
         """Whether the database file can be opened and queried; never raises."""
         try:
             self._connection().execute("SELECT 1 FROM ivr_call LIMIT 1").fetchall()
+        except Exception:
+            return False
+        return True
+
+    def check_writable(self, timeout: float) -> bool:
+        """Whether a write commits within about `timeout` seconds (the wait for a lock held
+        elsewhere); never raises."""
+        try:
+            with self._unavailable:
+                conn = self._connection()
+                conn.execute(f"PRAGMA busy_timeout = {max(0, round(timeout * 1000))}")
+                try:
+                    with self._transaction() as conn:
+                        conn.execute(
+                            "INSERT INTO ivr_value (name, blob, expires_at) VALUES (?, x'', ?)"
+                            " ON CONFLICT (name) DO UPDATE SET expires_at = excluded.expires_at",
+                            (WRITABLE_CHECK, self._clock() + WRITABLE_CHECK_TTL),
+                        )
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         except Exception:
             return False
         return True

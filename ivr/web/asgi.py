@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Container, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -77,27 +78,28 @@ class Front:
                 return
 
     async def _inline(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-        body = b""
+        environ = _environ(scope)
         if scope["method"] == "POST":
-            length = headers.get("content-length", "")
+            length = environ.get("CONTENT_LENGTH", "")
             if length.isdigit() and int(length) > MAX_BODY_BYTES:
                 return await _answer(send, 413, f"the body is over {MAX_BODY_BYTES} bytes")
             try:
-                body = await asyncio.wait_for(_read_body(receive), self.body_seconds)
+                async with asyncio.timeout(self.body_seconds):  # a timer on this task: no new task
+                    body = await _read_body(receive)
             except TimeoutError:
                 log.warning('{"outcome":"slow-body","path":"%s"}', scope["path"])
                 return await _answer(send, 408, "the body did not arrive in time")
             except _TooLarge:
                 return await _answer(send, 413, f"the body is over {MAX_BODY_BYTES} bytes")
-        reply: dict[str, Any] = {}
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        reply: list[Any] = []
 
         def start_response(status: str, response_headers: list[tuple[str, str]], exc_info=None) -> None:
-            reply["status"], reply["headers"] = status, response_headers
+            reply[:] = status, response_headers
 
-        chunks = self.inline(_environ(scope, headers, body), start_response)
-        await send({"type": "http.response.start", "status": int(reply["status"].split(" ", 1)[0]),
-                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply["headers"]]})
+        chunks = self.inline(environ, start_response)
+        await send({"type": "http.response.start", "status": int(reply[0][:3]),
+                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply[1]]})
         await send({"type": "http.response.body", "body": b"".join(chunks)})
 
 
@@ -124,8 +126,8 @@ async def _answer(send: Send, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _environ(scope: Scope, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    """The WSGI environ of a webhook whose body has been read (as any WSGI server builds one)."""
+def _environ(scope: Scope) -> dict[str, Any]:
+    """The WSGI environ of a request, as any WSGI server builds one (its body is added once read)."""
     server = scope.get("server") or ("localhost", 80)
     client = scope.get("client") or ("", 0)
     raw_path = scope.get("raw_path")
@@ -133,28 +135,48 @@ def _environ(scope: Scope, headers: dict[str, str], body: bytes) -> dict[str, An
     environ: dict[str, Any] = {
         "REQUEST_METHOD": scope["method"],
         "SCRIPT_NAME": scope.get("root_path", ""),
-        "PATH_INFO": _unquoted(path),
+        "PATH_INFO": _unquoted(path) if "%" in path else path,
         "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
         "SERVER_NAME": server[0], "SERVER_PORT": str(server[1]),
         "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
         "REMOTE_ADDR": client[0],
         "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": io.StringIO(),
+        "wsgi.input": _EMPTY,
+        "wsgi.errors": sys.stderr,
         "wsgi.version": (1, 0), "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
-        "CONTENT_LENGTH": str(len(body)),
     }
-    if "content-type" in headers:
-        environ["CONTENT_TYPE"] = headers["content-type"]
-    for name, value in headers.items():
-        if name not in ("content-type", "content-length"):
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
+    for name, value in scope["headers"]:
+        key = _HEADER_KEYS.get(name) or _header_key(name)
+        environ[key] = value.decode("latin-1")
     return environ
+
+
+_EMPTY = io.BytesIO(b"")
+_HEADER_KEYS: dict[bytes, str] = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
+
+
+def _header_key(name: bytes) -> str:
+    key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+    if len(_HEADER_KEYS) < 256:  # the names a server sees repeat; remember a few hundred
+        _HEADER_KEYS[name] = key
+    return key
 
 
 def _unquoted(path: str) -> str:
     # WSGI's PATH_INFO is the percent-decoded path as latin-1 text (the signature puts the escapes back).
     return unquote_to_bytes(path).decode("latin-1")
+
+
+# How the web process runs: granian's ASGI interface, the factory called in each worker, workers
+# replaced when they die, headers read within 5 s (a slower client is cut off by granian itself).
+SERVER_FLAGS = ("--interface", "asgi", "--factory", "--respawn-failed-workers", "--http1-header-read-timeout", "5000",
+                "--no-access-log")
+
+
+def granian_command(app: str, host: str, port: int, workers: int) -> list[str]:
+    """The command that serves an ASGI factory the way the Procfile's web process does."""
+    return [sys.executable, "-m", "granian", *SERVER_FLAGS, "--host", host, "--port", str(port),
+            "--workers", str(workers), app]
 
 
 def create_service(config: dict | None = None) -> Front:

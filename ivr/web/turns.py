@@ -27,9 +27,12 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+import msgspec
 
 from ivr.engine.commands import Dial, Effect, Say
 from ivr.engine.events import EVERYONE_IN, CallStarted, Event, Staff
@@ -61,6 +64,41 @@ APOLOGY_NO_PERSON = (  # without a fallback number: no promise of a person
 )
 
 
+_LINE = msgspec.json.Encoder()  # the turn's log line: the same JSON as json.dumps's compact form, 10x faster
+
+
+class StderrLines(logging.StreamHandler):
+    """The service's own handler for the `ivr` loggers: lines to stderr, as logging would write them.
+
+    While it is the only handler a turn's line would reach, `_log_line` writes to it directly:
+    a record, a formatter and the lookups in between cost about 20 us of a turn's CPU.
+    """
+
+
+def _log_line(level: int, line: str) -> None:
+    handler = _only_handler()
+    if handler is None:
+        log.log(level, line)
+    elif log.isEnabledFor(level) and level >= handler.level:
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        text = f"{stamp},{int(now * 1000) % 1000:03d} {logging.getLevelName(level)} {log.name} {line}\n"
+        with handler.lock or nullcontext():
+            handler.stream.write(text)
+            handler.flush()
+
+
+def _only_handler() -> StderrLines | None:
+    """The service's own handler, when it is the only place the turn's log line would go."""
+    parent = log.parent
+    if log.handlers or log.filters or not log.propagate or parent is None or parent.name != "ivr":
+        return None
+    if len(parent.handlers) != 1 or parent.filters or (parent.propagate and logging.getLogger().handlers):
+        return None
+    handler = parent.handlers[0]
+    return handler if isinstance(handler, StderrLines) and not handler.filters else None
+
+
 def utc_now() -> datetime:
     """The wall clock, as an aware datetime."""
     return datetime.now(UTC)
@@ -89,10 +127,6 @@ class CallService:
     def apology(self) -> str:
         """The safe route: sorry in both languages, then the main line (or goodbye)."""
         return self._apology
-
-    def check_flows(self) -> None:
-        """Pick up edited flow files (at most every second)."""
-        self.registry.check()
 
     def start(self, call_sid: str, event: CallStarted) -> str:
         """The first webhook of a call."""
@@ -129,7 +163,7 @@ class CallService:
             twiml = self.apology()
         fields["ms"] = round((time.perf_counter() - began) * 1000, 2)
         level = logging.ERROR if "error" in fields or fields.get("outcome") in ERROR_OUTCOMES else logging.INFO
-        log.log(level, json.dumps(fields, separators=(",", ":")))
+        _log_line(level, _LINE.encode(fields).decode())
         return twiml
 
     def _serve(self, call_sid: str, turn: int | None, event: Event, fields: dict) -> str:

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote_plus
 
@@ -69,15 +70,27 @@ class Form(dict):
         return self.repeated.get(name) or [self[name]]
 
 
+@dataclass(frozen=True)
+class Signing:
+    """How requests are checked: the auth token (None: not at all, in development only), the public
+    base URL Twilio calls, and the proxies whose X-Forwarded-* headers are believed without one."""
+
+    token: str | None
+    public_url: str | None = None
+    trusted_proxies: frozenset[str] = frozenset()
+
+    def signed_url(self, environ: dict) -> str:
+        trusted = environ.get("REMOTE_ADDR", "") in self.trusted_proxies
+        return signature.public_url(environ, self.public_url, trust_forwarded=trusted)
+
+
 class Webhooks:
     """The WSGI callable for `POST /voice...`; `other` serves every other request."""
 
-    def __init__(self, service: CallService, other: Callable, *, token: str | None, public_url: str | None,
-                 clock: Callable[[], datetime]):
+    def __init__(self, service: CallService, other: Callable, signing: Signing, clock: Callable[[], datetime]):
         self.service = service
         self.other = other
-        self.token = token
-        self.public_url = public_url
+        self.signing = signing
         self.clock = clock
         # path -> (the route, what to answer if it fails unexpectedly): the caller gets the
         # apology and the safe route, a coordinator's leg is declined (the caller's call goes
@@ -99,8 +112,6 @@ class Webhooks:
         route, safe_answer = self.routes[path]
         try:
             form = self._verified_form(environ)
-            if path != urls.FALLBACK:  # the fallback answers even when flows or the store cannot
-                self.service.check_flows()
             body = route(form, environ.get("QUERY_STRING", ""))
         except Refused as refused:
             headers = [("Content-Type", "text/plain; charset=utf-8")]
@@ -117,9 +128,10 @@ class Webhooks:
 
     def _verified_form(self, environ: dict) -> Form:
         form = read_form(environ)
-        if self.token:
-            url = signature.public_url(environ, self.public_url)
-            if not signature.check(self.token, url, form, environ.get("HTTP_X_TWILIO_SIGNATURE")):
+        token = self.signing.token
+        if token:
+            url = self.signing.signed_url(environ)
+            if not signature.check(token, url, form, environ.get("HTTP_X_TWILIO_SIGNATURE")):
                 fields = {"outcome": "forbidden", "path": environ.get("PATH_INFO")}
                 if environ.get(SIGNATURE_SETTINGS):  # signed with a Webhook Setting's key, not the auth token
                     fields["signature_settings"] = SETTINGS_REFUSED
@@ -208,7 +220,8 @@ def _body(environ: dict) -> bytes:
 def _pairs(body: bytes) -> list[tuple[str, str]]:
     """The (name, value) pairs of a url-encoded body, as `parse_qsl(keep_blank_values=True)` reads them.
 
-    Most of Twilio's ~30 fields need no unescaping, so only those with a `%` or `+` get it.
+    Most of Twilio's ~30 fields need no unescaping, so only those with a `%` or `+` get it: 1.8x
+    faster than parse_qsl on a Twilio form (`python -m bench.request`).
     """
     fields = body.decode("utf-8", "replace").split("&")
     if len(fields) > MAX_FIELDS:

@@ -131,6 +131,17 @@ def test_five_failures_in_a_row_lock_the_account_for_a_while(app, clock):
         "account locked", "account locked", "wrong name or password; locked after 5 in a row"]
 
 
+def test_a_password_hashed_more_weakly_is_hashed_again_on_sign_in(app, monkeypatch):
+    from argon2 import PasswordHasher
+
+    before = store_of(app).get_account("ana").password_hash
+    monkeypatch.setattr(accounts, "HASHER", PasswordHasher(time_cost=2, memory_cost=16, parallelism=1))
+    assert Browser(app).sign_in("ana").status_code == 302
+    after = store_of(app).get_account("ana").password_hash
+    assert after != before and "t=2" in after and accounts.verify(store_of(app).get_account("ana"), PASSWORD)
+    assert store_of(app).get_account("ana").epoch == 0  # the session that signed in stays
+
+
 def test_a_success_ends_the_streak(app):
     browser = Browser(app)
     for _ in range(4):

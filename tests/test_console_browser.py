@@ -97,6 +97,8 @@ def sign_in(page, served: Served, name: str, password: str = PASSWORD) -> None:
 
 
 def test_the_core_journey(served, page):
+    complaints: list[str] = []
+    page.on("console", lambda message: complaints.append(message.text) if message.type == "error" else None)
     record = served.voicemail()
     ref = rec.ref_of(record.id)
     sign_in(page, served, "ana")
@@ -136,6 +138,7 @@ def test_the_core_journey(served, page):
     assert "played-recording" in actions and actions[-1] == "closed"
     assert all("ana" in r for r in mine)
     assert any("signed-in" in r and "ana" in r for r in rows) and any("signed-out" in r for r in rows)
+    assert complaints == []  # nothing the Content-Security-Policy refused, no script error
 
 
 def test_the_board_refreshes_itself(served, page):

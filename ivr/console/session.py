@@ -19,11 +19,11 @@ import hashlib
 import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import session
 
-from ivr.console import Desk, audit
+from ivr.console import Desk, accounts, audit
 from ivr.console.accounts import verify
 from ivr.stores.protocols import Account
 
@@ -82,6 +82,9 @@ def sign_in(desk: Desk, name: str, password: str, address: str) -> SignIn:
         _failed(desk, name, address, why)
         return SignIn(None, LOCKED if in_a_row >= LOCK_FAILURES else WRONG)
     store.clear_failures(user_key)
+    if accounts.HASHER.check_needs_rehash(account.password_hash):  # the hashing got stronger since it was set
+        account = replace(account, password_hash=accounts.HASHER.hash(password))
+        store.put_account(account)
     session_id = secrets.token_urlsafe(32)
     store.put_value(_session_key(session_id), _session_value(account.name, account.epoch), SESSION_SECONDS)
     session.clear()

@@ -243,6 +243,21 @@ def test_without_a_secret_key_the_desk_is_off_and_the_line_serves(make_app):
     assert call.url is not None
 
 
+def test_in_development_every_worker_shares_one_key_kept_in_the_instance_folder(make_app, tmp_path):
+    import os
+
+    first = make_app(IVR_DEV=True, TWILIO_AUTH_TOKEN="")
+    second = make_app(IVR_DEV=True, TWILIO_AUTH_TOKEN="")
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"] and len(first.config["SECRET_KEY"]) == 64
+    assert os.stat(tmp_path / "instance" / "desk-development-key").st_mode & 0o777 == 0o600
+    assert first.config["SESSION_COOKIE_SECURE"] is False
+    assert "Strict-Transport-Security" not in first.test_client().get("/console/login").headers
+
+
+def test_outside_development_the_desk_asks_for_https_only(app):
+    assert Browser(app).get("/console/login").headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
 def test_an_admin_adds_users_and_sees_no_records(app, media):
     leave_voicemail(app, media)
     admin = Browser(app)

@@ -245,3 +245,15 @@ def test_the_worker_delivers_the_text(app, media):
     assert worker.run_once(app.extensions["ivr"].store, deliverer, now=now)["done"] == 1
     assert [(m["to"], m["body"]) for m in twilio.sent] == [
         ("+16265550111", "New voicemail for Care coordinators, 10:00. Open the desk.")]
+
+
+def test_the_shipped_teams_file_names_and_notifies_its_teams():
+    from ivr.flows.teams import team_title
+    from ivr.flows.teams_loader import load_teams
+
+    teams = load_teams(FLOWS / "teams.yaml").teams
+    assert (teams["coordinators"].title, teams["coordinators"].notify, teams["coordinators"].notify_minutes) == (
+        "Care coordinators", ("+16265550111",), 15)
+    assert (team_title(teams["transportation"]), teams["transportation"].notify_minutes) == ("Transportation desk", 15)
+    assert notify.text("callback", "Care coordinators", OPEN_HOURS) == (
+        "New call-back request for Care coordinators, 10:00. Open the desk.")

@@ -77,6 +77,20 @@ class Desk:
         return self.flows.get(self.flow_id)
 
 
+def _development_secret(folder: str) -> str:
+    """A key every worker of a development server shares: made once, kept in the instance folder (0600)."""
+    path = os.path.join(folder, "desk-development-key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with open(path, encoding="ascii") as existing:
+            return existing.read().strip()
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        key = secrets.token_hex(32)
+        out.write(key)
+    return key
+
+
 def init_app(app: Flask, service: Service) -> None:
     """Mount the desk on the app (see the module docstring)."""
     from flask_wtf.csrf import CSRFProtect
@@ -94,8 +108,9 @@ def init_app(app: Flask, service: Service) -> None:
             log.warning("SECRET_KEY is not set: the coordinators' desk (/console/) is off")
             app.register_blueprint(disabled_blueprint)
             return
-        secret = secrets.token_hex(32)
-        log.warning("DEVELOPMENT MODE: the desk signs sessions with a key made at start-up (set SECRET_KEY)")
+        secret = _development_secret(app.instance_path)
+        log.warning("DEVELOPMENT MODE: the desk signs sessions with a key kept in the instance folder "
+                    "(set SECRET_KEY)")
     app.config.update(
         SECRET_KEY=secret,
         SESSION_COOKIE_NAME="ivr_desk",
@@ -103,6 +118,7 @@ def init_app(app: Flask, service: Service) -> None:
         SESSION_COOKIE_SECURE=not dev,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_PATH="/console",
+        DESK_HSTS=not dev,
         WTF_CSRF_TIME_LIMIT=None,  # a token lives as long as the session, which the idle logoff ends
     )
     app.extensions["ivr.console"] = Desk(

@@ -66,6 +66,8 @@ def _headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
+    if current_app.config.get("DESK_HSTS"):
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
     response.headers["Referrer-Policy"] = "same-origin"  # the CSRF check over HTTPS wants it
     if request.endpoint != "console.static":
         response.headers["Cache-Control"] = "no-store"

@@ -101,7 +101,7 @@ def test_signing_in_goes_home_by_role_and_is_audited(app):
         assert browser.get(home).status_code == 200
     cookie = response.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    assert [action for _, action, _ in events(app)] == ["signed-in"] * 3
+    assert [action for _, action, _ in events(app)] == ["signed-in", "viewed-worklist", "signed-in", "signed-in"]
     assert store_of(app).audit_events(limit=1)[0].address == "127.0.0.1"
 
 
@@ -158,6 +158,19 @@ def test_failures_from_one_address_are_limited_across_names(app):
     response = browser.sign_in("ana")
     assert response.status_code == 401 and "this address" in response.get_data(as_text=True)
     assert Browser(app, "192.0.2.8").sign_in("ana").status_code == 302
+
+
+@pytest.mark.parametrize(("peer", "forwarded", "seen"), [
+    ("127.0.0.1", "", "127.0.0.1"),
+    ("127.0.0.1", "203.0.113.5", "203.0.113.5"),
+    ("127.0.0.1", "198.51.100.1, 203.0.113.5, 127.0.0.1", "203.0.113.5"),
+    ("192.0.2.9", "203.0.113.5", "192.0.2.9"),  # not a trusted proxy: its header is not believed
+])
+def test_the_address_behind_a_trusted_proxy(app, peer, forwarded, seen):
+    browser = Browser(app, peer)
+    browser.post("/console/login", {"username": "ana", "password": "wrong password!"},
+                 headers={"X-Forwarded-For": forwarded} if forwarded else {})
+    assert store_of(app).audit_events(limit=1)[0].address == seen
 
 
 def test_signed_out_after_fifteen_minutes_idle(app, clock):
@@ -309,6 +322,8 @@ def test_the_worklist_shows_what_the_caller_left_masked_oldest_first(app, media,
     assert "Wed Nov 25, 10:00" in page and ">en<" in page
     assert '<span data-count="open">2</span>' in page and '<span data-count="done">0</span>' in page
     assert "CA" not in " ".join(re.findall(r'href="([^"]+)"', page))  # no call id, let alone a number, in a URL
+    listed = store_of(app).audit_events(limit=1)[0]
+    assert (listed.user, listed.action, listed.detail) == ("ana", "viewed-worklist", "2 record(s); status=open")
 
 
 def test_the_worklist_filters_by_kind_and_status(app, media):

@@ -67,6 +67,7 @@ class Desk:
     dev: bool = False
     media_base: str = TWILIO_API
     http: Any = field(default=None)  # a requests.Session for Twilio's media, made on first use
+    trusted_proxies: frozenset[str] = frozenset({"127.0.0.1", "::1"})  # whose X-Forwarded-For is believed
 
     def now(self) -> float:
         """The time now (the app's clock), in seconds since the epoch."""
@@ -123,6 +124,8 @@ def init_app(app: Flask, service: Service) -> None:
     )
     app.extensions["ivr.console"] = Desk(
         store=cast(Store, service.store), flows=service.registry, flow_id=service.flow_id, clock=service.clock,
-        settings=settings, dev=dev, media_base=str(settings.get("TWILIO_MEDIA_BASE") or TWILIO_API).rstrip("/"))
+        settings=settings, dev=dev, media_base=str(settings.get("TWILIO_MEDIA_BASE") or TWILIO_API).rstrip("/"),
+        trusted_proxies=frozenset(part.strip() for part in str(settings.get("IVR_TRUSTED_PROXIES")
+                                                               or "127.0.0.1,::1").split(",") if part.strip()))
     CSRFProtect(app)
     app.register_blueprint(blueprint)

@@ -54,7 +54,19 @@ def _desk() -> Desk:
 
 
 def _address() -> str:
-    return request.remote_addr or ""
+    """The client's address: the peer's, or behind a trusted proxy the last hop of X-Forwarded-For
+    that is not one (what sign-in limits and the audit log record)."""
+    return client_address(request.remote_addr or "", request.headers.get("X-Forwarded-For", ""),
+                          _desk().trusted_proxies)
+
+
+def client_address(peer: str, forwarded: str, trusted: frozenset[str]) -> str:
+    """The address a request came from, believing X-Forwarded-For only from trusted proxies."""
+    if peer in trusted:
+        for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+            if hop not in trusted:
+                return hop
+    return peer
 
 
 def _htmx() -> bool:
@@ -235,6 +247,10 @@ def worklist(desk: Desk, account: Account) -> Any:
     rows = [(item, found[item.id]) for item in items if item.id in found]
     counts = desk.store.work_counts(teams=teams, kinds=kinds)
     counts["open"] = sum(counts[state] for state in OPEN_STATES)
+    # A list shows what callers left too: the reading is audited (the filters, how many were shown).
+    shown = ", ".join(f"{name}={value}" for name, value in chosen.items() if value)
+    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.LISTED, address=_address(),
+                 detail=f"{len(rows)} record(s); {shown}")
     context = {"rows": rows, "counts": counts, "chosen": chosen, "teams": account.teams, "page": PAGE,
                "titles": _titles(desk), "number_of": rec.callback_number}
     if _htmx():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 
 import pytest
 from desk_sim import FAST_HASHER, PASSWORD, SECRET, Browser, Clock, FakeTwilioMedia, add_account, silent_mp3
@@ -447,3 +448,45 @@ def test_purging_removes_old_done_records_and_never_the_audit_log(app, media, cl
     assert rec.load(store, record.id) is None and store.work_item(record.id) is None
     assert rec.load(store, open_one.id) is not None
     assert store.audit_events(limit=1000) == before
+
+
+def test_changing_ones_own_password(app):
+    browser = Browser(app)
+    browser.sign_in("ana")
+    browser.get("/console/password")
+    wrong = browser.post("/console/password", {"current": "not it at all", "new": "a new long secret",
+                                                 "again": "a new long secret"})
+    assert wrong.status_code == 400 and "current password is not right" in wrong.get_data(as_text=True)
+    differ = browser.post("/console/password", {"current": PASSWORD, "new": "a new long secret", "again": "other"})
+    assert differ.status_code == 400 and "differ" in differ.get_data(as_text=True)
+    done = browser.post("/console/password", {"current": PASSWORD, "new": "a new long secret",
+                                                "again": "a new long secret"})
+    assert done.status_code == 302 and done.headers["Location"] == "/console/login?reason=ended"
+    assert browser.get("/console/worklist").status_code == 302  # this session ended with the old password
+    assert Browser(app).sign_in("ana", "a new long secret").status_code == 302
+    assert events(app)[-2][1] == "password-set"
+
+
+@pytest.mark.redis
+def test_the_desk_on_redis(make_app, clock, media, redis_url):
+    app = make_app(CLOCK=clock, SECRET_KEY=SECRET, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_MEDIA_BASE=media.base,
+                   REDIS_URL=redis_url)
+    store = store_of(app)
+    name = f"redis{uuid.uuid4().hex[:12]}"
+    add_account(store, name, "coordinator", teams=("coordinators",), member="Ana Rivera")
+    record = leave_voicemail(app, media)
+    ref = rec.ref_of(record.id)
+    browser = Browser(app)
+    assert browser.sign_in(name).status_code == 302
+    assert browser.get("/console/worklist?status=new").status_code == 200
+    assert browser.get(f"/console/records/{ref}").status_code == 200
+    assert CALLER in browser.post(f"/console/records/{ref}/reveal", htmx=True).get_data(as_text=True)
+    assert browser.post(f"/console/records/{ref}/status", {"action": "claim"}, htmx=True).status_code == 200
+    assert browser.post(f"/console/records/{ref}/status", {"action": "done", "note": "ok"}).status_code == 302
+    assert store.work_item(record.id).state == CLOSED
+    assert [e.action for e in reversed(store.audit_events(user=name))] == [
+        "signed-in", "viewed-worklist", "viewed-record", "revealed-number", "claimed", "closed"]
+    assert browser.post("/console/logout").status_code == 302
+    assert browser.get("/console/worklist").status_code == 302
+    store.untrack(store.work_item(record.id))
+    store.delete_record(record.id, record.kind)

@@ -15,6 +15,7 @@ from ivr.engine.commands import Dial, Effect, Gather, Hangup, Record, Say
 from ivr.engine.step import MAX_STEPS, Phase, decode_state, encode_state, phase_of, step
 from ivr.engine.events import CallStarted, DialDone, Digits, NoInput, RecordingDone
 from ivr.flows.loader import lint_text
+from ivr.flows.messages import BUILT_IN
 from ivr.tools.phone import Phone
 
 NOW = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc)
@@ -53,10 +54,13 @@ def phase(flow, state):
     return phase_of(flow.nodes[state.node], state)
 
 def test_start_chains_say_into_the_first_menu(flow):
+    """Until the caller has chosen a language, everything is said in each of them."""
     state, commands, _ = step(flow, None, CallStarted(NOW))
     assert commands == (
         Say("Emergency? Dial 911.", "Polly.Joanna", "en-US"),
-        Gather(prompts=(Say("English 1, Spanish 2.", "Polly.Joanna", "en-US"),), timeout=6, num_digits=1),
+        Say("¿Emergencia? Marque 911.", "Polly.Lupe", "es-US"),
+        Gather(prompts=(Say("English 1, Spanish 2.", "Polly.Joanna", "en-US"),
+                        Say("Inglés 1, español 2.", "Polly.Lupe", "es-US")), timeout=6, num_digits=1),
     )
     assert (state.node, state.flow, state.flow_version, state.turn) == ("language", "demo", flow.version, 0)
 
@@ -374,3 +378,46 @@ def test_today_is_the_lines_whatever_zone_the_event_comes_in(moment):
     assert state.answers["day"] == "2026-11-30"
     assert texts(commands) == ["Today is 2026-11-30; you chose 2026-11-30."]
     assert [h.brief() for h in happened] == ["answer:day", "ended:when"]
+
+
+def test_before_a_language_is_chosen_system_phrases_and_transfers_are_in_each_language(flow):
+    state, commands = call(flow, "-")
+    assert texts(commands)[:2] == ["Sorry, I didn't hear anything. Take your time.",
+                                   "Perdón, no recibí ninguna respuesta. Tómese su tiempo."]
+    state, commands = call(flow, "-", "-")
+    assert state.node == "operator" and isinstance(commands[-1], Dial)
+    assert texts(commands)[:2] == [BUILT_IN["too_many_tries"]["en"], BUILT_IN["too_many_tries"]["es"]]
+    whisper = dict(commands[-1].whisper)
+    assert whisper["en"].startswith("Support line call. The caller has not chosen English or Spanish.")
+
+
+def test_choosing_the_first_language_still_counts_as_a_choice(flow):
+    state, commands = call(flow, "1")
+    assert state.lang == "en" and state.chosen == "caller"
+    state, commands = call(flow, "1", "8")
+    assert texts(commands) == ["Sorry, that is not one of the choices.", "Guide 1. Read-out 2. Member 3. Message 4."]
+
+
+def test_a_call_that_comes_with_its_language_skips_the_language_menu():
+    text = DEMO.replace('say: {en: "Emergency? Dial 911.", es: "¿Emergencia? Marque 911."}',
+                        'say: {en: "Emergency? Dial 911.", es: "¿Emergencia? Marque 911."}\n    every_language: true')
+    text = text.replace('menu: {en: "English 1, Spanish 2.", es: "Inglés 1, español 2."}',
+                        'menu: {en: "English 1, Spanish 2.", es: "Inglés 1, español 2."}\n    every_language: true')
+    flow, problems = lint_text(text, "demo.yaml")
+    assert flow is not None, problems
+    state, commands, happened = step(flow, None, CallStarted(NOW, lang="es"))
+    assert state.node == "main" and state.lang == "es" and state.chosen == "line"
+    assert texts(commands) == ["¿Emergencia? Marque 911.", "Guía 1. Lectura 2. Miembro 3. Mensaje 4."]
+    # A caller who chose at the menu hears an every_language node in each language again.
+    state, commands = call(flow, "2")
+    state, commands, _ = step(flow, state, Digits(NOW, "9"))
+    assert state.node == "language" and len(texts(commands)) == 2
+
+
+def test_a_flow_where_nobody_chooses_speaks_its_first_language():
+    text = DEMO.replace('"1": {next: main, set: {lang: en}}', '"1": main').replace(
+        '"2": {next: main, set: {lang: es}}', '"2": main')
+    flow, problems = lint_text(text, "demo.yaml")
+    assert flow is not None and not flow.chooses_language, problems
+    _, commands, _ = step(flow, None, CallStarted(NOW))
+    assert texts(commands) == ["Emergency? Dial 911.", "English 1, Spanish 2."]

@@ -13,6 +13,11 @@ Global keys (repeat, back, operator) are handled here, at every waiting node,
 unless the node itself gives the key a meaning. Silence and wrong keys count as
 tries; past the node's retries the caller goes to its `on_fail` node.
 
+Languages: a call whose flow lets callers choose (an option sets `lang`) speaks every
+language until the caller has chosen, system phrases included; a call that arrives with
+its language (a line of one language) speaks only that one and skips the menu that would
+ask for it.
+
 The engine does no I/O and reads no clock: time arrives with the event. State is
 small plain data (`CallState.to_dict`) so any store can keep it.
 """
@@ -34,11 +39,12 @@ from ivr.engine.events import CallStarted, DialDone, Digits, Event, NoInput, Rec
 from ivr.flows import speech, templates, validators
 from ivr.flows.actions import ACTIONS
 from ivr.flows.messages import LANGUAGE_NAMES
-from ivr.flows.model import (ActionNode, AnyNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode,
-                             Text, TransferNode)
+from ivr.flows.model import (ActionNode, AnyNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, Option, RecordNode,
+                             SayNode, Text, TransferNode)
 from ivr.flows.teams import candidates, is_open, next_opening
 
 STATE_VERSION = 1
+LINE, CALLER = "line", "caller"  # CallState.chosen: the language came with the call, or the caller chose it
 MAX_STEPS = 60  # nodes walked in one turn before the walk counts as a loop
 MAX_HISTORY = 20
 MAX_DIAL_NUMBERS = 10  # Twilio rings at most ten numbers at once
@@ -52,7 +58,7 @@ WITHHELD = frozenset({"+266696687", "+86282452253", "+7378742833", "+8656696", "
 class CallState(msgspec.Struct, rename={
         "version": "v", "flow": "f", "flow_version": "fv", "lang": "l", "node": "n", "section": "s",
         "pending": "pe", "tries": "t", "answers": "a", "history": "h", "turn": "tu", "ended": "e", "call": "c",
-        "tried": "tr"}):
+        "tried": "tr", "chosen": "lc"}):
     """Where one call stands, as plain data (stored as compact JSON with the schema version)."""
 
     flow: str
@@ -68,6 +74,7 @@ class CallState(msgspec.Struct, rename={
     ended: bool = False
     call: str = ""
     tried: list[str] = []  # members already rung by a transfer that hunts
+    chosen: str = ""  # who set the language: "" nobody yet, LINE (the call came with it), CALLER (a key)
     version: int = STATE_VERSION
 
     def copy(self) -> CallState:
@@ -123,9 +130,10 @@ def phase_of(node: AnyNode, state: CallState) -> Phase | None:
 
 
 def new_state(flow: Flow, lang: str | None = None) -> CallState:
-    """The state of a call that has not started yet."""
-    return CallState(flow=flow.id, flow_version=flow.version,
-                     lang=lang if lang is not None and lang in flow.languages else flow.languages[0])
+    """The state of a call that has not started yet (`lang`: the language it comes with, if any)."""
+    given = lang if lang is not None and lang in flow.languages else None
+    return CallState(flow=flow.id, flow_version=flow.version, lang=given or flow.languages[0],
+                     chosen=LINE if given or not flow.chooses_language else "")
 
 
 Turned = tuple[CallState, tuple[Command, ...], tuple[trail.Happening, ...]]
@@ -183,15 +191,22 @@ class _Turn:
             return -1
         return self.flow.calendar.business_days_after(self.now.date(), end)
 
-    def says(self, text: Text, value: str | None = None, every: bool = False) -> list[Say]:
-        """Text as speech in the call's language, or in each of the flow's languages in turn."""
-        langs = self.flow.languages if every else (self.st.lang,)
+    def languages(self, every: bool = False) -> tuple[str, ...]:
+        """The languages to speak in: every one until the caller has chosen (or for `every`,
+        unless the call came with its language), else the call's."""
+        chosen = self.st.chosen
+        return self.flow.languages if not chosen or (every and chosen != LINE) else (self.st.lang,)
+
+    def says(self, text: Text, value: Callable[[str], str] | None = None, every: bool = False) -> list[Say]:
+        """Text as speech in the call's language, or in each of the flow's languages in turn.
+
+        `value(lang)` fills the text's {value} (a read-back, an opening time) in each language."""
         out = []
-        for lang in langs:
+        for lang in self.languages(every):
             source = text.get(lang)
             personal = value is not None or templates.is_template(source)
             if value is not None:  # a read-back: the entry goes where the message says {value}
-                spoken = source.replace("{value}", value)
+                spoken = source.replace("{value}", value(lang))
             else:
                 spoken = templates.render(source, self.context(lang)) if personal else source
             out.append(Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang], personal))
@@ -396,9 +411,11 @@ class _Turn:
     def apply(self, sets) -> None:
         for name, value in sets:
             if name == "lang":
-                if value in self.flow.languages and value != self.st.lang:
+                if value in self.flow.languages:
+                    if value != self.st.lang or not self.st.chosen:
+                        self.happened.append(trail.LanguageChosen(value))
                     self.st.lang = value
-                    self.happened.append(trail.LanguageChosen(value))
+                    self.st.chosen = CALLER
             else:
                 self.st.answers[name] = value
 
@@ -423,6 +440,10 @@ class _Turn:
                         self.end()
                         return
                     node_id = node.next
+                case MenuNode() if (preset := self.preset_language(node)) is not None:
+                    self.apply(preset.sets)  # the call came with its language: no need to ask for it
+                    self.st.chosen = LINE
+                    node_id = preset.next
                 case SayNode() | MenuNode() | AskNode():
                     self.enter(node)
                     return
@@ -445,6 +466,12 @@ class _Turn:
                 case HangupNode():
                     self.end(node.say)
                     return
+
+    def preset_language(self, node: MenuNode) -> Option | None:
+        """The option of a language menu that picks the language a call came with, if it has one."""
+        if self.st.chosen != LINE:
+            return None
+        return next((opt for opt in node.options.values() if ("lang", self.st.lang) in opt.sets), None)
 
     def action(self, node: ActionNode) -> None:
         """Request a side effect; answers it produces (a confirmation number) are known at once."""
@@ -483,8 +510,8 @@ class _Turn:
             self.out.extend(self.says(self.message("team_closed")))
             opening = next_opening(self.flow.calendar, team, self.now)
             if opening is not None:
-                when = speech.opening_spoken(opening, self.now, self.st.lang)
-                self.out.extend(self.says(self.message("team_opens"), value=when))
+                self.out.extend(self.says(self.message("team_opens"),
+                                          value=lambda lang: speech.opening_spoken(opening, self.now, lang)))
             self.give_up(node, node.closed or node.no_answer, "goodbye")
             return
         if not self.members(node):
@@ -521,7 +548,11 @@ class _Turn:
         out = []
         for lang in self.flow.languages:
             names = LANGUAGE_NAMES.get(lang, LANGUAGE_NAMES["en"])
-            parts = [self.message("whisper_intro").get(lang).replace("{value}", names.get(self.st.lang, self.st.lang))]
+            if self.st.chosen:
+                intro = self.message("whisper_intro").get(lang).replace("{value}", names.get(self.st.lang, self.st.lang))
+            else:
+                intro = self.message("whisper_no_language").get(lang)
+            parts = [intro]
             if node.whisper is not None:
                 parts.append(templates.render(node.whisper.get(lang), self.context(lang)))
             parts.append(self.message("whisper_accept").get(lang))
@@ -563,8 +594,9 @@ class _Turn:
         elif isinstance(node, MenuNode):
             prompts += self.says(node.prompt, every=every)
         elif st.pending is not None:
-            spoken = speech.readback(node.validate, st.pending, st.lang)
-            prompts += self.says(self.message("readback"), value=spoken)
+            pending = st.pending
+            prompts += self.says(self.message("readback"),
+                                 value=lambda lang: speech.readback(node.validate, pending, lang))
         else:
             prompts += self.says(node.prompt)
             if node.expect == "yesno":

@@ -22,7 +22,7 @@ import yaml
 from ivr.flows import messages, validators
 from ivr.flows.actions import ACTIONS
 from ivr.flows.model import (ASK_TYPES, NODE_KINDS, ActionNode, AskNode, Branch, DecideNode, Flow, HangupNode, Keys,
-                   MenuNode, Option, RecordNode, SayNode, Text, TransferNode, Wait)
+                   MenuNode, Option, RecordNode, SayNode, Text, TransferNode, Wait, sets_language)
 from ivr.flows.checks import check_graph
 from ivr.flows.problems import FlowError, Problem
 from ivr.flows.teams import Calendar, Team, Teams, inline_team
@@ -197,6 +197,7 @@ class _Reading:
             teams=MappingProxyType(teams), nodes=MappingProxyType(nodes), values=MappingProxyType(values),
             calendar=shared.calendar if shared is not None else Calendar(),
             source=source, teams_file=shared,
+            chooses_language=len(self.languages) > 1 and any(sets_language(n) for n in nodes.values()),
         )
 
     def values(self, node: yaml.Node) -> dict[str, str]:

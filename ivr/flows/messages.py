@@ -14,7 +14,7 @@ BUILT_IN: dict[str, dict[str, str]] = {
     },
     "no_input": {
         "en": "Sorry, I didn't hear anything. Take your time.",
-        "es": "Perdón, no escuché nada. Tómese su tiempo.",
+        "es": "Perdón, no recibí ninguna respuesta. Tómese su tiempo.",
     },
     "invalid_entry": {
         "en": "Sorry, that entry doesn't look right.",
@@ -63,6 +63,10 @@ BUILT_IN: dict[str, dict[str, str]] = {
     "whisper_intro": {
         "en": "Support line call. The caller speaks {value}.",
         "es": "Llamada de la línea de apoyo. La persona habla {value}.",
+    },
+    "whisper_no_language": {
+        "en": "Support line call. The caller has not chosen English or Spanish.",
+        "es": "Llamada de la línea de apoyo. La persona no eligió inglés ni español.",
     },
     "whisper_accept": {
         "en": "To take the call, press 1. To decline, hang up.",

@@ -195,10 +195,22 @@ class Flow:
     calendar: Calendar = field(default_factory=Calendar)  # weekdays only, unless a teams file says more
     source: str = ""  # the flow file's text
     teams_file: Teams | None = None  # the teams file it was built with; `version` covers both texts
+    chooses_language: bool = False  # some option or branch sets lang: callers pick their language
 
     def node(self, node_id: str | None) -> AnyNode | None:
         """The node with this id, or None when it does not exist."""
         return self.nodes.get(node_id) if node_id else None
+
+
+def sets_language(node: AnyNode) -> bool:
+    """True for a node with an option or branch that sets the call's language."""
+    match node:
+        case MenuNode():
+            return any(name == "lang" for opt in node.options.values() for name, _ in opt.sets)
+        case DecideNode():
+            return any(name == "lang" for b in node.branches for name, _ in b.sets) or \
+                any(name == "lang" for name, _ in node.default_sets)
+    return False
 
 
 def successors(node: AnyNode) -> list[str]:

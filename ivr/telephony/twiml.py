@@ -107,7 +107,7 @@ def _record(response: VoiceResponse, command: Record, urls: TurnUrls) -> None:
 def render(commands: Iterable[Command], urls: TurnUrls) -> str:
     """Render one turn's commands as a TwiML document."""
     response = VoiceResponse()
-    ended = None
+    ended: Command | None = None
     pending: list[Prompt] = []  # prompts not yet placed: inside the next Gather, if one comes
     for command in commands:
         if isinstance(command, Effect):

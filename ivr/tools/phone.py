@@ -65,14 +65,15 @@ class Phone:
         self.effects: list[Effect] = []
         self.turns = 0
         self.call_id = "CA" + "0" * 32
-        self.visited: set[tuple[str, str]] = set()  # (node waited at, language)
+        self.visited: set[tuple[str, str]] = set()  # (node waited at, language it was spoken in)
 
     def _send(self, event) -> list[str]:
         self.state, self.commands, self.happened = step(self.flow, self.state, event)
         self.turns += 1
         self.effects.extend(c for c in self.commands if isinstance(c, Effect))
-        if self.state.node:
-            self.visited.add((self.state.node, self.state.lang))
+        if self.state.node:  # before the caller chooses a language, each is spoken
+            langs = self.flow.languages if not self.state.chosen else (self.state.lang,)
+            self.visited.update((self.state.node, lang) for lang in langs)
         lines = describe(self.commands)
         self.heard.extend(lines)
         return lines

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from ivr.engine.commands import Dial, Effect, Gather, Hangup, Record, Say
+from ivr.engine.commands import Dial, Effect, Gather, Hangup, Play, Record, Say
 from ivr.engine.step import MAX_STEPS, Phase, decode_state, encode_state, phase_of, step
 from ivr.engine.events import CallStarted, DialDone, Digits, NoInput, RecordingDone
 from ivr.flows.loader import lint_text
@@ -421,3 +421,55 @@ def test_a_flow_where_nobody_chooses_speaks_its_first_language():
     assert flow is not None and not flow.chooses_language, problems
     _, commands, _ = step(flow, None, CallStarted(NOW))
     assert texts(commands) == ["Emergency? Dial 911.", "English 1, Spanish 2."]
+
+
+TAGLINES = """
+flow: taglines
+start: language
+languages: [en, es]
+settings: {keys: {operator: null}}
+nodes:
+  language:
+    menu: {en: "For English, press 1.", es: "Para español, oprima 2."}
+    taglines:
+      - {say: "如需中文口译服务，请按3。", voice: Polly.Zhiyu, language: cmn-CN}
+      - {play: "https://cdn.example.org/tagline-vi.mp3"}
+    options:
+      "1": {next: bye, set: {lang: en}}
+      "2": {next: bye, set: {lang: es}}
+      "3": hold
+  hold:
+    say: {en: "Please hold.", es: "Por favor, espere."}
+    taglines: [{say: "请不要挂机。", voice: Polly.Zhiyu, language: cmn-CN}]
+    next: bye
+  bye:
+    hangup: {en: "Goodbye.", es: "Adiós."}
+"""
+
+
+def test_taglines_follow_a_prompt_each_in_its_own_voice(assert_valid_twiml):
+    from ivr.telephony.twiml import render
+    from ivr.web.urls import turn_urls
+
+    flow, problems = lint_text(TAGLINES, "taglines.yaml")
+    assert flow is not None, problems
+    _, commands, _ = step(flow, None, CallStarted(NOW))
+    gather = commands[-1]
+    assert gather.prompts[2:] == (Say("如需中文口译服务，请按3。", "Polly.Zhiyu", "cmn-CN"),
+                                  Play("https://cdn.example.org/tagline-vi.mp3"))
+    assert_valid_twiml(render(commands, turn_urls(0)))
+    state, commands = call(flow, "3")
+    assert texts(commands) == ["Please hold.", "Por favor, espere.", "请不要挂机。", "Goodbye.", "Adiós."]
+
+
+@pytest.mark.parametrize("tagline, message", [
+    ('{say: "x", voice: Google.cmn-CN-Standard-A, language: cmn-CN}', 'is not a voice Twilio\'s schema accepts'),
+    ('{say: "x", voice: Polly.Zhiyu, language: chinese}', 'is not a language tag such as cmn-CN'),
+    ('{say: "x", voice: Polly.Zhiyu}', "needs language"),
+    ('{play: "http://cdn.example.org/a.mp3"}', "which is not an https URL"),
+    ('{play: "https://cdn.example.org/a.mp3", voice: Polly.Zhiyu}', 'so it takes no "voice"'),
+])
+def test_bad_taglines_are_errors(tagline, message):
+    text = TAGLINES.replace('[{say: "请不要挂机。", voice: Polly.Zhiyu, language: cmn-CN}]', f"[{tagline}]")
+    flow, problems = lint_text(text, "taglines.yaml")
+    assert flow is None and any(message in p.message for p in problems), problems

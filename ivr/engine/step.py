@@ -34,7 +34,7 @@ from typing import Any
 import msgspec
 
 from ivr.engine import trail
-from ivr.engine.commands import Command, Dial, Effect, Gather, Hangup, Record, Say
+from ivr.engine.commands import Command, Dial, Effect, Gather, Hangup, Pause, Play, Prompt, Record, Say
 from ivr.engine.events import CallStarted, DialDone, Digits, Event, NoInput, RecordingDone
 from ivr.flows import speech, templates, validators
 from ivr.flows.actions import ACTIONS
@@ -211,6 +211,11 @@ class _Turn:
                 spoken = templates.render(source, self.context(lang)) if personal else source
             out.append(Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang], personal))
         return out
+
+    @staticmethod
+    def taglines(node: SayNode | MenuNode) -> list[Say | Play]:
+        """A node's lines in other languages, each in its own voice (or played)."""
+        return [Play(t.url) if t.url else Say(t.text or "", t.voice or "", t.language or "") for t in node.taglines]
 
     def message(self, name: str) -> Text:
         return self.flow.messages[name]
@@ -436,6 +441,7 @@ class _Turn:
             match node:
                 case SayNode() if len(node.sections) == 1:
                     self.out.extend(self.says(node.sections[0], every=node.every_language))
+                    self.out.extend(self.taglines(node))
                     if node.next is None:
                         self.end()
                         return
@@ -584,7 +590,7 @@ class _Turn:
             self.walk(node.id)
             return
         every = getattr(node, "every_language", False)
-        prompts = self.says(prefix, every=every) if prefix is not None else []
+        prompts: list[Prompt] = list(self.says(prefix, every=every)) if prefix is not None else []
         num_digits: int | None = 1
         finish = "#"
         if isinstance(node, SayNode):
@@ -593,6 +599,7 @@ class _Turn:
             prompts += self.says(self.message("section_last" if last else "section_next"), every=every)
         elif isinstance(node, MenuNode):
             prompts += self.says(node.prompt, every=every)
+            prompts += self.taglines(node)
         elif st.pending is not None:
             pending = st.pending
             prompts += self.says(self.message("readback"),

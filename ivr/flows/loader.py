@@ -22,7 +22,7 @@ import yaml
 from ivr.flows import messages, validators
 from ivr.flows.actions import ACTIONS
 from ivr.flows.model import (ASK_TYPES, NODE_KINDS, ActionNode, AskNode, Branch, DecideNode, Flow, HangupNode, Keys,
-                   MenuNode, Option, RecordNode, SayNode, Text, TransferNode, Wait, sets_language)
+                   MenuNode, Option, RecordNode, SayNode, Tagline, Text, TransferNode, Wait, sets_language)
 from ivr.flows.checks import check_graph
 from ivr.flows.problems import FlowError, Problem
 from ivr.flows.teams import Calendar, Team, Teams, inline_team
@@ -34,6 +34,9 @@ ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 VOICE_RE = re.compile(r"^(man|woman|Polly\.[A-Za-z]+)$")
+SPEECH_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
+URL_RE = re.compile(r"^https://[^\s]+$")
+TAGLINE_KEYS = {"say", "voice", "language", "play"}
 KEYPAD = frozenset("0123456789*#")
 RESERVED_NAMES = frozenset({"lang"})
 DEFAULT_VOICES = {"en": "Polly.Joanna", "es": "Polly.Lupe"}
@@ -44,8 +47,8 @@ TOP_KEYS = {"flow", "start", "languages", "settings", "teams", "values", "nodes"
 SETTINGS_KEYS = {"voices", "speech_languages", "timeout", "retries", "on_fail", "operator", "keys", "messages"}
 WAIT_KEYS = {"timeout", "retries", "on_fail", "reprompt"}
 KIND_KEYS = {
-    "say": {"say", "next", "every_language"} | WAIT_KEYS,
-    "menu": {"menu", "options", "every_language"} | WAIT_KEYS,
+    "say": {"say", "next", "every_language", "taglines"} | WAIT_KEYS,
+    "menu": {"menu", "options", "every_language", "taglines"} | WAIT_KEYS,
     "ask": {"ask", "expect", "save", "next", "choices", "length", "min_length", "max_length", "finish_key",
             "validate", "readback"} | WAIT_KEYS,
     "decide": {"decide", "default"},
@@ -218,7 +221,7 @@ class _Reading:
         voices = self.per_language(entries.get("voices"), DEFAULT_VOICES, "settings.voices", VOICE_RE,
                                    "a voice Twilio's schema accepts (Polly.Name, man or woman)", "bad-voice")
         speech = self.per_language(entries.get("speech_languages"), DEFAULT_SPEECH_LANGUAGES,
-                                   "settings.speech_languages", re.compile(r"^[a-z]{2,3}-[A-Z]{2}$"),
+                                   "settings.speech_languages", SPEECH_LANGUAGE_RE,
                                    "a language tag such as es-US", "bad-language-tag")
         keys = self.keys(entries.get("keys"))
         operator = self.ref(entries["operator"][1], "settings.operator") if "operator" in entries else None
@@ -383,13 +386,57 @@ class _Reading:
         return Wait(timeout=timeout or d.timeout, retries=d.retries if retries is None else retries,
                     on_fail=on_fail or d.on_fail, reprompt=reprompt)
 
-    def long_prompt(self, node: yaml.Node, text: Text | None, node_id: str) -> None:
+    def long_prompt(self, node: yaml.Node, text: Text | None, node_id: str, kind: str = "say") -> None:
         if text is None:
             return
         words = max(word_count(t) for t in text.by_lang.values())
         if words > WORDS_PER_PROMPT:
+            advice = {"say": "split it into sections (a list under say) or shorten it",
+                      "menu": "shorten it, or move some options to a second menu",
+                      "ask": "shorten it, or say the explanation in a say node before the question"}[kind]
             self.r.warn(node, f'prompt of "{node_id}" takes about {round(words / 2.5)} seconds to speak',
-                        "long-prompt", "split it into sections (a list under say) or shorten it")
+                        "long-prompt", advice)
+
+    def taglines(self, entries, node_id: str) -> tuple[Tagline, ...]:
+        """Lines in other languages, each `{say, voice, language}` or `{play: URL}`."""
+        if "taglines" not in entries:
+            return ()
+        out = []
+        for item in self.r.sequence(entries["taglines"][1], f'taglines of "{node_id}"') or []:
+            what = f'a tagline of "{node_id}"'
+            fields = self.r.mapping(item, what)
+            if fields is None:
+                continue
+            self.r.check_keys(fields, TAGLINE_KEYS, what)
+            if "play" in fields:
+                url = self.r.string(fields["play"][1], f"{what} play")
+                if url is not None and not URL_RE.match(url):
+                    self.r.error(fields["play"][1], f'{what} plays "{url}", which is not an https URL', "bad-value")
+                elif url is not None:
+                    out.append(Tagline(url=url))
+                for key in ("say", "voice", "language"):
+                    if key in fields:
+                        self.r.error(fields[key][0], f'{what} plays a recording, so it takes no "{key}"',
+                                     "unknown-key")
+                continue
+            missing = [key for key in ("say", "voice", "language") if key not in fields]
+            if missing:
+                self.r.error(item, f'{what} needs {", ".join(missing)} (or play: a recording\'s URL)', "missing-key")
+                continue
+            text = self.r.string(fields["say"][1], f"{what} say")
+            voice = self.r.string(fields["voice"][1], f"{what} voice")
+            language = self.r.string(fields["language"][1], f"{what} language")
+            if voice is not None and not VOICE_RE.match(voice):
+                self.r.error(fields["voice"][1], f'voice "{voice}" of {what} is not a voice Twilio\'s schema accepts '
+                                                 '(Polly.Name, man or woman)', "bad-voice")
+                voice = None
+            if language is not None and not SPEECH_LANGUAGE_RE.match(language):
+                self.r.error(fields["language"][1], f'language "{language}" of {what} is not a language tag such as '
+                                                    'cmn-CN', "bad-language-tag")
+                language = None
+            if text and voice and language:
+                out.append(Tagline(text=text, voice=voice, language=language))
+        return tuple(out)
 
     def node_say(self, node_id, key_node, entries, where, teams):
         value = entries["say"][1]
@@ -397,7 +444,7 @@ class _Reading:
             sections = []
             for item in value.value:
                 text = self.text(item, f'a section of "{node_id}"')
-                self.long_prompt(item, text, node_id)
+                self.long_prompt(item, text, node_id, "say")
                 if text is not None:
                     sections.append(text)
             if not sections:
@@ -407,12 +454,16 @@ class _Reading:
             self.long_prompt(value, text, node_id)
             sections = [text] if text is not None else []
         next_id = self.optional_ref(entries, "next", f'next of "{node_id}"')
+        taglines = self.taglines(entries, node_id)
+        if taglines and len(sections) > 1:
+            self.r.error(entries["taglines"][0], f'taglines go with a one-part say, not the sections of "{node_id}"',
+                         "unknown-key")
         return SayNode(**where, sections=tuple(sections), next=next_id, wait=self.wait(entries, node_id),
-                       every_language=self.every_language(entries))
+                       every_language=self.every_language(entries), taglines=taglines)
 
     def node_menu(self, node_id, key_node, entries, where, teams):
         prompt = self.text(entries["menu"][1], f'menu prompt of "{node_id}"')
-        self.long_prompt(entries["menu"][1], prompt, node_id)
+        self.long_prompt(entries["menu"][1], prompt, node_id, "menu")
         options_node = self.required(entries, "options", node_id, key_node, "menu")
         options = {}
         for key, (opt_key_node, opt_value) in ((self.r.mapping(options_node, f'options of "{node_id}"') or {})
@@ -435,7 +486,8 @@ class _Reading:
             self.r.warn(entries["options"][0], f'menu "{node_id}" has {len(options)} options', "long-menu",
                         "callers remember four or five; split it into two menus")
         return MenuNode(**where, prompt=prompt or Text(MappingProxyType({})), options=MappingProxyType(options),
-                        wait=self.wait(entries, node_id), every_language=self.every_language(entries))
+                        wait=self.wait(entries, node_id), every_language=self.every_language(entries),
+                        taglines=self.taglines(entries, node_id))
 
     def every_language(self, entries) -> bool:
         return bool(self.r.boolean(entries["every_language"][1], "every_language")) if "every_language" in entries \
@@ -443,7 +495,7 @@ class _Reading:
 
     def node_ask(self, node_id, key_node, entries, where, teams):
         prompt = self.text(entries["ask"][1], f'question of "{node_id}"')
-        self.long_prompt(entries["ask"][1], prompt, node_id)
+        self.long_prompt(entries["ask"][1], prompt, node_id, "ask")
         expect_node = self.required(entries, "expect", node_id, key_node, "ask")
         expect = self.r.string(expect_node, "expect") if expect_node is not None else None
         if expect is not None and expect not in ASK_TYPES:

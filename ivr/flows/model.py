@@ -61,6 +61,16 @@ class Branch:
 
 
 @dataclass(frozen=True, slots=True)
+class Tagline:
+    """A line in a language the flow has no menus in: said in its own voice, or a recording played."""
+
+    text: str | None = None
+    voice: str | None = None
+    language: str | None = None  # the speech language tag, e.g. cmn-CN
+    url: str | None = None  # a recording to play instead
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
     """Fields every node has."""
 
@@ -77,6 +87,7 @@ class SayNode(Node):
     next: str | None
     wait: Wait
     every_language: bool = False
+    taglines: tuple[Tagline, ...] = ()  # said after the text (one-section read-outs only)
     kind = "say"
 
 
@@ -88,6 +99,7 @@ class MenuNode(Node):
     options: Mapping[str, Option]
     wait: Wait
     every_language: bool = False
+    taglines: tuple[Tagline, ...] = ()  # said after the prompt
     kind = "menu"
 
 

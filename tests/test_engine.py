@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from ivr.engine.commands import Dial, Effect, Gather, Hangup, Play, Record, Say
+from ivr.engine.commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
 from ivr.engine.step import MAX_STEPS, Phase, decode_state, encode_state, phase_of, step
 from ivr.engine.events import CallStarted, DialDone, Digits, NoInput, RecordingDone
 from ivr.flows.loader import lint_text
@@ -176,19 +176,24 @@ def test_wrong_key_reprompts(flow):
     assert state.tries == 1
 
 
+WARNING = BUILT_IN["time_warning"]["en"]
+
+
 def test_digits_with_read_back(flow):
     state, commands = call(flow, "1", "3", "12345678")
-    assert texts(commands) == ["You entered 1 2 3 4 5 6 7 8. If that is right, press 1. To try again, press 2."]
+    assert texts(commands) == ["You entered 1 2 3 4, 5 6 7 8. If that is right, press 1. To try again, press 2."]
     assert phase(flow, state) is Phase.CONFIRMING and "member_id" not in state.answers
     retry, commands, _ = step(flow, state, Digits(NOW, "2"))
-    assert texts(commands) == ["Enter the member ID, then pound."] and phase(flow, retry) is Phase.ANSWERING
+    assert texts(commands) == ["Enter the member ID, then pound.", WARNING] and phase(flow, retry) is Phase.ANSWERING
     state, commands, _ = step(flow, state, Digits(NOW, "1"))
     assert state.answers["member_id"] == "12345678" and state.node == "date"
 
 
 def test_digits_gather_settings(flow):
+    """A digit entry warns before its time runs out, and offers more (36 CFR 1194.23(d))."""
     _, commands = call(flow, "1", "3")
-    assert commands[-1] == Gather(prompts=(Say("Enter the member ID, then pound.", "Polly.Joanna", "en-US"),),
+    assert commands[-1] == Gather(prompts=(Say("Enter the member ID, then pound.", "Polly.Joanna", "en-US"), Pause(5),
+                                           Say(WARNING, "Polly.Joanna", "en-US")),
                                   timeout=6, num_digits=None, finish_on_key="#")
     _, commands = call(flow, "1", "3", "12345678", "1")
     assert commands[-1].num_digits == 4
@@ -196,7 +201,7 @@ def test_digits_gather_settings(flow):
 
 def test_invalid_entry_is_refused(flow):
     state, commands = call(flow, "1", "3", "123")
-    assert texts(commands)[0] == "Sorry, that entry doesn't look right." and state.tries == 1
+    assert texts(commands)[0] == "That ID doesn't look right. A member ID has 8 to 14 numbers." and state.tries == 1
 
 
 def test_single_global_key_in_a_digits_answer(flow):
@@ -473,3 +478,51 @@ def test_bad_taglines_are_errors(tagline, message):
     text = TAGLINES.replace('[{say: "请不要挂机。", voice: Polly.Zhiyu, language: cmn-CN}]', f"[{tagline}]")
     flow, problems = lint_text(text, "taglines.yaml")
     assert flow is None and any(message in p.message for p in problems), problems
+
+
+def test_digit_entries_wait_their_own_time_and_the_warning_can_be_turned_off():
+    text = DEMO.replace("  retries: 1\n", "  retries: 1\n  timeout: 8\n  digits_timeout: 10\n  warn_after: 0\n")
+    flow, problems = lint_text(text, "demo.yaml")
+    assert flow is not None, problems
+    _, commands = call(flow, "1")
+    assert commands[-1].timeout == 8
+    _, commands = call(flow, "1", "3")
+    assert commands[-1].timeout == 10 and texts(commands) == ["Enter the member ID, then pound."]
+
+
+@pytest.mark.parametrize("validator, digits, message", [
+    ("ca_zip", "10001", "not_california"),
+    ("ca_zip", "9001", "invalid_zip"),
+    ("zip", "9001", "invalid_zip"),
+    ("dob", "13011950", "invalid_dob"),
+    ("future_date_mmdd", "1324", "invalid_date"),
+    ("time_hhmm", "2460", "invalid_time"),
+    ("phone", "0265550123", "invalid_phone"),
+    (None, "x", "invalid_entry"),
+])
+def test_each_validator_says_what_was_wrong(validator, digits, message):
+    from ivr.flows.validators import problem
+
+    assert problem(validator, digits, NOW) == message
+    assert message in BUILT_IN
+
+
+def test_a_zip_outside_california_is_named_as_such():
+    text = """
+flow: zip
+start: zip
+settings: {keys: {operator: null}}
+nodes:
+  zip:
+    ask: "Enter the pickup ZIP code."
+    expect: digits
+    validate: ca_zip
+    save: zip
+    next: bye
+  bye:
+    hangup: "Goodbye."
+"""
+    flow, problems = lint_text(text, "zip.yaml")
+    assert flow is not None, problems
+    _, commands = call(flow, "10001")
+    assert texts(commands)[0] == "That ZIP code is not in California. We can only pick up members in California."

@@ -222,6 +222,7 @@ BASE: dict[str, Any] = {
 }
 NUMBERS = [
     (("settings", "timeout"), 1, 60), (("settings", "retries"), 0, 9),
+    (("settings", "digits_timeout"), 1, 60), (("settings", "warn_after"), 0, 30),
     (("nodes", "member", "timeout"), 1, 60), (("nodes", "member", "retries"), 0, 9),
     (("nodes", "member", "length"), 1, 30), (("nodes", "member", "min_length"), 1, 30),
     (("nodes", "member", "max_length"), 1, 30),

@@ -273,7 +273,7 @@ class _Turn:
         else:
             value = self.check_digits(node, digits)
         if value is None:
-            self.fail(node, "reprompt" if node.expect != "digits" else "invalid_entry")
+            self.fail(node, "reprompt" if node.expect != "digits" else validators.problem(node.validate, digits, self.now))
         elif node.readback:
             self.st.pending = value
             self.present(node)
@@ -603,7 +603,7 @@ class _Turn:
         elif st.pending is not None:
             pending = st.pending
             prompts += self.says(self.message("readback"),
-                                 value=lambda lang: speech.readback(node.validate, pending, lang))
+                                 value=lambda lang: speech.readback(node.validate, pending, lang, self.now.date()))
         else:
             prompts += self.says(node.prompt)
             if node.expect == "yesno":
@@ -611,6 +611,9 @@ class _Turn:
             elif node.expect == "digits":
                 num_digits = node.max_length if node.min_length == node.max_length else None
                 finish = node.finish_key
+                if node.wait.warn_after:  # 36 CFR 1194.23(d): warn before the time runs out, offer more
+                    prompts.append(Pause(node.wait.warn_after))
+                    prompts += self.says(self.message("time_warning"))
         timeout = node.wait.timeout + node.wait.timeout * st.tries // 2  # more time after each miss
         st.node = node.id
         self.out.append(Gather(prompts=tuple(prompts), timeout=timeout, num_digits=num_digits, finish_on_key=finish))

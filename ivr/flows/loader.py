@@ -44,7 +44,10 @@ DEFAULT_SPEECH_LANGUAGES = {"en": "en-US", "es": "es-US"}
 WORDS_PER_PROMPT = 50  # about 20 seconds at a normal speaking rate (150 words a minute)
 
 TOP_KEYS = {"flow", "start", "languages", "settings", "teams", "values", "nodes", "description"}
-SETTINGS_KEYS = {"voices", "speech_languages", "timeout", "retries", "on_fail", "operator", "keys", "messages"}
+SETTINGS_KEYS = {"voices", "speech_languages", "timeout", "digits_timeout", "warn_after", "retries", "on_fail",
+                 "operator", "keys", "messages"}
+DEFAULT_TIMEOUT = 6
+DEFAULT_WARN_AFTER = 5
 WAIT_KEYS = {"timeout", "retries", "on_fail", "reprompt"}
 KIND_KEYS = {
     "say": {"say", "next", "every_language", "taglines"} | WAIT_KEYS,
@@ -79,6 +82,7 @@ class _Reading:
         self.languages: tuple[str, ...] = ("en",)
         self.current = ""  # the node being read, for recording template reads
         self.defaults = Wait(timeout=6, retries=2, on_fail=None, reprompt=None)
+        self.digits_defaults = (6, 5)  # (timeout, warn_after) of digit entries
 
     # -- values ------------------------------------------------------------------
     def ref(self, node: yaml.Node, what: str) -> str | None:
@@ -232,9 +236,15 @@ class _Reading:
                                     'to), or set keys.operator to null', "missing-operator")
             keys = Keys(keys.repeat, keys.back, None)
         timeout = self.r.integer(entries["timeout"][1], "settings.timeout", 1, 60) if "timeout" in entries else None
+        digits_timeout = (self.r.integer(entries["digits_timeout"][1], "settings.digits_timeout", 1, 60)
+                          if "digits_timeout" in entries else None)
+        warn_after = (self.r.integer(entries["warn_after"][1], "settings.warn_after", 0, 30)
+                      if "warn_after" in entries else None)
+        self.digits_defaults = (digits_timeout or timeout or DEFAULT_TIMEOUT,
+                                DEFAULT_WARN_AFTER if warn_after is None else warn_after)
         retries = self.r.integer(entries["retries"][1], "settings.retries", 0, 9) if "retries" in entries else None
         on_fail = self.ref(entries["on_fail"][1], "settings.on_fail") if "on_fail" in entries else None
-        self.defaults = Wait(timeout=timeout or 6, retries=2 if retries is None else retries,
+        self.defaults = Wait(timeout=timeout or DEFAULT_TIMEOUT, retries=2 if retries is None else retries,
                              on_fail=on_fail or operator, reprompt=None)
         return {"voices": voices, "speech_languages": speech, "keys": keys, "operator": operator,
                 "messages": self.messages(entries.get("messages"))}
@@ -377,14 +387,15 @@ class _Reading:
             return None
         return self.ref(entries[key][1], what)
 
-    def wait(self, entries, node_id: str) -> Wait:
+    def wait(self, entries, node_id: str, digits: bool = False) -> Wait:
         d = self.defaults
         timeout = self.r.integer(entries["timeout"][1], "timeout", 1, 60) if "timeout" in entries else None
         retries = self.r.integer(entries["retries"][1], "retries", 0, 9) if "retries" in entries else None
         on_fail = self.optional_ref(entries, "on_fail", f'on_fail of "{node_id}"')
         reprompt = self.text(entries["reprompt"][1], f'reprompt of "{node_id}"') if "reprompt" in entries else None
-        return Wait(timeout=timeout or d.timeout, retries=d.retries if retries is None else retries,
-                    on_fail=on_fail or d.on_fail, reprompt=reprompt)
+        default_timeout, warn_after = self.digits_defaults if digits else (d.timeout, 0)
+        return Wait(timeout=timeout or default_timeout, retries=d.retries if retries is None else retries,
+                    on_fail=on_fail or d.on_fail, reprompt=reprompt, warn_after=warn_after)
 
     def long_prompt(self, node: yaml.Node, text: Text | None, node_id: str, kind: str = "say") -> None:
         if text is None:
@@ -525,7 +536,7 @@ class _Reading:
         if prompt is None or expect is None or save is None:
             return None
         return AskNode(**where, prompt=prompt, expect=expect, save=save, next=next_id,
-                       wait=self.wait(entries, node_id), **extra)
+                       wait=self.wait(entries, node_id, digits=expect == "digits"), **extra)
 
     def digits_settings(self, entries, node_id: str) -> dict:
         out: dict = {}

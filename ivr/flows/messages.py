@@ -20,6 +20,41 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "en": "Sorry, that entry doesn't look right.",
         "es": "Perdón, esa respuesta no parece correcta.",
     },
+    "time_warning": {
+        "en": "Take your time. To hear the question again and have more time, press star. For a person, press 0.",
+        "es": "Tómese su tiempo. Para escuchar la pregunta otra vez y tener más tiempo, oprima la tecla de asterisco. "
+              "Para hablar con una persona, oprima 0.",
+    },
+    "invalid_date": {
+        "en": "That date doesn't look right. Please enter 4 numbers: 2 for the month, then 2 for the day.",
+        "es": "Esa fecha no parece correcta. Marque 4 números: primero 2 del mes y luego 2 del día.",
+    },
+    "invalid_dob": {
+        "en": "That date of birth doesn't look right. Please enter 8 numbers: 2 for the month, 2 for the day, "
+              "then 4 for the year.",
+        "es": "Esa fecha de nacimiento no parece correcta. Marque 8 números: primero 2 del mes, luego 2 del día "
+              "y luego 4 del año.",
+    },
+    "invalid_time": {
+        "en": "That time doesn't look right. Please enter 3 or 4 numbers. For example, for 9:30, press 9 3 0.",
+        "es": "Esa hora no parece correcta. Marque 3 o 4 números. Por ejemplo, para las 9:30, marque 9 3 0.",
+    },
+    "invalid_zip": {
+        "en": "That ZIP code doesn't look right. A ZIP code has 5 numbers.",
+        "es": "Ese código postal no parece correcto. Un código postal tiene 5 números.",
+    },
+    "not_california": {
+        "en": "That ZIP code is not in California. We can only pick up members in California.",
+        "es": "Ese código postal no es de California. Solo podemos recoger a los miembros en California.",
+    },
+    "invalid_member_id": {
+        "en": "That ID doesn't look right. A member ID has 8 to 14 numbers.",
+        "es": "Ese número no parece correcto. El número de miembro tiene de 8 a 14 números.",
+    },
+    "invalid_phone": {
+        "en": "That phone number doesn't look right. Please enter all 10 numbers, starting with the area code.",
+        "es": "Ese número de teléfono no parece correcto. Marque los 10 números, empezando con el código de área.",
+    },
     "yesno_hint": {
         "en": "For yes, press 1. For no, press 2.",
         "es": "Para sí, oprima 1. Para no, oprima 2.",

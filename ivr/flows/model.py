@@ -40,6 +40,7 @@ class Wait:
     retries: int
     on_fail: str | None
     reprompt: Text | None
+    warn_after: int = 0  # digit entries: seconds of silence after the question before "take your time" (0: none)
 
 
 @dataclass(frozen=True, slots=True)

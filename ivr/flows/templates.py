@@ -15,7 +15,7 @@ from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes, pass_context
 from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
-from ivr.flows.speech import MONTHS, date_spoken, digits_spoken, hhmm24, phone_spoken, time_spoken
+from ivr.flows.speech import MONTHS, date_spoken, digits_spoken, hhmm24, phone_spoken, time_at, time_spoken
 
 
 def _lang(ctx) -> str:
@@ -24,8 +24,8 @@ def _lang(ctx) -> str:
 
 
 @pass_context
-def _f_digits(ctx, value):
-    return digits_spoken(value, _lang(ctx))
+def _f_digits(ctx, value, group=0):
+    return digits_spoken(value, _lang(ctx), group=group)
 
 
 @pass_context
@@ -34,8 +34,8 @@ def _f_date(ctx, value, weekday=True, year=False):
 
 
 @pass_context
-def _f_time(ctx, value, meridiem=None):
-    return time_spoken(value, _lang(ctx), meridiem)
+def _f_time(ctx, value, meridiem=None, at=False):
+    return (time_at if at else time_spoken)(value, _lang(ctx), meridiem)
 
 
 @pass_context

@@ -526,3 +526,15 @@ nodes:
     assert flow is not None, problems
     _, commands = call(flow, "10001")
     assert texts(commands)[0] == "That ZIP code is not in California. We can only pick up members in California."
+
+
+def test_a_transfer_keeps_its_details_for_after_the_coordinator_accepts():
+    text = DEMO.replace('    whisper: {en: "Suggested: {{ recommendation }}.", es: "Sugerido: {{ recommendation }}."}',
+                        '    whisper: {en: "Suggested: {{ recommendation }}.", es: "Sugerido: {{ recommendation }}."}\n'
+                        '    details: {en: "Chronic: {{ chronic }}.", es: "Crónicas: {{ chronic }}."}')
+    flow, problems = lint_text(text, "demo.yaml")
+    assert flow is not None, problems
+    _, commands = call(flow, "1", "1", "1", "1")
+    dial = commands[-1]
+    assert dial.details == (("en", "Chronic: yes."), ("es", "Crónicas: yes."))
+    assert all("Chronic" not in text for _, text in dial.whisper)

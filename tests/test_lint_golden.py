@@ -60,7 +60,7 @@ def test_the_golden_set_covers_the_rules() -> None:
         "yaml-syntax", "duplicate-key", "unknown-kind", "unknown-key", "unknown-target", "missing-start",
         "bad-key", "missing-language", "unknown-language", "template", "unknown-answer", "bad-value",
         "unknown-team", "bad-phone", "bad-voice", "unknown-action", "missing-key", "missing-operator",
-        "unreachable", "dead-end", "long-menu", "long-prompt",
+        "unreachable", "dead-end", "long-menu", "long-prompt", "phi-in-whisper", "sensitive-in-whisper",
     }
 
 

@@ -243,3 +243,12 @@ def test_apology_passes_the_schema(assert_valid_twiml, lang, fallback):
     root = assert_valid_twiml(render_apology([Say(TEXT[lang], voice, language)], fallback))
     assert _verbs(root) == (["Say", "Dial", "Hangup"] if fallback else ["Say", "Hangup"])
     assert root[0].text == TEXT[lang]
+
+
+def test_accepting_says_the_details_to_the_coordinator_then_bridges(assert_valid_twiml):
+    from ivr.telephony.twiml import render_accept
+
+    root = assert_valid_twiml(render_accept(True, say("en", "Mental health or substance use: yes.")))
+    assert [child.tag for child in root] == ["Say"] and root[0].text == "Mental health or substance use: yes."
+    assert len(assert_valid_twiml(render_accept(True))) == 0
+    assert [child.tag for child in assert_valid_twiml(render_accept(False, say("en")))] == ["Hangup"]

@@ -546,7 +546,8 @@ class _Turn:
         self.st.tried = [*self.st.tried, *(m.name for m in members)] if team.strategy == "hunt" else []
         self.out.append(Dial(team=node.team, numbers=tuple(m.phone for m in members),
                              timeout=node.timeout or team.ring_seconds,
-                             language=self.flow.speech_languages[self.st.lang], whisper=self.whisper(node)))
+                             language=self.flow.speech_languages[self.st.lang], whisper=self.whisper(node),
+                             details=self.details(node)))
         self.happened.append(trail.TransferRang(node.id, node.team, len(members)))
 
     def whisper(self, node: TransferNode) -> tuple[tuple[str, str], ...]:
@@ -564,6 +565,12 @@ class _Turn:
             parts.append(self.message("whisper_accept").get(lang))
             out.append((lang, " ".join(p for p in parts if p)))
         return tuple(out)
+
+    def details(self, node: TransferNode) -> tuple[tuple[str, str], ...]:
+        """What the coordinator who accepted hears before the caller is put through, in each language."""
+        if node.details is None:
+            return ()
+        return tuple((lang, templates.render(node.details.get(lang), self.context(lang))) for lang in self.flow.languages)
 
     def wait_at(self, node) -> None:
         st = self.st

@@ -53,9 +53,9 @@ KIND_KEYS = {
     "say": {"say", "next", "every_language", "taglines"} | WAIT_KEYS,
     "menu": {"menu", "options", "every_language", "taglines"} | WAIT_KEYS,
     "ask": {"ask", "expect", "save", "next", "choices", "length", "min_length", "max_length", "finish_key",
-            "validate", "readback"} | WAIT_KEYS,
+            "validate", "readback", "sensitive"} | WAIT_KEYS,
     "decide": {"decide", "default"},
-    "transfer": {"transfer", "announce", "whisper", "timeout", "no_answer", "closed"},
+    "transfer": {"transfer", "announce", "whisper", "details", "timeout", "no_answer", "closed"},
     "record": {"record", "save", "max_length", "next", "timeout", "silent"},
     "action": {"action", "params", "next"},
     "hangup": {"hangup"},
@@ -70,7 +70,7 @@ class Facts:
     reads: dict[str, list[tuple[yaml.Node, str]]] = field(default_factory=dict)  # node id -> names read
     positions: dict[str, yaml.Node] = field(default_factory=dict)  # node id -> its key node
     constants: set[str] = field(default_factory=set)  # names under `values:`
-    whisper_reads: list[tuple[yaml.Node, str, str]] = field(default_factory=list)  # (where, node id, name)
+    whisper_reads: list[tuple[yaml.Node, str, str, str]] = field(default_factory=list)  # (where, node, name, key)
 
 
 class _Reading:
@@ -533,6 +533,8 @@ class _Reading:
             for key in digit_keys & entries.keys():
                 self.r.error(entries[key][0], f'"{key}" only goes with expect: digits', "unknown-key")
         next_id = self.optional_ref(entries, "next", f'next of "{node_id}"')
+        if "sensitive" in entries:
+            extra["sensitive"] = bool(self.r.boolean(entries["sensitive"][1], "sensitive"))
         if prompt is None or expect is None or save is None:
             return None
         return AskNode(**where, prompt=prompt, expect=expect, save=save, next=next_id,
@@ -617,21 +619,24 @@ class _Reading:
                          "unknown-team")
         announce = self.text(entries["announce"][1], f'announce of "{node_id}"') if "announce" in entries else None
         whisper = self.text(entries["whisper"][1], f'whisper of "{node_id}"') if "whisper" in entries else None
-        if whisper is not None:
+        details = self.text(entries["details"][1], f'details of "{node_id}"') if "details" in entries else None
+        for key, text in (("whisper", whisper), ("details", details)):
+            if text is None:
+                continue
             read = set()
-            for source in whisper.by_lang.values():
+            for source in text.by_lang.values():
                 try:
                     read |= template_names(source)
                 except TemplateProblem:
                     pass  # reported by self.text already
-            self.facts.whisper_reads.extend((entries["whisper"][1], node_id, name) for name in sorted(read))
+            self.facts.whisper_reads.extend((entries[key][1], node_id, name, key) for name in sorted(read))
         timeout = self.r.integer(entries["timeout"][1], "timeout", 5, 600) if "timeout" in entries else None
         no_answer = self.optional_ref(entries, "no_answer", f'no_answer of "{node_id}"')
         closed = self.optional_ref(entries, "closed", f'closed of "{node_id}"')
         if team is None:
             return None
         return TransferNode(**where, team=team, announce=announce, timeout=timeout, no_answer=no_answer,
-                            closed=closed, whisper=whisper)
+                            closed=closed, whisper=whisper, details=details)
 
     def node_record(self, node_id, key_node, entries, where, teams):
         prompt = self.text(entries["record"][1], f'record prompt of "{node_id}"')

@@ -119,6 +119,7 @@ class AskNode(Node):
     finish_key: str = "#"
     validate: str | None = None
     readback: bool = False
+    sensitive: bool = False  # a health answer: only for the coordinator who took the call (details, not whisper)
     kind = "ask"
 
 
@@ -142,6 +143,7 @@ class TransferNode(Node):
     no_answer: str | None
     closed: str | None = None  # where callers go outside the team's hours (default: no_answer)
     whisper: Text | None = None  # what the coordinator hears before accepting
+    details: Text | None = None  # what the coordinator hears after accepting, before the caller is bridged
     kind = "transfer"
 
 

@@ -167,9 +167,12 @@ def render_whisper(say: Say, accept_url: str, timeout: int = 10) -> str:
     return response.to_xml()
 
 
-def render_accept(accepted: bool) -> str:
-    """After the coordinator's key: an empty document bridges the call, Hangup declines it."""
+def render_accept(accepted: bool, details: Say | None = None) -> str:
+    """After the coordinator's key: Hangup declines; otherwise the details (if any) are said to the
+    coordinator, and the end of the document bridges the call."""
     response = VoiceResponse()
     if not accepted:
         response.hangup()
+    elif details is not None:
+        _prompt(response, details)
     return response.to_xml()

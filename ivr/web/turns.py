@@ -149,7 +149,8 @@ class CallService:
             state, commands, happened = step(flow, record.state if record else None, event)
             twiml = documents.turn(commands, state.turn)
             dial = next((c for c in commands if isinstance(c, Dial)), None)
-            new = CallRecord(state, -1 if turn is None else turn, twiml, dial.whisper if dial else ())
+            new = CallRecord(state, -1 if turn is None else turn, twiml, dial.whisper if dial else (),
+                             dial.details if dial else ())
             # Effects first, keyed by call and turn: a lost race or a retry keeps one record.
             effects.perform(self.store, call_sid, [c for c in commands if isinstance(c, Effect)],
                             self.clock().timestamp(), caller=state.answers.get("caller_id") or None,
@@ -186,9 +187,10 @@ class CallService:
         except (ValueError, AttributeError):
             return {}
 
-    def accept(self, member_phone: str, digits: str) -> str:
+    def accept(self, member_phone: str, digits: str, parent_sid: str | None = None, turn: int | None = None) -> str:
         """A coordinator's key after the whisper: 1 takes the call (and sends them to the back of
-        the line for teams that hunt); anything else declines this leg."""
+        the line for teams that hunt), hearing the transfer's details first; anything else declines
+        this leg."""
         if digits != "1":
             return documents.DECLINE
         try:
@@ -197,7 +199,21 @@ class CallService:
             self.store.put_value(LAST_ANSWERED, json.dumps(known).encode(), LAST_ANSWERED_TTL)
         except StoreUnavailable:
             pass  # only the order of the next hunt suffers
-        return documents.accept(True)
+        return documents.accept(True, self._details(parent_sid, turn, member_phone))
+
+    def _details(self, parent_sid: str | None, turn: int | None, member_phone: str) -> Say | None:
+        """The details of the transfer a coordinator just accepted, in their language (None when there are none)."""
+        if parent_sid is None or turn is None:
+            return None
+        try:
+            blob, _ = self.store.load(parent_sid)
+            record = CallRecord.unpack(blob) if blob is not None else None
+            if record is None or record.state.turn != turn or not record.details:
+                return None
+            return self._to_member(record, record.details, member_phone)
+        except Exception as exc:  # the details are lost, not the call: bridge without them
+            log.error(json.dumps({"call": parent_sid, "event": "Accept", "error": type(exc).__name__}))
+            return None
 
     def whisper(self, parent_sid: str, turn: int, member_phone: str) -> str:
         """The coordinator's leg: who is calling and why, then press 1 to accept."""
@@ -206,15 +222,19 @@ class CallService:
             record = CallRecord.unpack(blob) if blob is not None else None
             if record is None or record.state.turn != turn or not record.whisper:
                 return documents.DECLINE
-            flow = self._flow(record)
-            texts = dict(record.whisper)
-            lang = self._member_language(flow, member_phone, texts) if flow is not None else next(iter(texts))
-            voice = flow.voices[lang] if flow is not None else APOLOGY[0].voice
-            language = flow.speech_languages[lang] if flow is not None else APOLOGY[0].language
-            return documents.whisper(Say(texts[lang], voice, language), turn)
+            return documents.whisper(self._to_member(record, record.whisper, member_phone), turn)
         except Exception as exc:  # a broken whisper declines this leg; the caller goes on ringing
             log.error(json.dumps({"call": parent_sid, "event": "Whisper", "error": type(exc).__name__}))
             return documents.DECLINE
+
+    def _to_member(self, record: CallRecord, by_lang: tuple[tuple[str, str], ...], member_phone: str) -> Say:
+        """Text of a transfer for the coordinator at `member_phone`, in their first language that it has."""
+        flow = self._flow(record)
+        texts = dict(by_lang)
+        lang = self._member_language(flow, member_phone, texts) if flow is not None else next(iter(texts))
+        voice = flow.voices[lang] if flow is not None else APOLOGY[0].voice
+        language = flow.speech_languages[lang] if flow is not None else APOLOGY[0].language
+        return Say(texts[lang], voice, language)
 
     @staticmethod
     def _member_language(flow: Flow, phone: str, texts: dict[str, str]) -> str:

@@ -150,8 +150,10 @@ class Webhooks:
         return self.service.whisper(parent, _turn_number(query), form.get("To", ""))
 
     def accept(self, form: Form, query: str) -> str:
-        _turn_number(query)
-        return self.service.accept(form.get("To", ""), form.get("Digits", ""))
+        turn = _turn_number(query)
+        parent = form.get("ParentCallSid", "")
+        return self.service.accept(form.get("To", ""), form.get("Digits", ""),
+                                   parent if CALL_SID_RE.fullmatch(parent) else None, turn)
 
     def _event(self, form: Form):
         """Twilio's fields for an action URL as one typed event."""

@@ -261,7 +261,7 @@ def test_simulate_silence_until_the_operator(runner, folder):
         "  Sorry, I didn't hear anything. Take your time.",
         menu,
         "> silence",
-        "  Let me connect you with someone who can help.",
+        "  Sorry, I couldn't get an answer I can use.",
         "  [transfer to front: ringing 1 phone(s)]",
         "-- call is at: transfer front",
     ]

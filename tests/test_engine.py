@@ -165,7 +165,7 @@ def test_no_input_warns_gives_more_time_then_goes_to_a_person(flow):
     assert texts(commands)[0] == "Sorry, I didn't hear anything. Take your time."
     assert commands[-1].timeout == 9 and state.tries == 1
     state, commands, _ = step(flow, state, Digits(NOW, "7"))
-    assert texts(commands)[0] == "Let me connect you with someone who can help."
+    assert texts(commands)[0] == "Sorry, I couldn't get an answer I can use."
     assert isinstance(commands[-1], Dial) and state.node == "operator"
 
 
@@ -263,8 +263,7 @@ nodes:
     flow, problems = lint_text(looping, "loop.yaml")
     assert flow is not None, problems
     state, commands, _ = step(flow, None, CallStarted(NOW))
-    assert texts(commands) == ["We're sorry, something went wrong on our side. "
-                               "Let me connect you with someone who can help."]
+    assert texts(commands) == ["We're sorry, something went wrong on our side."]
     assert isinstance(commands[-1], Dial)
     assert MAX_STEPS >= 10
 
@@ -538,3 +537,30 @@ def test_a_transfer_keeps_its_details_for_after_the_coordinator_accepts():
     dial = commands[-1]
     assert dial.details == (("en", "Chronic: yes."), ("es", "Crónicas: yes."))
     assert all("Chronic" not in text for _, text in dial.whisper)
+
+
+def test_with_nobody_to_reach_the_line_promises_no_one():
+    text = """
+flow: alone
+start: menu
+settings: {keys: {operator: null}, retries: 0}
+nodes:
+  menu:
+    menu: "For our hours, press 1."
+    options: {"1": hours}
+  hours:
+    hangup: "We are open from 9 to 5."
+"""
+    flow, problems = lint_text(text, "alone.yaml")
+    assert flow is not None, problems
+    state, commands = call(flow, "7")
+    assert texts(commands) == [BUILT_IN["too_many_tries"]["en"], BUILT_IN["call_back_later"]["en"]]
+    assert state.ended and not any("connect" in t for t in texts(commands))
+
+
+@pytest.mark.parametrize("fallback, then", [("+16265550100", "Let me connect you"), (None, "call us again")])
+def test_the_services_apology_says_what_comes_next(fallback, then):
+    from ivr.web.turns import apology_says
+
+    says = apology_says(fallback)
+    assert [s.language for s in says] == ["en-US", "es-US"] and then in says[0].text

@@ -377,7 +377,7 @@ class _Turn:
             if target:
                 self.walk(target)
             else:
-                self.end(self.message("goodbye"))
+                self.end(self.message("call_back_later"))
             return
         self.happened.append(trail.Reprompted(node.id, kind))
         prefix = node.wait.reprompt if kind != "no_input" and node.wait.reprompt else self.message(kind)
@@ -631,7 +631,7 @@ class _Turn:
         self.out.extend(self.says(self.message("apology")))
         operator = self.flow.operator
         if self.guarded or not operator or operator not in self.flow.nodes:
-            self.end()
+            self.end(self.message("call_back_later"))
             return
         self.guarded = True
         self.steps = 0

@@ -2,7 +2,8 @@
 
 A flow may override any of them under `settings.messages`. `{value}` in
 `readback` is the caller's entry spoken back; in `team_opens`, when a closed team
-opens again ("tomorrow at 8 AM").
+opens again ("tomorrow at 8 AM"); in `team_hours`, its weekly hours. None promises a
+person the engine may not reach.
 """
 
 from __future__ import annotations
@@ -72,12 +73,16 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "es": "Para escuchar esta parte otra vez, oprima 1. Para continuar, oprima 2.",
     },
     "too_many_tries": {
-        "en": "Let me connect you with someone who can help.",
-        "es": "Le comunico con alguien que le puede ayudar.",
+        "en": "Sorry, I couldn't get an answer I can use.",
+        "es": "Perdón, no recibí una respuesta que pueda usar.",
     },
     "apology": {
-        "en": "We're sorry, something went wrong on our side. Let me connect you with someone who can help.",
-        "es": "Lo sentimos, tuvimos un problema. Le comunico con alguien que le puede ayudar.",
+        "en": "We're sorry, something went wrong on our side.",
+        "es": "Lo sentimos, tuvimos un problema.",
+    },
+    "call_back_later": {
+        "en": "Please call us again in a few minutes. If this is an emergency, hang up and dial 911. Goodbye.",
+        "es": "Por favor, vuelva a llamarnos en unos minutos. Si es una emergencia, cuelgue y marque el 911. Adiós.",
     },
     "no_one_available": {
         "en": "Sorry, no one could take your call right now. Please call us again later. Goodbye.",
@@ -114,6 +119,12 @@ BUILT_IN: dict[str, dict[str, str]] = {
 }
 
 NAMES = frozenset(BUILT_IN)
+
+# Said by the service, not a flow, after the apology when it puts the caller through to its fallback number.
+CONNECTING = {
+    "en": "Let me connect you with someone who can help.",
+    "es": "Le comunico con alguien que le puede ayudar.",
+}
 
 # A language's name, said in another: LANGUAGE_NAMES[listener][language].
 LANGUAGE_NAMES = {

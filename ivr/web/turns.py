@@ -34,7 +34,7 @@ from pathlib import Path
 from ivr.engine.commands import Dial, Effect, Say
 from ivr.engine.events import EVERYONE_IN, CallStarted, Event, Staff
 from ivr.engine.step import step
-from ivr.flows.messages import BUILT_IN
+from ivr.flows.messages import BUILT_IN, CONNECTING
 from ivr.flows.model import Flow
 from ivr.stores.protocols import CallStore, StoreUnavailable
 from ivr.web import documents, effects
@@ -56,6 +56,13 @@ APOLOGY = (
     Say(BUILT_IN["apology"]["en"], "Polly.Joanna", "en-US"),
     Say(BUILT_IN["apology"]["es"], "Polly.Lupe", "es-US"),
 )
+
+
+def apology_says(fallback_number: str | None) -> tuple[Say, ...]:
+    """Sorry in both languages, then what happens next: a person (the fallback number) or call again."""
+    then = CONNECTING if fallback_number else BUILT_IN["call_back_later"]
+    return tuple(Say(f"{say.text} {then[lang]}", say.voice, say.language)
+                 for say, lang in zip(APOLOGY, ("en", "es"), strict=True))
 
 
 def utc_now() -> datetime:
@@ -83,7 +90,7 @@ class CallService:
         self._staff = EVERYONE_IN
         self._staff_read = float("-inf")
         self._store_paused_until = float("-inf")
-        self._apology = documents.apology(APOLOGY, fallback_number)
+        self._apology = documents.apology(apology_says(fallback_number), fallback_number)
 
     def apology(self) -> str:
         """The safe route: sorry in both languages, then the main line (or goodbye)."""

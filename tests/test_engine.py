@@ -564,3 +564,79 @@ def test_the_services_apology_says_what_comes_next(fallback, then):
 
     says = apology_says(fallback)
     assert [s.language for s in says] == ["en-US", "es-US"] and then in says[0].text
+
+
+HOURS_FLOW = """
+flow: hours
+start: check
+settings: {keys: {operator: null}}
+values:
+  notice_days: {lacare: {walks: "2", wheelchair: "5"}, other: {walks: "7", wheelchair: "10"}}
+teams:
+  always: ["+16265550101"]
+nodes:
+  check:
+    decide:
+      - when: "not is_open('office')"
+        next: closed
+    default: open
+  closed:
+    hangup: "We are closed. We are open {{ team_hours('office') }}. Notice: {{ notice_days['other']['wheelchair'] }}."
+  open:
+    hangup: "We are open. {{ team_hours('always') }}; {{ is_open('nobody') }}."
+"""
+
+
+TEAMS_TEXT = """
+timezone: America/Los_Angeles
+teams:
+  office:
+    hours: {mon-fri: "08:00-18:00"}
+    members: [{name: Ana, phone: "+16265550131"}]
+"""
+
+
+def _with_teams(text):
+    from ivr.flows.teams_loader import lint_teams_text
+
+    teams, problems = lint_teams_text(TEAMS_TEXT, "teams.yaml")
+    assert teams is not None, problems
+    flow, problems = lint_text(text, "hours.yaml", teams)
+    assert flow is not None, problems
+    return flow
+
+
+@pytest.mark.parametrize("moment, heard", [
+    (datetime(2026, 11, 25, 21, 0, tzinfo=ZoneInfo("America/Los_Angeles")),
+     "We are closed. We are open Monday to Friday, from 8 AM to 6 PM. Notice: 10."),
+    (datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles")),
+     "We are open. every day, at any hour; False."),
+])
+def test_templates_know_whether_a_team_is_open_its_hours_and_tables_of_values(moment, heard):
+    flow = _with_teams(HOURS_FLOW)
+    _, commands, _ = step(flow, None, CallStarted(moment))
+    assert texts(commands) == [heard]
+
+
+def test_a_closed_transfer_says_the_teams_hours_before_when_it_opens():
+    text = HOURS_FLOW.replace("""  check:
+    decide:
+      - when: "not is_open('office')"
+        next: closed
+    default: open""", """  check:
+    transfer: office
+    closed: open""")
+    flow = _with_teams(text)
+    _, commands, _ = step(flow, None, CallStarted(datetime(2026, 11, 25, 21, 0, tzinfo=ZoneInfo("America/Los_Angeles"))))
+    assert texts(commands)[:3] == [BUILT_IN["team_closed"]["en"], "We are open Monday to Friday, from 8 AM to 6 PM.",
+                                   "We open again tomorrow at 8 AM."]
+
+
+def test_an_optional_entry_left_blank_goes_on():
+    text = DEMO.replace("    validate: member_id\n", "    validate: member_id\n    optional: true\n")
+    flow, problems = lint_text(text, "demo.yaml")
+    assert flow is not None, problems
+    state, _ = call(flow, "1", "3", "-")
+    assert state.answers["member_id"] == "" and state.node == "date"
+    state, _ = call(flow, "1", "3", "12345678", "1")
+    assert state.answers["member_id"] == "12345678"

@@ -349,8 +349,9 @@ def test_ask_types_and_validators_are_the_codes() -> None:
     ask = kind_schemas()["ask"]
     assert ask["properties"]["expect"]["enum"] == list(ASK_TYPES)
     assert set(ask["properties"]["validate"]["enum"]) == set(VALIDATORS)
-    # choices go with choice only, and the keys an ask has beyond a say's and its own four with digits only
-    digit_keys = loader.KIND_KEYS["ask"] - loader.KIND_KEYS["say"] - {"ask", "expect", "save", "choices", "sensitive"}
+    # choices go with choice only, and the keys an ask has beyond a say's and its own five with digits only
+    digit_keys = loader.KIND_KEYS["ask"] - loader.KIND_KEYS["say"] - {"ask", "expect", "save", "choices", "sensitive",
+                                                                      "optional"}
     rules = {rule["if"]["properties"]["expect"].get("const") or tuple(rule["if"]["properties"]["expect"]["enum"]):
              rule["then"] for rule in ask["allOf"]}
     assert rules == {"choice": {"required": ["choices"]},

@@ -387,3 +387,31 @@ def test_readback_groups_long_entries_and_says_a_later_year(validator, value, la
     from ivr.flows.speech import readback
 
     assert readback(validator, value, lang, date(2026, 12, 2)) == spoken
+
+
+def _week(**days):
+    from datetime import time
+
+    index = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+    return {index[d]: tuple((time(a), time.max if b == 24 else time(b)) for a, b in spans)
+            for d, spans in days.items()}
+
+
+OFFICE = _week(mon=[(8, 18)], tue=[(8, 18)], wed=[(8, 18)], thu=[(8, 18)], fri=[(8, 18)], sat=[(9, 13)])
+
+
+@pytest.mark.parametrize("hours, lang, spoken", [
+    (OFFICE, "en", "Monday to Friday, from 8 AM to 6 PM, and on Saturdays, from 9 AM to 1 PM"),
+    (OFFICE, "es", "de lunes a viernes, de 8 de la mañana a 6 de la tarde, y los sábados, "
+                   "de 9 de la mañana a la 1 de la tarde"),
+    (_week(mon=[(7, 19)], tue=[(7, 19)], wed=[(7, 19)], thu=[(7, 19)], fri=[(7, 19)]), "es",
+     "de lunes a viernes, de 7 de la mañana a 7 de la noche"),
+    (_week(mon=[(9, 12), (13, 17)]), "en", "on Mondays, from 9 AM to 12 noon and from 1 PM to 5 PM"),
+    (_week(mon=[(13, 24)]), "es", "los lunes, de la 1 de la tarde a la medianoche"),
+    (_week(mon=[(8, 12)], wed=[(8, 12)]), "en", "on Mondays, from 8 AM to 12 noon, and on Wednesdays, from 8 AM to 12 noon"),
+    (None, "en", "every day, at any hour"),
+])
+def test_weekly_hours_spoken(hours, lang, spoken):
+    from ivr.flows.speech import hours_spoken
+
+    assert hours_spoken(hours, lang) == spoken

@@ -449,8 +449,12 @@ def test_closed_team_says_so_and_offers_the_unavailable_menu(make_app, now):
 def test_closed_team_says_when_it_opens_again(make_app, now, lang, expected):
     app = make_app(now)
     spoken = says(Call(app).to_coordinators(lang))
-    assert spoken[spoken.index(expected) - 1] in ("Our team is not available at this hour.",
+    assert spoken[spoken.index(expected) - 2] in ("Our team is not available at this hour.",
                                                    "Nuestro equipo no está disponible a esta hora.")
+    assert spoken[spoken.index(expected) - 1] in (
+        "We are open Monday to Friday, from 8 AM to 6 PM, and on Saturdays, from 9 AM to 1 PM.",
+        "Nuestro horario es de lunes a viernes, de 8 de la mañana a 6 de la tarde, y los sábados, "
+        "de 9 de la mañana a la 1 de la tarde.")
 
 
 def test_saturday_morning_coordinators_open_transportation_closed(make_app):

@@ -179,9 +179,22 @@ class _Turn:
 
     # -- speaking ------------------------------------------------------------------
     def context(self, lang: str | None = None) -> dict:
-        """What templates and conditions may read: constants, answers, the language, today."""
-        return {**self.flow.values, **self.st.answers, "lang": lang or self.st.lang,
-                "today": self.now.date().isoformat(), "business_days_until": self.business_days_until}
+        """What templates and conditions may read: constants, answers, the language, today, and whether
+        a team is open and its hours (spoken in the language)."""
+        lang = lang or self.st.lang
+        return {**self.flow.values, **self.st.answers, "lang": lang, "today": self.now.date().isoformat(),
+                "business_days_until": self.business_days_until, "is_open": self.is_open,
+                "team_hours": lambda team: self.team_hours(team, lang)}
+
+    def is_open(self, team_id) -> bool:
+        """Whether a team takes calls now (False for a team the flow does not know)."""
+        team = self.flow.teams.get(str(team_id))
+        return team is not None and is_open(self.flow.calendar, team, self.now)
+
+    def team_hours(self, team_id, lang: str) -> str:
+        """A team's weekly hours in words ("" for a team the flow does not know)."""
+        team = self.flow.teams.get(str(team_id))
+        return speech.hours_spoken(team.hours, lang) if team is not None else ""
 
     def business_days_until(self, iso_date) -> int:
         """Business days after today up to and including a saved date (-1 for a date that is not one)."""
@@ -249,6 +262,12 @@ class _Turn:
 
     def on_no_input(self, node) -> None:
         self.fail(node, "no_input")
+
+    def on_no_answer(self, node: AskNode) -> None:
+        if node.optional:  # nothing entered is an answer too
+            self.save(node, "")
+        else:
+            self.fail(node, "no_input")
 
     def on_menu_keys(self, node: MenuNode) -> None:
         digits = self.digits()
@@ -514,6 +533,9 @@ class _Turn:
         if not is_open(self.flow.calendar, team, self.now):
             self.happened.append(trail.TeamUnavailable(node.id, node.team, "closed"))
             self.out.extend(self.says(self.message("team_closed")))
+            if team.hours is not None:
+                self.out.extend(self.says(self.message("team_hours"),
+                                          value=lambda lang: speech.hours_spoken(team.hours, lang)))
             opening = next_opening(self.flow.calendar, team, self.now)
             if opening is not None:
                 self.out.extend(self.says(self.message("team_opens"),
@@ -646,7 +668,7 @@ HANDLERS: dict[tuple[Phase, type], Handler] = {
     (Phase.CHOOSING, Digits): _Turn.on_menu_keys,
     (Phase.CHOOSING, NoInput): _Turn.on_no_input,
     (Phase.ANSWERING, Digits): _Turn.on_answer,
-    (Phase.ANSWERING, NoInput): _Turn.on_no_input,
+    (Phase.ANSWERING, NoInput): _Turn.on_no_answer,
     (Phase.CONFIRMING, Digits): _Turn.on_confirm,
     (Phase.CONFIRMING, NoInput): _Turn.on_no_input,
     (Phase.READING, Digits): _Turn.on_section_keys,

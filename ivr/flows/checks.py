@@ -13,7 +13,7 @@ from ivr.flows.model import AskNode, HangupNode, TransferNode, saved_names, succ
 from ivr.flows.problems import quoted
 
 IDENTIFYING_VALIDATORS = frozenset({"member_id", "dob", "phone"})
-ALWAYS_KNOWN = frozenset({"lang", "today", "business_days_until", "caller_id"})
+ALWAYS_KNOWN = frozenset({"lang", "today", "business_days_until", "caller_id", "is_open", "team_hours"})
 
 
 def _edges(nodes: dict, operator: str | None) -> dict[str, list[str]]:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import yaml
 
@@ -53,7 +54,7 @@ KIND_KEYS = {
     "say": {"say", "next", "every_language", "taglines"} | WAIT_KEYS,
     "menu": {"menu", "options", "every_language", "taglines"} | WAIT_KEYS,
     "ask": {"ask", "expect", "save", "next", "choices", "length", "min_length", "max_length", "finish_key",
-            "validate", "readback", "sensitive"} | WAIT_KEYS,
+            "validate", "readback", "sensitive", "optional"} | WAIT_KEYS,
     "decide": {"decide", "default"},
     "transfer": {"transfer", "announce", "whisper", "details", "timeout", "no_answer", "closed"},
     "record": {"record", "save", "max_length", "next", "timeout", "silent"},
@@ -207,17 +208,29 @@ class _Reading:
             chooses_language=len(self.languages) > 1 and any(sets_language(n) for n in nodes.values()),
         )
 
-    def values(self, node: yaml.Node) -> dict[str, str]:
-        """Admin-set constants that templates and conditions may read (e.g. notice_days: 2)."""
+    def values(self, node: yaml.Node) -> dict[str, Any]:
+        """Admin-set constants that templates and conditions may read (e.g. notice_days: 2), or tables of them
+        (notice_days: {lacare: {car: 2}}, read as notice_days[plan][mode])."""
         out = {}
         for name, (key_node, value_node) in (self.r.mapping(node, "values") or {}).items():
             if self.name(key_node, "value name") is None:
                 continue
-            value = self.r.string(value_node, f"value {name}")
+            value = self.value(value_node, f"value {name}")
             if value is not None:
                 out[name] = value
         self.facts.constants.update(out)
         return out
+
+    def value(self, node: yaml.Node, what: str, depth: int = 0) -> Any:
+        """Text, or a mapping of values (up to three levels deep)."""
+        if isinstance(node, yaml.MappingNode) and depth < 3:
+            table = {}
+            for key, (_, item) in (self.r.mapping(node, what) or {}).items():
+                value = self.value(item, f"{what}.{key}", depth + 1)
+                if value is not None:
+                    table[key] = value
+            return MappingProxyType(table)
+        return self.r.string(node, what)
 
     def settings(self, node: yaml.Node | None, key_node: yaml.Node | None = None) -> dict:
         entries = self.r.mapping(node, "settings") or {} if node is not None else {}
@@ -533,8 +546,9 @@ class _Reading:
             for key in digit_keys & entries.keys():
                 self.r.error(entries[key][0], f'"{key}" only goes with expect: digits', "unknown-key")
         next_id = self.optional_ref(entries, "next", f'next of "{node_id}"')
-        if "sensitive" in entries:
-            extra["sensitive"] = bool(self.r.boolean(entries["sensitive"][1], "sensitive"))
+        for flag in ("sensitive", "optional"):
+            if flag in entries:
+                extra[flag] = bool(self.r.boolean(entries[flag][1], flag))
         if prompt is None or expect is None or save is None:
             return None
         return AskNode(**where, prompt=prompt, expect=expect, save=save, next=next_id,

@@ -92,6 +92,10 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "en": "Our team is not available at this hour.",
         "es": "Nuestro equipo no está disponible a esta hora.",
     },
+    "team_hours": {
+        "en": "We are open {value}.",
+        "es": "Nuestro horario es {value}.",
+    },
     "team_opens": {
         "en": "We open again {value}.",
         "es": "Volvemos a abrir {value}.",

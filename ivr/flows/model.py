@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 from ivr.flows.actions import ACTIONS
 from ivr.flows.teams import Calendar, Team, Teams
@@ -120,6 +120,7 @@ class AskNode(Node):
     validate: str | None = None
     readback: bool = False
     sensitive: bool = False  # a health answer: only for the coordinator who took the call (details, not whisper)
+    optional: bool = False  # no keys (silence, or the finish key alone) saves "" and goes on
     kind = "ask"
 
 
@@ -206,7 +207,7 @@ class Flow:
     messages: Mapping[str, Text]
     teams: Mapping[str, Team]
     nodes: Mapping[str, AnyNode]
-    values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # text, or tables of it
     calendar: Calendar = field(default_factory=Calendar)  # weekdays only, unless a teams file says more
     source: str = ""  # the flow file's text
     teams_file: Teams | None = None  # the teams file it was built with; `version` covers both texts

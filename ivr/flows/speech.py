@@ -5,7 +5,8 @@ Prompt templates use these as filters (`templates`); read-backs use them directl
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import date, datetime, time
 
 MONTHS = {
     "en": ["January", "February", "March", "April", "May", "June", "July", "August",
@@ -129,6 +130,60 @@ def opening_spoken(when: datetime, now: datetime, lang: str = "en") -> str:
     if days == 1:
         return f"tomorrow {at}"
     return f"on {date_spoken(when.date().isoformat(), 'en')}, {at}"
+
+
+DAY_RANGE = {"en": "{first} to {last}", "es": "de {first} a {last}"}
+ONE_DAY = {"en": "on {day}", "es": "los {day}"}  # the day's name in the plural
+EVERY_DAY = {"en": "every day, at any hour", "es": "todos los días, a cualquier hora"}
+MIDNIGHT = {"en": "midnight", "es": "la medianoche"}
+
+
+def _hhmm(moment: time) -> str:
+    return f"{moment.hour:02d}{moment.minute:02d}"
+
+
+def _span_spoken(span: tuple[time, time], lang: str) -> str:
+    """A range of hours: "from 8 AM to 6 PM", "de 9 de la mañana a la 1 de la tarde"."""
+    start, end = span
+    first = time_spoken(_hhmm(start), lang, "am" if start.hour < 12 else "pm")
+    if end == time.max:
+        last = MIDNIGHT.get(lang, MIDNIGHT["en"])
+    else:
+        last = time_spoken(_hhmm(end), lang, "am" if end.hour < 12 else "pm")
+    if lang == "es":
+        since = "de la" if start.hour % 12 == 1 else "de"
+        to = "a la" if end != time.max and end.hour % 12 == 1 else "a"
+        return f"{since} {first} {to} {last}"
+    return f"from {first} to {last}"
+
+
+def hours_spoken(hours: Mapping[int, tuple[tuple[time, time], ...]] | None, lang: str = "en") -> str:
+    """Weekly hours (weekday 0 = Monday -> ranges) as words, days with the same hours together:
+    "Monday to Friday, from 8 AM to 6 PM, and on Saturdays, from 9 AM to 12 noon"."""
+    if hours is None:
+        return EVERY_DAY.get(lang, EVERY_DAY["en"])
+    names = WEEKDAYS.get(lang, WEEKDAYS["en"])
+    runs: list[tuple[int, int, tuple]] = []  # (first day, last day, ranges) of consecutive days alike
+    for day in range(7):
+        spans = tuple(hours.get(day, ()))
+        if not spans:
+            continue
+        if runs and runs[-1][1] == day - 1 and runs[-1][2] == spans:
+            runs[-1] = (runs[-1][0], day, spans)
+        else:
+            runs.append((day, day, spans))
+    parts = []
+    for first, last, spans in runs:
+        if first == last:
+            plural = names[first] if names[first].endswith("s") else names[first] + "s"  # los lunes, los sábados
+            days = ONE_DAY.get(lang, ONE_DAY["en"]).format(day=plural)
+        else:
+            days = DAY_RANGE.get(lang, DAY_RANGE["en"]).format(first=names[first], last=names[last])
+        joiner = " y " if lang == "es" else " and "
+        parts.append(f"{days}, {joiner.join(_span_spoken(span, lang) for span in spans)}")
+    if len(parts) > 1:
+        return ", ".join(parts[:-1]) + (", y " if lang == "es" else ", and ") + parts[-1]
+    return parts[0] if parts else ""
 
 
 def phone_spoken(value, lang: str = "en") -> str:

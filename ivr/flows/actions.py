@@ -25,10 +25,12 @@ class ActionSpec:
         return self.required | self.optional
 
 
-# What a ride request may carry besides its callback number, date and time.
+# What a ride request may carry besides its callback number, date and time (`text_sender` and `text_phone`:
+# the name its text is signed with and the number it gives for changes).
 RIDE_FIELDS = frozenset({
     "appt_ampm", "member_id", "dob", "pickup_zip", "mobility", "attendant", "pcs", "return_trip", "return_time",
-    "address_recording", "address_seconds", "door_to_door", "summary",
+    "address_recording", "address_seconds", "door_to_door", "summary", "health_plan", "no_other_way",
+    "text_sender", "text_phone",
 })
 
 ACTIONS: dict[str, ActionSpec] = {

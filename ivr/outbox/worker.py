@@ -113,7 +113,8 @@ def items_for(call_sid: str, effect: Effect, created_at: float, *, record: Recor
         if record is None:
             raise ValueError("book_ride needs its ride record")
         body = sms.ride_received(lang, params.get("appt_date", ""), params.get("appt_time", ""),
-                                   params.get("appt_ampm"), params.get("confirmation", ""))
+                                   params.get("appt_ampm"), params.get("confirmation", ""),
+                                   sender=params.get("text_sender", ""), phone=params.get("text_phone", ""))
         items = [(f"{record.id}:sms", SMS, sms_payload(params.get("callback"), body, lang, created_at))]
         if settings_from(settings)["RIDES_WEBHOOK_URL"]:
             items.append((f"{record.id}:ride", RIDE, ride_payload(record)))

@@ -39,11 +39,11 @@ FALLBACK = "+16266696777"
 TWILIO_DEADLINE = 15.0
 QUICK = 3.0  # a turn during an outage must answer in well under Twilio's deadline
 
-OLD_WELCOME = "Welcome to the care coordination support line."
-NEW_WELCOME = "Welcome to the family support line."
+OLD_WELCOME = "Thank you for calling CareLine's care coordination line."
+NEW_WELCOME = "Thank you for calling the family support line."
 OLD_CONNECTING = "Connecting you with a care coordinator."
 NEW_CONNECTING = "One moment while we find a care coordinator."
-LANGUAGE_MENU = "For English, press 1."
+LANGUAGE_MENU = "For English, press 1. For other languages, press 3. To talk with a person, press 0."
 FLOW_APOLOGY = "We're sorry, something went wrong on our side."
 OPERATOR_ANNOUNCE = "Let me connect you with a person."
 
@@ -427,7 +427,7 @@ def test_flows_broken_then_fixed_while_calls_are_live(make_app, flows_copy, monk
     assert client.get("/healthz").get_json()["flow_problems"] == []
 
     # Call A, begun before both edits, finishes on the version it started on.
-    assert "For help choosing" in a.press("9")  # back to the main menu
+    assert "To find out what kind of care help fits" in a.press("9")  # back to the main menu
     body = a.press("3")
     assert OLD_CONNECTING in body and NEW_CONNECTING not in body
     assert stored(app, a.call_sid).state.flow_version == first_version
@@ -448,13 +448,13 @@ def test_a_call_at_a_deleted_node_on_a_server_without_its_version_goes_to_a_pers
     call = Call(first.test_client(), sid(0xD))
     call.start()
     call.press("1")
-    assert "free rides" in call.press("2")
-    assert stored(first, call.call_sid).state.node == "ride_urgent"
+    assert "Medi-Cal covers rides" in call.press("2")
+    assert stored(first, call.call_sid).state.node == "ride_menu"
 
     # The edit deletes the node the call waits at (and leads the main menu's option elsewhere).
-    begin, end = good.index("  ride_urgent:\n"), good.index("  ride_desk_urgent:\n")
-    edited = (good[:begin] + good[end:]).replace("next: ride_urgent\n", "next: ride_member_id\n")
-    assert "ride_urgent:" not in edited and ": ride_urgent" not in edited
+    begin, end = good.index("  ride_menu:\n"), good.index("  ride_desk_urgent:\n")
+    edited = (good[:begin] + good[end:]).replace("next: ride_menu\n", "next: ride_prepare\n")
+    assert "ride_menu:" not in edited and ": ride_menu" not in edited
     rewrite(path, edited)
     second = make_app(IVR_FLOWS_DIR=str(flows_copy))  # another server process, same SQLite store
     assert current_version(second) != old_version
@@ -469,7 +469,7 @@ def test_a_call_at_a_deleted_node_on_a_server_without_its_version_goes_to_a_pers
     root = check_document(call.press("2", client))
     spoken = " ".join(said(root))
     assert FLOW_APOLOGY in spoken and OPERATOR_ANNOUNCE in spoken
-    assert [n.text for n in root.findall("Dial/Number")] == ["+16266696777", "+16265550142", "+16265550187"]
+    assert [n.text for n in root.findall("Dial/Number")] == ["+16265550131", "+16265550142", "+16265550187"]
     assert stored(second, call.call_sid).state.node == "operator"
     # Nobody answers: a message or a call back, as after any transfer on the line.
     root = check_document(call.dial_done("no-answer", client))
@@ -503,7 +503,7 @@ def test_two_workers_on_one_sqlite_store_serve_alternate_turns_of_a_call(make_ap
     shared = str(tmp_path / "shared-instance")
     first, second = make_app(IVR_INSTANCE_PATH=shared), make_app(IVR_INSTANCE_PATH=shared)
     assert first.extensions["ivr"].store is not second.extensions["ivr"].store
-    entries = ["1", "1", "2", "2", "2", "2", "1", "2", "2", "2", "1", "dial:completed"]
+    entries = ["1", "1", "2", "2", "2", "1", "2", "2", "2", "1", "1", "dial:completed"]
 
     expected = Phone(first.extensions["ivr"].registry.current["support-line"], now=OPEN_HOURS)
     expected.start()
@@ -665,7 +665,7 @@ def test_calls_and_records_work_unchanged_on_redis_cluster(make_app, redis_clust
     for n in range(12):  # calls spread over the cluster's slots
         call = Call(app.test_client(), sid(0xC000 + n))
         assert "For English, press 1." in " ".join(said(check_document(call.start())))
-        assert "Enhanced Care Management" in call.press("1")
+        assert "what kind of care help fits" in call.press("1")
     call = Call(app.test_client(), sid(0xCFFF))
     call.start()
     call.press("1")

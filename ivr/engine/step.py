@@ -521,8 +521,10 @@ class _Turn:
                 matched = False
             if matched:
                 self.apply(branch.sets)
+                self.happened.append(trail.Decided(node.id, branch.next))
                 return branch.next
         self.apply(node.default_sets)
+        self.happened.append(trail.Decided(node.id, node.default))
         return node.default
 
     def transfer(self, node: TransferNode) -> None:

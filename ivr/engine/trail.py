@@ -44,8 +44,20 @@ class AnswerSaved:
 
 
 @dataclass(frozen=True, slots=True)
+class Decided:
+    """A decide node chose its way: which node it led to (by its condition, or by default)."""
+
+    node: str
+    next: str
+
+    def brief(self) -> str:
+        return f"decide:{self.node}:{self.next}"
+
+
+@dataclass(frozen=True, slots=True)
 class Reprompted:
-    """A node asked again: `reason` is no_input, invalid_entry or reprompt (a key it does not take)."""
+    """A node asked again: `reason` is no_input, reprompt (a key it does not take) or the message naming
+    what was wrong with an entry (invalid_entry, not_california, ...)."""
 
     node: str
     reason: str

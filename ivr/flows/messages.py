@@ -89,8 +89,8 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "es": "Lo sentimos, nadie pudo atender su llamada en este momento. Por favor llame más tarde. Adiós.",
     },
     "team_closed": {
-        "en": "Our team is not available at this hour.",
-        "es": "Nuestro equipo no está disponible a esta hora.",
+        "en": "Our team is closed now.",
+        "es": "Nuestro equipo está cerrado en este momento.",
     },
     "team_hours": {
         "en": "We are open {value}.",
@@ -102,7 +102,7 @@ BUILT_IN: dict[str, dict[str, str]] = {
     },
     "still_trying": {
         "en": "Please stay on the line while I try someone else.",
-        "es": "Por favor espere en la línea mientras intento con otra persona.",
+        "es": "Por favor, no cuelgue. Estoy intentando comunicarle con otra persona.",
     },
     "whisper_intro": {
         "en": "Support line call. The caller speaks {value}.",

@@ -640,3 +640,9 @@ def test_an_optional_entry_left_blank_goes_on():
     assert state.answers["member_id"] == "" and state.node == "date"
     state, _ = call(flow, "1", "3", "12345678", "1")
     assert state.answers["member_id"] == "12345678"
+
+
+def test_a_decision_is_an_event_naming_where_it_led(flow):
+    state, _ = call(flow, "1", "1", "1")
+    _, _, happened = step(flow, state, Digits(NOW, "2"))
+    assert "decide:recommend:ecm" in [h.brief() for h in happened]

@@ -144,5 +144,5 @@ class CallEnded:
         return f"ended:{self.node or ''}"
 
 
-Happening = (Entered | LanguageChosen | AnswerSaved | Reprompted | TriesExhausted | TransferRang | TransferEnded
+Happening = (Entered | LanguageChosen | AnswerSaved | Decided | Reprompted | TriesExhausted | TransferRang | TransferEnded
              | TeamUnavailable | ActionRequested | Apologised | CallEnded)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from ivr.engine.commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
 from ivr.engine.step import CallState, step
-from ivr.engine.trail import Decided
+from ivr.engine import trail
 from ivr.engine.events import EVERYONE_IN, CallStarted, DialDone, Digits, NoInput, RecordingDone, Staff
 from ivr.flows.model import Flow
 
@@ -73,7 +73,7 @@ class Phone:
         self.state, self.commands, self.happened = step(self.flow, self.state, event)
         self.turns += 1
         self.effects.extend(c for c in self.commands if isinstance(c, Effect))
-        self.decisions.extend((h.node, h.next) for h in self.happened if isinstance(h, Decided))
+        self.decisions.extend((h.node, h.next) for h in self.happened if isinstance(h, trail.Decided))
         if self.state.node:  # before the caller chooses a language, each is spoken
             langs = self.flow.languages if not self.state.chosen else (self.state.lang,)
             self.visited.update((self.state.node, lang) for lang in langs)

@@ -248,13 +248,14 @@ def coordinators_list(store: CallStore) -> None:
         if not states:
             click.echo("no coordinator has been marked available or away yet")
             return
-        rows = [(name, "available" if available else "away", _local(at, zone))
-                for name, (available, at) in sorted(states.items(), key=lambda item: item[0].casefold())]
-        for line in _table(("NAME", "STATE", "SINCE"), rows):
+        marked: list[tuple[str, ...]] = [
+            (name, "available" if available else "away", _local(at, zone))
+            for name, (available, at) in sorted(states.items(), key=lambda item: item[0].casefold())]
+        for line in _table(("NAME", "STATE", "SINCE"), marked):
             click.echo(line)
         return
     now = datetime.fromtimestamp(_now(), UTC)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     listed = set()
     for team_id, team in sorted(teams.teams.items()):
         open_now = "yes" if is_open(teams.calendar, team, now) else "no"

@@ -567,3 +567,30 @@ def test_outbox_purge_refuses_bad_options(runner, outbox_store, args, message):
     assert result.exit_code == 2
     assert message in result.stderr
     assert len(outbox_store.outbox()) == 6
+
+
+@pytest.mark.parametrize("keys, message", [
+    ("3,dial:noanswer", '"noanswer" is not a transfer outcome'),
+    ("3,dial:completd", '"completd" is not a transfer outcome'),
+    ("banana", '"banana" is not phone keys'),
+    ("dial:no-answer", "the call waits for keys"),
+    ("3,record:20", "the call waits for dial:STATUS"),
+])
+def test_simulate_refuses_inputs_the_call_cannot_take(runner, folder, keys, message):
+    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", keys])
+    assert result.exit_code == 1 and message in result.stderr
+
+
+def test_simulate_lang_starts_the_call_in_that_language_past_the_language_menu(runner):
+    flows = Path(__file__).resolve().parent.parent / "flows"
+    result = runner.invoke(main, ["simulate", str(flows / "support-line.yaml"), "--lang", "es",
+                                  "--at", "2026-11-25T10:00:00-08:00", "--keys", ""])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("  Si tiene una emergencia médica") and "For English" not in result.stdout
+    assert lines[-1] == "-- call is at: waiting main_menu"
+
+
+def test_call_explains_a_server_that_is_not_there(runner):
+    result = runner.invoke(main, ["call", "http://127.0.0.1:9/voice", "--keys", "1"])
+    assert result.exit_code == 1 and "is the server running at http://127.0.0.1:9/voice?" in result.stderr

@@ -6,12 +6,13 @@ where the call stands, and turns the engine's commands into readable lines.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from ivr.engine.commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
 from ivr.engine.step import CallState, step
 from ivr.engine import trail
-from ivr.engine.events import EVERYONE_IN, CallStarted, DialDone, Digits, NoInput, RecordingDone, Staff
+from ivr.engine.events import DIAL_STATUSES, EVERYONE_IN, CallStarted, DialDone, Digits, NoInput, RecordingDone, Staff
 from ivr.flows.model import Flow
 
 
@@ -37,6 +38,24 @@ def describe(commands) -> list[str]:
             case Hangup():
                 lines.append("[hang up]")
     return lines
+
+
+KEYS_RE = re.compile(r"^[0-9*#]+$")
+
+
+def entry_problem(entry: str, waiting: str) -> str | None:
+    """What is wrong with a typed input for what the call waits for ("keys", "dial" or "record"), or None."""
+    got, value = parse_entry(entry)
+    if got != waiting:
+        wanted = {"dial": "dial:STATUS (e.g. dial:no-answer)", "record": "record:SECONDS"}.get(waiting, "keys")
+        return f'the call waits for {wanted}, not "{entry}"'
+    if got == "dial" and value not in DIAL_STATUSES:
+        return f'"{value}" is not a transfer outcome; one of {", ".join(sorted(DIAL_STATUSES))}'
+    if got == "record" and not value.isdigit():
+        return f'"{value}" is not a number of seconds'
+    if got == "keys" and value and not KEYS_RE.match(value):
+        return f'"{value}" is not phone keys (0-9, * and #) nor "silence"'
+    return None
 
 
 def parse_entry(entry: str) -> tuple[str, str]:
@@ -112,6 +131,13 @@ class Phone:
         if kind == "record":
             return self.record(int(value) if value.isdigit() else 0)
         return self.press(value) if value else self.silence()
+
+    def waiting_for(self) -> str | None:
+        """What the call waits for: "keys", "dial" or "record" (None when it has ended)."""
+        last = self.waiting
+        if last is None:
+            return None
+        return "dial" if isinstance(last, Dial) else "record" if isinstance(last, Record) else "keys"
 
     @property
     def waiting(self):

@@ -59,7 +59,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(_routes())
     # Wrapping wsgi_app is Flask's documented way to put middleware in front of it.
     app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app,  # type: ignore[method-assign]
-                            token=settings.get("TWILIO_AUTH_TOKEN"), public_url=settings.get("PUBLIC_URL"), clock=clock)
+                            token=settings.get("TWILIO_AUTH_TOKEN"), public_url=settings.get("PUBLIC_URL"), clock=clock,
+                            dev_clock=settings["IVR_DEV"])
     return app
 
 

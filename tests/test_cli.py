@@ -181,8 +181,8 @@ def test_lint_errors_exit_1(runner, folder):
     result = runner.invoke(main, ["lint", "broken.yaml"])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        'broken.yaml:8:11: next of "main" goes to unknown node "bey"; did you mean "bye"? [unknown-target]',
-        'broken.yaml:10:5: unknown node kind "sya" in node "bye"; allowed: say, menu, ask, decide, transfer, '
+        'broken.yaml:8:11: error: next of "main" goes to unknown node "bey"; did you mean "bye"? [unknown-target]',
+        'broken.yaml:10:5: error: unknown node kind "sya" in node "bye"; allowed: say, menu, ask, decide, transfer, '
         "record, action, hangup [unknown-kind]",
     ]
     assert result.stderr == "1 file(s): 2 error(s), 0 warning(s)\n"
@@ -345,8 +345,8 @@ def test_simulate_refuses_a_broken_flow(runner, folder):
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        'broken.yaml:8:11: next of "main" goes to unknown node "bey"; did you mean "bye"? [unknown-target]',
-        'broken.yaml:10:5: unknown node kind "sya" in node "bye"; allowed: say, menu, ask, decide, transfer, '
+        'broken.yaml:8:11: error: next of "main" goes to unknown node "bey"; did you mean "bye"? [unknown-target]',
+        'broken.yaml:10:5: error: unknown node kind "sya" in node "bye"; allowed: say, menu, ask, decide, transfer, '
         "record, action, hangup [unknown-kind]",
     ]
 
@@ -431,7 +431,7 @@ def test_a_malformed_script_counts_as_failed(runner, folder):
     result = runner.invoke(main, ["test", "."])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        'tests/bad.yaml:5:9: unknown step "push"; allowed: hear, not_hear, press, silence, dial, record, at '
+        'tests/bad.yaml:5:9: error: unknown step "push"; allowed: hear, not_hear, press, silence, dial, record, at '
         "[bad-step]",
         "1 passed, 1 failed",
     ]
@@ -442,7 +442,7 @@ def test_a_script_for_an_unknown_flow_fails(runner, folder):
     result = runner.invoke(main, ["test", "."])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        'tests/other.yaml:1:7: no valid flow "nothing" next to this script [unknown-flow]',
+        'tests/other.yaml:1:7: error: no valid flow "nothing" next to this script [unknown-flow]',
         "0 passed, 1 failed",
     ]
 
@@ -594,3 +594,20 @@ def test_simulate_lang_starts_the_call_in_that_language_past_the_language_menu(r
 def test_call_explains_a_server_that_is_not_there(runner):
     result = runner.invoke(main, ["call", "http://127.0.0.1:9/voice", "--keys", "1"])
     assert result.exit_code == 1 and "is the server running at http://127.0.0.1:9/voice?" in result.stderr
+
+
+def test_graph_leaves_out_tries_where_nothing_waits_for_keys(runner, folder):
+    lines = runner.invoke(main, ["graph", "hours.yaml"]).stdout.splitlines()
+    tries = [line for line in lines if "too many tries" in line]
+    assert tries == ['    n0 -->|"too many tries"| n3']  # the menu; not the read-out "hours", which never waits
+
+
+def test_lint_does_not_echo_a_broken_teams_file_at_every_transfer(runner, folder):
+    write(folder / "teams.yaml", "timezone: America/Los_Angeles\nteams:\n  front:\n    members:\n"
+                                 "      - {name: Ana, phone: \"626-555-0142\"}\n")
+    write(folder / "hours.yaml", HOURS.replace('teams:\n  front: ["+16265550100"]\n', ""))
+    result = runner.invoke(main, ["lint", "hours.yaml", "teams.yaml"])
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 1
+    assert [line for line in lines if "unknown-team" in line] == []
+    assert any("bad-phone" in line for line in lines) and any("teams-file" in line for line in lines)

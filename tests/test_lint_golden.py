@@ -80,7 +80,7 @@ def test_missing_golden_file_fails_showing_the_output(monkeypatch, tmp_path: Pat
     with pytest.raises(pytest.fail.Exception) as failure:
         test_lint_output_matches_golden_file(monkeypatch, flow)
     assert str(failure.value) == (
-        'new_case.out is missing; linting gave:\nnew_case.yaml:1:1: missing "start" [missing-start]\n'
-        'new_case.yaml:1:1: operator key "0" needs settings.operator (the node it leads to), '
+        'new_case.out is missing; linting gave:\nnew_case.yaml:1:1: error: missing "start" [missing-start]\n'
+        'new_case.yaml:1:1: error: operator key "0" needs settings.operator (the node it leads to), '
         'or set keys.operator to null [missing-operator]'
     )

@@ -192,7 +192,7 @@ def test_broken_flows_stop_the_server_from_starting(make_app, tmp_path):
     broken = tmp_path / "flows"
     broken.mkdir()
     (broken / "bad.yaml").write_text("flow: bad\nstart: nowhere\nnodes: {}\n")
-    with pytest.raises(Exception, match=r"bad\.yaml:2:8: start goes to unknown node"):
+    with pytest.raises(Exception, match=r"bad\.yaml:2:8: error: start goes to unknown node"):
         make_app(IVR_FLOWS_DIR=str(broken))
 
 

@@ -200,7 +200,11 @@ def call(url: str, keys: str | None, token: str | None, caller: str, at: str | N
 @main.command()
 @click.argument("flow_path", type=click.Path(exists=True, dir_okay=False))
 def graph(flow_path: str) -> None:
-    """Print a flow as a Mermaid flowchart."""
+    """Print a flow as a Mermaid flowchart.
+
+    To see it, paste it into a ```mermaid block of a Markdown file (GitHub and GitLab draw those) or into
+    the Mermaid Live Editor.
+    """
     click.echo(mermaid(_load_or_exit(flow_path)), nl=False)
 
 

@@ -82,6 +82,7 @@ class _Reading:
         self.facts = Facts()
         self.languages: tuple[str, ...] = ("en",)
         self.current = ""  # the node being read, for recording template reads
+        self.teams_broken = False  # the teams file beside the flow has errors: its teams are unknown
         self.defaults = Wait(timeout=6, retries=2, on_fail=None, reprompt=None)
         self.digits_defaults = (6, 5)  # (timeout, warn_after) of digit entries
 
@@ -628,7 +629,7 @@ class _Reading:
     def node_transfer(self, node_id, key_node, entries, where, teams):
         team_node = entries["transfer"][1]
         team = self.r.string(team_node, "transfer team")
-        if team is not None and team not in teams:
+        if team is not None and team not in teams and not self.teams_broken:
             self.r.error(team_node, f'transfer to unknown team "{team}"; teams: {", ".join(sorted(teams)) or "none"}',
                          "unknown-team")
         announce = self.text(entries["announce"][1], f'announce of "{node_id}"') if "announce" in entries else None
@@ -699,17 +700,19 @@ class _Reading:
 TEAMS_FILE = "teams.yaml"
 
 
-def lint_text(text: str, path: str, shared: Teams | None = None) -> tuple[Flow | None, list[Problem]]:
+def lint_text(text: str, path: str, shared: Teams | None = None, *, teams_broken: bool = False
+              ) -> tuple[Flow | None, list[Problem]]:
     """Read a flow from text: the flow (None if it has errors) and every problem, sorted.
 
-    `shared` is the teams file beside the flow, if there is one.
+    `shared` is the teams file beside the flow, if there is one; `teams_broken` says there is one
+    that has errors, so a transfer to a team it may define is not reported again here.
     """
     # A flow's YAML tree is many small objects and no cycles: the collector would only
     # rescan it again and again as it grows, making loading worse than linear.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _lint_text(text, path, shared)
+        return _lint_text(text, path, shared, teams_broken)
     finally:
         if collecting:
             gc.enable()
@@ -723,12 +726,15 @@ def flow_version(text: str, teams: Teams | None) -> str:
     return digest.hexdigest()[:12]
 
 
-def _lint_text(text: str, path: str, shared: Teams | None) -> tuple[Flow | None, list[Problem]]:
+def _lint_text(text: str, path: str, shared: Teams | None, teams_broken: bool = False
+               ) -> tuple[Flow | None, list[Problem]]:
     reader = Reader(path)
     root = reader.compose(text)
     flow = None
     if root is not None:
-        flow = _Reading(reader).flow(root, path, text, shared)
+        reading = _Reading(reader)
+        reading.teams_broken = teams_broken
+        flow = reading.flow(root, path, text, shared)
     elif not reader.problems:
         reader.problems.append(Problem(path, 1, 1, "the flow file is empty", "missing-start"))
     return flow, sorted(set(reader.problems))
@@ -759,7 +765,8 @@ def lint_file(path: str | Path, shared: tuple[Teams | None, list[Problem]] | Non
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(str(path), 1, 1, f"cannot read the file: {exc}", "io")]
     teams, teams_problems = shared if shared is not None else teams_in(path.parent)
-    flow, problems = lint_text(text, str(path), teams)
+    broken = any(p.is_error for p in teams_problems)
+    flow, problems = lint_text(text, str(path), teams, teams_broken=broken)
     if any(p.is_error for p in teams_problems):
         problems.append(Problem(str(path), 1, 1, f"{TEAMS_FILE} beside this flow has errors", "teams-file"))
         flow = None

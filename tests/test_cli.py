@@ -611,3 +611,18 @@ def test_lint_does_not_echo_a_broken_teams_file_at_every_transfer(runner, folder
     assert result.exit_code == 1
     assert [line for line in lines if "unknown-team" in line] == []
     assert any("bad-phone" in line for line in lines) and any("teams-file" in line for line in lines)
+
+
+def test_a_script_step_that_does_not_fit_the_call_fails_there(runner, folder):
+    write(folder / "tests" / "misfit.yaml", """\
+flow: hours
+cases:
+  - name: keys at a transfer
+    steps:
+      - press: "3"
+      - press: "1"
+""")
+    result = runner.invoke(main, ["test", "tests/misfit.yaml"])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        'tests/misfit.yaml:6:9: keys at a transfer: the call waits for dial:STATUS (e.g. dial:no-answer), not "1"')

@@ -18,7 +18,7 @@ import yaml
 from ivr.engine.events import DIAL_STATUSES
 from ivr.flows.model import Flow
 from ivr.flows.loader import lint_file
-from ivr.tools.phone import Phone
+from ivr.tools.phone import Phone, entry_problem
 from ivr.flows.problems import Problem
 from ivr.flows.yaml_reader import Reader
 
@@ -196,6 +196,12 @@ def play_case(case: Case) -> tuple[list[str], Phone]:
         elif step.kind in ("press", "silence", "dial", "record"):
             if phone.waiting is None:
                 fail(step, "the call has already ended")
+                break
+            entry = {"press": step.value, "silence": "silence", "dial": f"dial:{step.value}",
+                     "record": f"record:{step.value}"}[step.kind]
+            problem = entry_problem(entry, phone.waiting_for() or "keys")
+            if problem is not None:
+                fail(step, problem)
                 break
             if step.kind == "press":
                 since = phone.press(step.value)

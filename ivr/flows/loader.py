@@ -63,6 +63,9 @@ KIND_KEYS = {
 }
 
 
+NODE_KEYS = frozenset().union(*KIND_KEYS.values())  # a node id among these, with a value, is a key dedented
+
+
 @dataclass
 class Facts:
     """What one reading pass learned, for the graph checks."""
@@ -369,6 +372,10 @@ class _Reading:
         return out
 
     def node(self, node_id: str, key_node: yaml.Node, value_node: yaml.Node, teams: dict):
+        if node_id in NODE_KEYS and not isinstance(value_node, yaml.MappingNode):
+            self.r.error(key_node, f'"{node_id}" stands among the nodes, as if it were one; it is a key of a node: '
+                                   'indent it under the node it belongs to', "type")
+            return None
         entries = self.r.mapping(value_node, f'node "{node_id}"')
         if entries is None:
             return None

@@ -58,7 +58,7 @@ BUILT_IN: dict[str, dict[str, str]] = {
     },
     "yesno_hint": {
         "en": "For yes, press 1. For no, press 2.",
-        "es": "Para sí, oprima 1. Para no, oprima 2.",
+        "es": "Si la respuesta es sí, oprima 1. Si es no, oprima 2.",
     },
     "readback": {
         "en": "You entered {value}. If that is right, press 1. To try again, press 2.",

@@ -43,6 +43,9 @@ def create_app(config: dict | None = None) -> Flask:
             raise RuntimeError("TWILIO_AUTH_TOKEN is not set: refusing to serve unsigned webhooks "
                                "(set IVR_DEV=1 for local development without signature checks)")
         log.warning("DEVELOPMENT MODE: Twilio signatures are NOT checked; never expose this server")
+    if not settings.get("IVR_FALLBACK_NUMBER"):
+        log.warning("IVR_FALLBACK_NUMBER is not set: a call the service cannot serve hears an apology and is asked "
+                    "to call again, with no person to reach")
     os.makedirs(app.instance_path, exist_ok=True)
     store = from_url(settings.get("REDIS_URL"), app.instance_path)
     registry = FlowRegistry(settings["IVR_FLOWS_DIR"],

@@ -115,7 +115,8 @@ def test_transfer_without_no_answer_apologises_and_ends(flow):
     state, _ = call(flow, "1", "0")
     assert state.node == "operator"
     state, commands, _ = step(flow, state, DialDone(NOW, "no-answer"))
-    assert texts(commands) == ["Sorry, no one could take your call right now. Please call us again later. Goodbye."]
+    assert texts(commands) == [BUILT_IN["no_one_available"]["en"]]
+    assert "911" in texts(commands)[0]
     assert commands[-1] == Hangup() and state.ended
 
 

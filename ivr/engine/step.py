@@ -542,7 +542,7 @@ class _Turn:
             if opening is not None:
                 self.out.extend(self.says(self.message("team_opens"),
                                           value=lambda lang: speech.opening_spoken(opening, self.now, lang)))
-            self.give_up(node, node.closed or node.no_answer, "goodbye")
+            self.give_up(node, node.closed or node.no_answer, "no_one_available")
             return
         if not self.members(node):
             self.happened.append(trail.TeamUnavailable(node.id, node.team, "nobody"))

@@ -85,8 +85,10 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "es": "Por favor, vuelva a llamarnos en unos minutos. Si es una emergencia, cuelgue y marque el 911. Adiós.",
     },
     "no_one_available": {
-        "en": "Sorry, no one could take your call right now. Please call us again later. Goodbye.",
-        "es": "Lo sentimos, nadie pudo atender su llamada en este momento. Por favor llame más tarde. Adiós.",
+        "en": "Sorry, no one can take your call now. Please call us again later. "
+              "If this is an emergency, hang up and dial 911. Goodbye.",
+        "es": "Lo sentimos, en este momento no hay nadie disponible para atenderle. Por favor, llame más tarde. "
+              "Si es una emergencia, cuelgue y marque el 911. Adiós.",
     },
     "team_closed": {
         "en": "Our team is closed now.",

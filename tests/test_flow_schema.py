@@ -297,6 +297,7 @@ def test_an_unquoted_number_in_a_team_passes_both() -> None:
     (("nodes", "hello", "say"), [{"en": "One."}, "Two."]),
     (("nodes", "hello", "next"), None),
     (("values",), {"notice_days": 2}),
+    (("values",), {"notice_days": {"lacare": {"walks": "2", "wheelchair": 2}}}),
 ], ids=lambda v: ".".join(v) if isinstance(v, tuple) else None)
 def test_right_shapes_pass_both(where: tuple[str, ...], value: Any) -> None:
     assert _agree(_with(where, value)) == (True, True)

@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import redis
 
 from ivr.outbox import worker as outbox
-from ivr.stores.protocols import CallStore
+from ivr.stores.protocols import Outbox
 from ivr.stores.redis import RedisStore
 from ivr.stores.sqlite import SqliteStore
 
@@ -98,7 +98,7 @@ class _Instant(outbox.Deliverer):
         return outbox.Outcome(outbox.COMPLETE, "instant")
 
 
-def _drain(store: CallStore, settings: dict, workers: int, instant: bool) -> float:
+def _drain(store: Outbox, settings: dict, workers: int, instant: bool) -> float:
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -123,7 +123,7 @@ def _drain(store: CallStore, settings: dict, workers: int, instant: bool) -> flo
     return elapsed
 
 
-def _enqueue(store: CallStore, n: int, tag: str) -> float:
+def _enqueue(store: Outbox, n: int, tag: str) -> float:
     body = json.dumps({"id": "x", "kind": "ride", "fields": {"appt_date": "2026-12-01", "appt_time": "0930"}}).encode()
     now = time.time()
     began = time.perf_counter()
@@ -132,7 +132,7 @@ def _enqueue(store: CallStore, n: int, tag: str) -> float:
     return time.perf_counter() - began
 
 
-def _every_item_done(store: CallStore, n: int) -> bool:
+def _every_item_done(store: Outbox, n: int) -> bool:
     return len(store.outbox("done", limit=n + 1)) == n and not store.outbox("pending", limit=1)
 
 

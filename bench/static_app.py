@@ -33,3 +33,10 @@ def app(environ, start_response):
         return []
     start_response("200 OK", list(HEADERS))
     return [DOCUMENT]
+
+
+def asgi_app():
+    """The same app served the way the IVR is under an ASGI server (`--factory`)."""
+    from ivr.web.asgi import Front
+
+    return Front(app)

@@ -1,12 +1,18 @@
-"""Shared fixtures: TwiML schema validation and a real Redis server for @pytest.mark.redis."""
+"""Shared fixtures: TwiML schema validation, apps under test, and a real Redis server for @pytest.mark.redis."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import pytest
+from flask import Flask
 
 from twiml_schema import assert_valid_twiml as _assert_valid_twiml
+from twilio_sim import APP_SETTINGS, BASE, FLOWS, LINE, MONOTONIC_START, OPEN_HOURS, TOKEN, FakeClock
+
+from ivr.web.app import create_app
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -15,6 +21,29 @@ DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 def assert_valid_twiml():
     """A function that raises with the schema's error log unless a document passes twiml.xsd."""
     return _assert_valid_twiml
+
+
+@pytest.fixture
+def make_app(tmp_path, monkeypatch) -> Iterator[Callable[..., Flask]]:
+    """Apps on the shipped flows with signed webhooks, called at `now` (OPEN_HOURS) on a monotonic
+    clock that moves only when the test advances it (`app.extensions["ivr"].monotonic`); settings
+    override. No setting comes from the shell, and every store opened is closed after the test."""
+    for name in APP_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    apps: list[Flask] = []
+
+    def make(now: datetime = OPEN_HOURS, **config) -> Flask:
+        settings = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_FLOWS_DIR": str(FLOWS), "IVR_FALLBACK_NUMBER": LINE,
+                    "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "CLOCK": lambda: now, "PUBLIC_URL": BASE,
+                    "MONOTONIC": FakeClock(MONOTONIC_START)}
+        settings.update(config)
+        app = create_app(settings)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["ivr"].store.close()
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,18 @@ def test_import_contracts_are_kept():
     assert "0 broken" in result.stdout
 
 
+def test_the_type_checker_finds_nothing():
+    result = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary"], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_unused_import_undefined_name_or_dead_variable():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "F", "ivr", "bench",
+                             "tests"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("path", PURE)
 def test_pure_module_reads_no_clock(path):
     tree = ast.parse((ROOT / path).read_text())

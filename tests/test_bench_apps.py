@@ -57,3 +57,11 @@ def test_the_lint_speed_up_comparison_restores_what_it_switched_off():
     figures = bench_flows.bench_speedups(1, 1)
     assert set(figures["lint_ms"]) == {"both", "no fast path", "collector not paused", "neither"}
     assert (templates._quick_names, loader.gc.disable) == (quick, disable) and gc.isenabled()
+
+
+def test_the_request_benchmark_checks_both_halves_agree_and_runs(capsys, monkeypatch):
+    from bench import request
+
+    monkeypatch.setattr(request, "best_us", lambda fn, number=1, repeat=1: (fn(), 1.0)[1])
+    request.main()
+    assert "parse_qsl / _pairs" in capsys.readouterr().out

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from twilio_sim import OPEN_HOURS
 
 from ivr.cli import outbox as cli_outbox
 from ivr.cli import main
@@ -212,81 +213,8 @@ def test_lint_missing_path_is_a_usage_error(runner, folder):
 
 # -- simulate -----------------------------------------------------------------------------
 
-def test_simulate_with_keys_shows_what_is_heard_and_where_the_call_ends(runner, folder):
-    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", "1"])
-    assert result.exit_code == 0
-    assert result.stdout.splitlines() == [
-        "  For our hours, press 1. To get a text, press 2. For a person, press 3.",
-        "> 1",
-        "  We are open nine to five.",
-        "  Goodbye.",
-        "  [hang up]",
-        "-- call is at: hangup",
-    ]
-
-
-def test_simulate_in_spanish(runner, folder):
-    result = runner.invoke(main, ["simulate", "hours.yaml", "--lang", "es", "--keys", "1"])
-    assert result.exit_code == 0
-    assert result.stdout.splitlines() == [
-        "  Para el horario, oprima 1. Para un mensaje, oprima 2. Para una persona, oprima 3.",
-        "> 1",
-        "  Abrimos de nueve a cinco.",
-        "  Adiós.",
-        "  [hang up]",
-        "-- call is at: hangup",
-    ]
-
-
-def test_simulate_lists_requested_actions(runner, folder):
-    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", "2"])
-    assert result.exit_code == 0
-    assert result.stdout.splitlines()[-3:] == [
-        "  [hang up]",
-        "-- call is at: hangup",
-        "-- requested: send_text {'body': 'Open 9 to 5', 'lang': 'en'}",
-    ]
-
-
-def test_simulate_silence_until_the_operator(runner, folder):
-    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", "silence, silence,silence"])
-    assert result.exit_code == 0
-    menu = "  For our hours, press 1. To get a text, press 2. For a person, press 3."
-    assert result.stdout.splitlines() == [
-        menu,
-        "> silence",
-        "  Sorry, I didn't hear anything. Take your time.",
-        menu,
-        "> silence",
-        "  Sorry, I didn't hear anything. Take your time.",
-        menu,
-        "> silence",
-        "  Sorry, I couldn't get an answer I can use.",
-        "  [transfer to front: ringing 1 phone(s)]",
-        "-- call is at: transfer front",
-    ]
-
-
-def test_simulate_transfer_nobody_answers(runner, folder):
-    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", "3,dial:no-answer"])
-    assert result.exit_code == 0
-    assert result.stdout.splitlines()[1:] == [
-        "> 3",
-        "  [transfer to front: ringing 1 phone(s)]",
-        "> dial:no-answer",
-        "  Goodbye.",
-        "  [hang up]",
-        "-- call is at: hangup",
-    ]
-
-
-def test_simulate_stops_where_the_keys_run_out(runner, folder):
-    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", ""])
-    assert result.exit_code == 0
-    assert result.stdout.splitlines() == [
-        "  For our hours, press 1. To get a text, press 2. For a person, press 3.",
-        "-- call is at: waiting main",
-    ]
+MENU = "  For our hours, press 1. To get a text, press 2. For a person, press 3."
+SORRY = "  Sorry, I didn't hear anything. Take your time."
 
 
 def prompts_shortened(output: str) -> list[str]:
@@ -298,39 +226,46 @@ def prompts_shortened(output: str) -> list[str]:
     return lines
 
 
-def test_simulate_reads_keys_from_the_terminal(runner, folder):
-    result = runner.invoke(main, ["simulate", "hours.yaml"], input="1\n")
-    assert result.exit_code == 0
-    assert prompts_shortened(result.stdout) == [
-        "  For our hours, press 1. To get a text, press 2. For a person, press 3.",
-        "? keys: 1",
-        "  We are open nine to five.",
-        "  Goodbye.",
-        "  [hang up]",
+# (arguments after the flow, what is typed at the terminal, the lines shown)
+SIMULATIONS = {
+    "keys: what is heard and where the call ends": (["--keys", "1"], None, [
+        MENU, "> 1", "  We are open nine to five.", "  Goodbye.", "  [hang up]", "-- call is at: hangup",
+    ]),
+    "in spanish": (["--lang", "es", "--keys", "1"], None, [
+        "  Para el horario, oprima 1. Para un mensaje, oprima 2. Para una persona, oprima 3.",
+        "> 1", "  Abrimos de nueve a cinco.", "  Adiós.", "  [hang up]", "-- call is at: hangup",
+    ]),
+    "lists the requested actions": (["--keys", "2"], None, [
+        MENU, "> 2", "  [request send_text]", "  Goodbye.", "  [hang up]", "-- call is at: hangup",
+        "-- requested: send_text {'body': 'Open 9 to 5', 'lang': 'en'}",
+    ]),
+    "silence until the operator": (["--keys", "silence, silence,silence"], None, [
+        MENU, "> silence", SORRY, MENU, "> silence", SORRY, MENU, "> silence",
+        "  Sorry, I couldn't get an answer I can use.", "  [transfer to front: ringing 1 phone(s)]",
+        "-- call is at: transfer front",
+    ]),
+    "a transfer nobody answers": (["--keys", "3,dial:no-answer"], None, [
+        MENU, "> 3", "  [transfer to front: ringing 1 phone(s)]", "> dial:no-answer", "  Goodbye.", "  [hang up]",
         "-- call is at: hangup",
-    ]
+    ]),
+    "stops where the keys run out": (["--keys", ""], None, [MENU, "-- call is at: waiting main"]),
+    "reads keys from the terminal": ([], "1\n", [
+        MENU, "? keys: 1", "  We are open nine to five.", "  Goodbye.", "  [hang up]", "-- call is at: hangup",
+    ]),
+    "asks for the outcome of a transfer": ([], "3\nno-answer\n", [
+        MENU, "? keys: 3", "  [transfer to front: ringing 1 phone(s)]", "? transfer outcome: no-answer",
+        "  Goodbye.", "  [hang up]", "-- call is at: hangup",
+    ]),
+    "quits on q": ([], "q\n", [MENU, "? keys: q", "-- call is at: waiting main"]),
+}
 
 
-def test_simulate_asks_for_the_outcome_of_a_transfer(runner, folder):
-    result = runner.invoke(main, ["simulate", "hours.yaml"], input="3\nno-answer\n")
+@pytest.mark.parametrize("arguments, typed, expected", list(SIMULATIONS.values()), ids=list(SIMULATIONS))
+def test_simulate(runner, folder, arguments, typed, expected):
+    result = runner.invoke(main, ["simulate", "hours.yaml", "--at", OPEN_HOURS.isoformat(), *arguments],
+                           input=typed)
     assert result.exit_code == 0
-    assert prompts_shortened(result.stdout)[1:] == [
-        "? keys: 3",
-        "  [transfer to front: ringing 1 phone(s)]",
-        "? transfer outcome: no-answer",
-        "  Goodbye.",
-        "  [hang up]",
-        "-- call is at: hangup",
-    ]
-
-
-def test_simulate_quits_on_q(runner, folder):
-    result = runner.invoke(main, ["simulate", "hours.yaml"], input="q\n")
-    assert result.exit_code == 0
-    assert prompts_shortened(result.stdout)[1:] == [
-        "? keys: q",
-        "-- call is at: waiting main",
-    ]
+    assert prompts_shortened(result.stdout) == expected
 
 
 def test_simulate_rejects_a_language_the_flow_lacks(runner, folder):

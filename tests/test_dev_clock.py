@@ -56,7 +56,7 @@ def test_a_bad_moment_is_a_client_error(make_app):
 def test_a_server_that_checks_signatures_ignores_the_header(make_app):
     from twilio_sim import BASE, TOKEN, signed_headers
 
-    client = make_app(TWILIO_AUTH_TOKEN=TOKEN).test_client()
+    client = make_app(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_URL=BASE).test_client()
     data = form()
     client.post("/voice", data=data, headers={**signed_headers(BASE + "/voice", data),
                                               "X-IVR-Now": "2026-11-25T21:00:00-08:00"})

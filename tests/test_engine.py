@@ -559,7 +559,7 @@ nodes:
     assert state.ended and not any("connect" in t for t in texts(commands))
 
 
-@pytest.mark.parametrize("fallback, then", [("+16265550100", "Let me connect you"), (None, "call us again")])
+@pytest.mark.parametrize("fallback, then", [("+16265550100", "Let me connect you"), (None, "call again")])
 def test_the_services_apology_says_what_comes_next(fallback, then):
     from ivr.web.turns import apology_says
 
@@ -647,3 +647,22 @@ def test_a_decision_is_an_event_naming_where_it_led(flow):
     state, _ = call(flow, "1", "1", "1")
     _, _, happened = step(flow, state, Digits(NOW, "2"))
     assert "decide:recommend:ecm" in [h.brief() for h in happened]
+
+
+def test_an_apology_with_no_operator_to_reach_promises_no_one():
+    looping = """
+flow: loop
+start: a
+settings:
+  keys: {operator: null}
+nodes:
+  a: {decide: [{when: "true", next: b}], default: b}
+  b: {decide: [{when: "true", next: a}], default: a}
+"""
+    flow, problems = lint_text(looping, "loop.yaml")
+    assert flow is not None, [str(p) for p in problems]
+    state, commands, happened = step(flow, None, CallStarted(NOW))
+    spoken = " ".join(texts(commands))
+    assert "connect you" not in spoken and "call again" in spoken and "911" in spoken
+    assert isinstance(commands[-1], Hangup) and state.ended
+    assert [h.brief() for h in happened if not h.brief().startswith("decide:")] == ["apology:loop", "ended:"]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
-from zoneinfo import ZoneInfo
-
 import pytest
 from twiml_schema import assert_valid_twiml
+from twilio_sim import AFTER_HOURS, FLOWS, OPEN_HOURS
 
 from ivr.web.urls import turn_urls
 from ivr.engine.step import new_state, walk_from
@@ -15,13 +12,10 @@ from ivr.engine.events import NoInput
 from ivr.flows.loader import flow_files, load_flow
 from ivr.telephony.twiml import render
 
-FLOWS = [load_flow(path) for path in flow_files([Path(__file__).resolve().parent.parent / "flows"])]
-MOMENTS = {
-    "open": datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles")),
-    "closed": datetime(2026, 11, 25, 22, 0, tzinfo=ZoneInfo("America/Los_Angeles")),
-}
+SHIPPED = [load_flow(path) for path in flow_files([FLOWS])]
+MOMENTS = {"open": OPEN_HOURS, "closed": AFTER_HOURS}
 CASES = [pytest.param(flow, node_id, lang, moment, id=f"{flow.id}:{node_id}:{lang}:{moment}")
-         for flow in FLOWS for node_id in flow.nodes for lang in flow.languages for moment in MOMENTS]
+         for flow in SHIPPED for node_id in flow.nodes for lang in flow.languages for moment in MOMENTS]
 
 
 @pytest.mark.parametrize("flow, node_id, lang, moment", CASES)

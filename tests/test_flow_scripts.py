@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from twilio_sim import FLOWS
 
 from ivr.tools import callscripts
 from ivr.flows.loader import flow_files, lint_file
-
-FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
 
 def _cases():

@@ -25,9 +25,11 @@ import requests
 from click.testing import CliRunner
 from twilio.http import HttpClient
 from twilio.http.response import Response
+from twilio_sim import FakeClock as Clock
 
 from ivr import records
-from ivr.outbox import sms, worker
+from ivr.flows import sms
+from ivr.outbox import worker
 from ivr.web import effects
 from ivr.cli import main
 from ivr.engine.commands import Effect
@@ -35,6 +37,7 @@ from ivr.outbox.worker import Deliverer, run, run_once
 from ivr.stores.sqlite import SqliteStore
 
 T0 = 1_796_144_400.0  # 2026-12-01 09:00 in Los Angeles, 17:00 UTC
+LONG_AGO = 1_600_000_000.0  # 2020: an item queued then is due whenever the worker runs on the real clock
 SID = "AC" + "1f" * 16
 TOKEN = "test-auth-token"
 SECRET = "ride-webhook-secret"
@@ -42,19 +45,6 @@ SENDER = "+16265550199"
 CALLER = "+16265550123"
 CALLBACK = "+16265550142"
 CALL = "CA" + "ab" * 16
-
-
-class Clock:
-    """Time that moves only when a test says so."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class WorkerDied(BaseException):
@@ -176,7 +166,7 @@ def _no_outbox_settings_from_the_environment(monkeypatch):
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
@@ -287,8 +277,15 @@ def test_no_hand_off_without_a_rides_url(store):
 
 def test_the_rides_url_may_come_from_the_environment(store, monkeypatch):
     monkeypatch.setenv("RIDES_WEBHOOK_URL", "https://rides.example/hook")
-    effects.perform(store, CALL, [ride_effect()], T0, caller=CALLER)
+    config = worker.settings_from()  # read once, as the web app reads its settings when it starts
+    effects.perform(store, CALL, [ride_effect()], T0, caller=CALLER, settings=config)
     assert sorted(each.kind for each in store.outbox()) == ["ride", "sms"]
+
+
+def test_performing_effects_reads_no_environment(store, monkeypatch):
+    monkeypatch.setenv("RIDES_WEBHOOK_URL", "https://rides.example/hook")
+    effects.perform(store, CALL, [ride_effect()], T0, caller=CALLER, settings=settings())
+    assert [each.kind for each in store.outbox()] == ["sms"]
 
 
 def test_a_text_goes_to_to_or_else_the_caller(store):
@@ -724,7 +721,7 @@ def test_a_stale_worker_cannot_undo_a_newer_claim(store, clock):
 
 
 def test_run_delivers_until_stopped(store, desk, twilio):
-    book(store, settings(desk), at=time.time())
+    book(store, settings(desk), at=LONG_AGO)
     deliverer = Deliverer(settings(desk), twilio_http_client=twilio)
     stop = threading.Event()
     result = {}
@@ -741,17 +738,30 @@ def test_run_delivers_until_stopped(store, desk, twilio):
     assert list(desk.rides) == [RIDE_ID] and len(twilio.sent) == 1
 
 
+class StopAfter:
+    """A stop event that is set after `rounds` waits, without waiting."""
+
+    def __init__(self, rounds: int):
+        self.rounds = rounds
+        self.waited: list[float] = []
+
+    def is_set(self) -> bool:
+        return len(self.waited) >= self.rounds
+
+    def wait(self, seconds: float) -> bool:
+        self.waited.append(seconds)
+        return self.is_set()
+
+
 def test_run_waits_out_an_unavailable_store(tmp_path, caplog):
     path = tmp_path / "ivr.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
     broken = SqliteStore(str(path))
-    stop = threading.Event()
-    timer = threading.Timer(0.2, stop.set)
-    timer.start()
+    stop = StopAfter(3)
     with caplog.at_level(logging.WARNING, logger="ivr.outbox"):
         assert run(broken, Deliverer({}), stop, 0.05) == {}
-    timer.join()
     broken.close()
+    assert stop.waited == [0.05, 0.05, 0.05]  # it waited its interval after each failure
     assert any('"store unavailable"' in r.getMessage() for r in caplog.records)
 
 
@@ -761,7 +771,7 @@ def test_run_waits_out_an_unavailable_store(tmp_path, caplog):
 def test_cli_run_once_and_list(store, desk, tmp_path, monkeypatch):
     monkeypatch.setenv("RIDES_WEBHOOK_URL", desk.url)
     monkeypatch.setenv("RIDES_WEBHOOK_SECRET", SECRET)
-    effects.perform(store, CALL, [ride_effect()], time.time(), caller=CALLER)
+    effects.perform(store, CALL, [ride_effect()], LONG_AGO, caller=CALLER, settings=worker.settings_from())
     url = f"sqlite:///{store.path}"
     runner = CliRunner()
     result = runner.invoke(main, ["outbox", "list", "--store", url])

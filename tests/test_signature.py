@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from ivr.telephony.signature import check, public_url
+from ivr.telephony.signature import check, public_url, signature_of
+from ivr.web.webhooks import Form
 
 TOKEN = "12345"
 VECTOR_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
@@ -206,3 +209,12 @@ def test_module_does_not_import_flask():
     import ivr.telephony.signature as module
 
     assert "flask" not in vars(module)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=st.lists(st.tuples(st.text(min_size=1, max_size=12), st.text(max_size=20)), max_size=12),
+       query=st.text(alphabet="abc=&%20", max_size=12))
+def test_the_direct_signature_is_the_validators(fields, query):
+    url = f"https://ivr.example.org/voice/turn?{query}"
+    form = Form(fields)
+    assert signature_of(TOKEN, url, form) == RequestValidator(TOKEN).compute_signature(url, form)

@@ -225,7 +225,7 @@ def test_sandbox_refuses_huge_ranges():
     ("{{ a }} and {{ b | spoken_digits }}", {"a", "b"}),
     ("{{ lang }} {{ a }}", {"a", "lang"}),
     ("{{ day | spoken_date(weekday=False, year=True) }}", {"day"}),
-    ("{% for x in items %}{{ x }}{% endfor %}", {"items"}),
+    ("{% for x in ['one', items] %}{{ x }}{% endfor %}", {"items"}),
     ("{% set y = 1 %}{{ y }}{{ z }}", {"z"}),
     ("{% if chronic == 'yes' %}{{ a }}{% else %}{{ b }}{% endif %}", {"a", "b", "chronic"}),
     ("{{ a is defined }}", {"a"}),
@@ -247,6 +247,33 @@ def test_template_names_rejects(source, message, line):
     with pytest.raises(TemplateProblem) as problem:
         template_names(source)
     assert (str(problem.value), problem.value.line) == (message, line)
+
+
+BOUND = " could make text of any length; prompts and conditions must have a length known when the flow is linted"
+
+
+@pytest.mark.parametrize("source, message", [
+    ("{% for x in items %}{{ x }}{% endfor %}", "a loop over anything but a written list of up to 20 items" + BOUND),
+    ("{{ 'ha' * 100000 }}", "`*` by anything but a written number up to 10" + BOUND),
+    ("{{ a ** 99 }}", "`**`" + BOUND),
+    ("{{ range(10) | join }}", "calling one of Jinja's functions (range, lipsum, ...)" + BOUND),
+    ("{{ a | center(100000) }}", 'the filter "center"' + BOUND),
+    ("{% macro m() %}x{% endmacro %}{{ m() }}", "a macro" + BOUND),
+    ("{{ a }}" * 20, "this prompt could run to 5120 characters; at most 4000 are spoken"),
+    ("{% for x in [a, b, d] %}{{ x | spoken_digits }}{{ x | spoken_digits }}{{ x }}{% endfor %}"
+     "{{ c | spoken_digits }}{{ c | spoken_digits }}",
+     "this prompt could run to 4864 characters; at most 4000 are spoken"),
+])
+def test_a_prompt_that_could_grow_without_bound_is_refused_at_lint(source, message):
+    with pytest.raises(TemplateProblem) as problem:
+        template_names(source)
+    assert str(problem.value) == message
+
+
+@pytest.mark.parametrize("condition", ["'x' * 10 ** 9 == a", "a ** 1000000 > 1"])
+def test_a_condition_that_could_build_without_bound_is_refused_at_lint(condition):
+    with pytest.raises(TemplateProblem, match="could make text of any length"):
+        expression_names(condition)
 
 
 def test_template_names_rejects_an_unclosed_block():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import multiprocessing
 import os
 import socket
@@ -13,24 +15,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
+from twilio_sim import FakeClock
 
-from ivr.stores.protocols import CallStore, OutboxItem, StoreUnavailable
+from ivr.stores.protocols import (
+    Availability,
+    CallStates,
+    Outbox,
+    OutboxItem,
+    Records,
+    SharedValues,
+    Store,
+    StoreUnavailable,
+)
 from ivr.stores.sqlite import SqliteStore
 
 TTL = 60
-
-
-class FakeClock:
-    """Time that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+T0 = 1_700_000_000.25
 
 
 @dataclass
@@ -38,10 +38,10 @@ class Backend:
     """A store under test, with the means to let its records expire."""
 
     name: str
-    store: CallStore
+    store: Store
     new_sid: Callable[[], str]
     expire: Callable[[float], None]
-    make_twin: Callable[[], CallStore] | None = None
+    make_twin: Callable[[], Store] | None = None
     sids: list[str] = field(default_factory=list)
 
 
@@ -56,7 +56,7 @@ def _sid_factory(sids: list[str]) -> Callable[[], str]:
 
 @pytest.fixture
 def sqlite_backend(tmp_path) -> Iterator[Backend]:
-    clock = FakeClock()
+    clock = FakeClock(1_700_000_000.0)
     path = str(tmp_path / "instance" / "ivr.sqlite3")
     stores = [SqliteStore(path, clock=clock)]
 
@@ -78,8 +78,17 @@ def redis_backend(redis_url) -> Iterator[Backend]:
     sids: list[str] = []
 
     def expire(seconds: float) -> None:
-        # Real time: wait the TTL out, then poll briefly for Redis's expiry to show.
-        time.sleep(seconds)
+        # Time passes for this test's keys alone, without waiting for it: each one's PTTL (as
+        # the store set it) drops by `seconds`, and a key whose time is up goes, as Redis would
+        # let it go. A key the store left without an expiry (PTTL -1) stays.
+        for key in [store.key(sid) for sid in sids] + [store.value_key(sid) for sid in sids]:
+            left = store.client.pttl(key)
+            if left < 0:
+                continue
+            if left <= seconds * 1000:
+                store.client.delete(key)
+            else:
+                store.client.pexpire(key, left - round(seconds * 1000))
 
     yield Backend("redis", store, _sid_factory(sids), expire, None, sids)
     # Remove only what this test created; the server may be shared.
@@ -93,7 +102,7 @@ def backend(request) -> Backend:
     return request.getfixturevalue(f"{request.param}_backend")
 
 
-def _increment(store: CallStore, sid: str, times: int) -> int:
+def _increment(store: Store, sid: str, times: int) -> int:
     """Add one to a counter `times` times with load + compare-and-set retries; return conflicts."""
     conflicts = 0
     for _ in range(times):
@@ -107,10 +116,6 @@ def _increment(store: CallStore, sid: str, times: int) -> int:
 
 
 # --- the contract ---------------------------------------------------------------------
-
-
-def test_is_a_call_store(backend):
-    assert isinstance(backend.store, CallStore)
 
 
 def test_absent_is_version_zero(backend):
@@ -170,9 +175,6 @@ def test_expired_record_is_absent(backend):
     assert store.save(sid, b"short", 0, 0.5)
     assert store.load(sid) == (b"short", 1)
     backend.expire(0.55)
-    deadline = time.monotonic() + 3
-    while store.load(sid) != (None, 0) and time.monotonic() < deadline:
-        time.sleep(0.02)
     assert store.load(sid) == (None, 0)
     # The old version is gone with it: a fresh call starts again at version 1.
     assert store.save(sid, b"stale", 1, TTL) is False
@@ -201,17 +203,40 @@ def test_shared_values_round_trip_replace_and_expire(backend):
     store.put_value(name, b"first", 0.5)
     store.put_value(name, b"second", 0.5)
     assert store.get_value(name) == b"second"
-    if backend.name == "redis":
-        backend.sids.append(name)  # cleaned up below with the call keys
+    backend.sids.append(name)  # for Redis: let its time pass, and clean it up with the call keys
     backend.expire(0.55)
-    deadline = time.monotonic() + 3
-    while store.get_value(name) is not None and time.monotonic() < deadline:
-        time.sleep(0.02)
     assert store.get_value(name) is None
+
+
+def test_shared_values_without_expiry_are_kept_until_replaced(backend):
+    store = backend.store
+    name = f"test-{backend.new_sid()}"
+    backend.sids.append(name)
+    store.put_value(name, b"expiring", 0.5)
+    store.put_value(name, b"kept", None)  # replaces the value and its expiry
+    backend.expire(10 * 365 * 24 * 3600.0)
+    assert store.get_value(name) == b"kept"
+    store.put_value(name, b"expiring again", 0.5)
+    backend.expire(0.55)
+    assert store.get_value(name) is None
+
+
+@pytest.mark.parametrize("ttl", [0, -1, float("nan"), float("inf"), float("-inf")])
+def test_a_shared_value_ttl_must_be_a_positive_number_or_none(backend, ttl):
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        backend.store.put_value("never-written", b"x", ttl)
+    assert backend.store.get_value("never-written") is None
 
 
 def test_ping(backend):
     assert backend.store.ping() is True
+
+
+def test_a_reachable_store_is_writable_and_the_check_leaves_no_call_data(backend):
+    store = backend.store
+    assert store.check_writable(1.0) is True
+    assert store.check_writable(1.0) is True  # again, on the connection kept for it
+    assert store.load("CAwritable") == (None, 0)
 
 
 def test_only_one_racer_wins_each_version(backend):
@@ -267,45 +292,87 @@ def test_concurrent_increments_add_up(backend):
 
 # --- unreachable backends -------------------------------------------------------------
 
+# Every method of every role, with arguments a reachable store would accept.
+EVERY_CALL = [
+    ("load", ("CAunreachable",)),
+    ("save", ("CAunreachable", b"x", 0, TTL)),
+    ("put_value", ("unreachable", b"x", TTL)),
+    ("get_value", ("unreachable",)),
+    ("add_record", ("CAunreachable:voicemail", "voicemail", T0, b"x")),
+    ("get_record", ("CAunreachable:voicemail",)),
+    ("list_records", ()),
+    ("set_availability", ("Ana", True, T0)),
+    ("availability", ()),
+    ("enqueue", ("a", "sms", b"", T0)),
+    ("claim", (T0, 60, 1)),
+    ("complete", ("a", "")),
+    ("retry", ("a", T0, "e")),
+    ("give_up", ("a", "e")),
+    ("requeue", ("a", T0)),
+    ("purge", ("done", T0, 10)),
+    ("outbox", ()),
+]
 
-def _assert_unavailable(store: CallStore) -> None:
-    assert store.ping() is False
+
+def test_the_unreachable_table_has_every_method_of_every_role():
+    roles = (CallStates, SharedValues, Records, Availability, Outbox)
+    methods = {name for role in roles for name in vars(role) if not name.startswith("_")}
+    assert {method for method, _ in EVERY_CALL} == methods
+
+
+@pytest.fixture(params=["sqlite-unwritable-path", "sqlite-corrupt-file", "redis-closed-port"])
+def unreachable(request, tmp_path) -> Iterator[Store]:
+    """A store whose backend cannot be used."""
+    store: Store
+    if request.param == "sqlite-unwritable-path":
+        # A path below a regular file can be neither created nor opened, even by root.
+        (tmp_path / "not-a-folder").write_text("")
+        store = SqliteStore(str(tmp_path / "not-a-folder" / "ivr.sqlite3"))
+    elif request.param == "sqlite-corrupt-file":
+        path = tmp_path / "ivr.sqlite3"
+        path.write_bytes(b"this is not a database" * 100)
+        store = SqliteStore(str(path))
+    else:
+        from ivr.stores.redis import RedisStore
+
+        store = RedisStore.from_url("redis://127.0.0.1:1/15")
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize(("method", "args"), EVERY_CALL, ids=[method for method, _ in EVERY_CALL])
+def test_every_method_of_an_unreachable_store_raises_store_unavailable_quickly(unreachable, method, args):
+    started = time.monotonic()
     with pytest.raises(StoreUnavailable):
-        store.load("CAunreachable")
-    with pytest.raises(StoreUnavailable):
-        store.save("CAunreachable", b"x", 0, TTL)
+        getattr(unreachable, method)(*args)
+    assert time.monotonic() - started < 3
 
 
-def test_sqlite_unwritable_path_is_unavailable(tmp_path):
-    # A path below a regular file can be neither created nor opened, even by root.
-    (tmp_path / "not-a-folder").write_text("")
-    store = SqliteStore(str(tmp_path / "not-a-folder" / "ivr.sqlite3"))
-    try:
-        _assert_unavailable(store)
-    finally:
-        store.close()
+def test_an_unreachable_store_does_not_answer_ping_quickly(unreachable):
+    started = time.monotonic()
+    assert unreachable.ping() is False
+    assert time.monotonic() - started < 3
 
 
-def test_sqlite_corrupt_file_is_unavailable(tmp_path):
-    path = tmp_path / "ivr.sqlite3"
-    path.write_bytes(b"this is not a database" * 100)
-    store = SqliteStore(str(path))
-    try:
-        _assert_unavailable(store)
-    finally:
-        store.close()
+def test_an_unreachable_store_is_not_writable_within_the_bound(unreachable):
+    started = time.monotonic()
+    assert unreachable.check_writable(0.5) is False
+    assert time.monotonic() - started < 1
 
 
-def test_redis_closed_port_is_unavailable_quickly():
+def test_redis_silent_server_is_not_writable_within_the_bound():
     from ivr.stores.redis import RedisStore
 
-    store = RedisStore.from_url("redis://127.0.0.1:1/15")
-    try:
-        started = time.monotonic()
-        _assert_unavailable(store)
-        assert time.monotonic() - started < 3
-    finally:
-        store.close()
+    with socket.socket() as silent:  # accepts connections, never answers: as a paused server
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        store = RedisStore.from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/15", socket_timeout=5)
+        try:
+            started = time.monotonic()
+            assert store.check_writable(0.4) is False
+            assert time.monotonic() - started < 0.4 + 0.2
+        finally:
+            store.close()
 
 
 def test_redis_silent_server_times_out_quickly():
@@ -379,6 +446,25 @@ def test_redis_ttl_is_set_and_refreshed(redis_backend):
     assert 60_000 < store.client.pttl(store.key(sid)) <= 3_600_000
     assert store.save(sid, b"c", 1, 3600) is False
     assert store.client.pttl(store.key(sid)) > 60_000
+
+
+@pytest.mark.redis
+def test_redis_shared_value_ttl_is_set_and_replaced(redis_backend):
+    store, name = redis_backend.store, f"test-{redis_backend.new_sid()}"
+    redis_backend.sids.append(name)
+    store.put_value(name, b"a", 60)
+    assert 0 < store.client.pttl(store.value_key(name)) <= 60_000
+    store.put_value(name, b"b", 3600)
+    assert 60_000 < store.client.pttl(store.value_key(name)) <= 3_600_000
+
+
+@pytest.mark.redis
+def test_redis_shared_value_without_expiry_is_a_key_without_one(redis_backend):
+    store, name = redis_backend.store, f"test-{redis_backend.new_sid()}"
+    redis_backend.sids.append(name)
+    store.put_value(name, b"short", 60)
+    store.put_value(name, b"kept", None)
+    assert store.client.pttl(store.value_key(name)) == -1
 
 
 @pytest.mark.redis
@@ -558,8 +644,8 @@ class RecordBackend:
     """A store under test for records, with the means to close it and open it again."""
 
     name: str
-    store: CallStore
-    reopen: Callable[[], CallStore]
+    store: Store
+    reopen: Callable[[], Store]
 
 
 @pytest.fixture
@@ -608,8 +694,6 @@ def records_backend(request) -> RecordBackend:
     return request.getfixturevalue(f"records_{request.param}")
 
 
-T0 = 1_700_000_000.25
-
 
 def test_record_round_trip(records_backend):
     store = records_backend.store
@@ -654,7 +738,7 @@ def test_created_at_comes_back_exactly(records_backend, created_at):
     assert store.list_records()[0][2] == created_at
 
 
-def _add_sample(store: CallStore) -> None:
+def _add_sample(store: Store) -> None:
     for record_id, kind, at in [
         ("a", "voicemail", T0 + 1),
         ("b", "callback", T0 + 2),
@@ -716,7 +800,7 @@ def test_list_breaks_ties_by_greater_id_first(records_backend):
 @pytest.mark.parametrize(
     "args",
     [("", "voicemail", T0, b""), ("r", "", T0, b""), ("r", "voicemail", float("nan"), b""),
-     ("r", "voicemail", float("inf"), b""), ("r", "voicemail", "yesterday", b"")],
+     ("r", "voicemail", float("inf"), b"")],
 )
 def test_bad_records_are_refused(records_backend, args):
     store = records_backend.store
@@ -725,12 +809,7 @@ def test_bad_records_are_refused(records_backend, args):
     assert store.list_records() == []
 
 
-def test_blob_must_be_bytes(records_backend):
-    with pytest.raises(TypeError):
-        records_backend.store.add_record("r", "voicemail", T0, "text")
-
-
-@pytest.mark.parametrize("kwargs", [{"limit": -1}, {"limit": 2.5}, {"before": float("nan")}])
+@pytest.mark.parametrize("kwargs", [{"limit": -1}, {"before": float("nan")}])
 def test_bad_list_arguments_are_refused(records_backend, kwargs):
     with pytest.raises(ValueError):
         records_backend.store.list_records(**kwargs)
@@ -806,7 +885,7 @@ def test_availability_names_are_opaque(records_backend):
     assert store.availability() == {name: (n % 2 == 0, T0 + n) for n, name in enumerate(names)}
 
 
-@pytest.mark.parametrize("args", [("", True, T0), ("Ana", True, float("nan")), ("Ana", True, None)])
+@pytest.mark.parametrize("args", [("", True, T0), ("Ana", True, float("nan")), ("Ana", True, float("inf"))])
 def test_bad_availability_is_refused(records_backend, args):
     with pytest.raises(ValueError):
         records_backend.store.set_availability(*args)
@@ -818,39 +897,6 @@ def test_records_are_not_call_state(records_backend):
     assert store.add_record("CAshared", "voicemail", T0, b"record")
     assert store.load("CAshared") == (None, 0)
     assert store.get_value("CAshared") is None
-
-
-def _assert_records_unavailable(store: CallStore) -> None:
-    with pytest.raises(StoreUnavailable):
-        store.add_record("CAunreachable:voicemail", "voicemail", T0, b"x")
-    with pytest.raises(StoreUnavailable):
-        store.get_record("CAunreachable:voicemail")
-    with pytest.raises(StoreUnavailable):
-        store.list_records()
-    with pytest.raises(StoreUnavailable):
-        store.set_availability("Ana", True, T0)
-    with pytest.raises(StoreUnavailable):
-        store.availability()
-
-
-def test_sqlite_records_on_a_corrupt_file_are_unavailable(tmp_path):
-    path = tmp_path / "ivr.sqlite3"
-    path.write_bytes(b"this is not a database" * 100)
-    store = SqliteStore(str(path))
-    try:
-        _assert_records_unavailable(store)
-    finally:
-        store.close()
-
-
-def test_redis_records_on_a_closed_port_are_unavailable():
-    from ivr.stores.redis import RedisStore
-
-    store = RedisStore.from_url("redis://127.0.0.1:1/15")
-    try:
-        _assert_records_unavailable(store)
-    finally:
-        store.close()
 
 
 @pytest.mark.redis
@@ -868,6 +914,8 @@ def test_redis_records_keys_share_a_hash_tag_and_never_expire(records_redis):
     ]
     assert [store.client.pttl(key) for key in keys] == [-1] * 4
     assert store.client.type(f"{prefix}:{{records}}:data") == b"hash"
+    assert json.loads(store.client.hget(f"{prefix}:{{records}}:data", "CA1:voicemail")) == {
+        "kind": "voicemail", "created_at": T0, "blob": base64.b64encode(b"blob").decode()}
     assert store.client.zscore(f"{prefix}:{{records}}:time", "CA1:voicemail") == T0
     assert store.client.zscore(f"{prefix}:{{records}}:kind:voicemail", "CA1:voicemail") == T0
 
@@ -903,7 +951,7 @@ def test_sqlite_records_tables_and_index(records_sqlite):
 # --- the outbox: the contract --------------------------------------------------------------
 
 
-def _states(store: CallStore) -> list[tuple[str, str, int, float]]:
+def _states(store: Store) -> list[tuple[str, str, int, float]]:
     return [(item.id, item.state, item.attempts, item.due_at) for item in store.outbox()]
 
 
@@ -1048,7 +1096,7 @@ def test_give_up_is_final(records_backend):
     assert store.outbox("dead")[0].last_error == "HTTP 422"
 
 
-def _dead(store: CallStore, item_id: str, due_at: float, error: str = "HTTP 500") -> None:
+def _dead(store: Store, item_id: str, due_at: float, error: str = "HTTP 500") -> None:
     """An item given up after two attempts, due (when last leased until) at due_at."""
     assert store.enqueue(item_id, "sms", item_id.encode(), due_at - 120)
     store.claim(due_at - 120, 60, 1)
@@ -1089,7 +1137,7 @@ def test_requeue_of_a_pending_done_or_unknown_item_changes_nothing(records_backe
     assert ("dead", "pending", 0, T0 + 5) in _states(store)
 
 
-def _purge_sample(store: CallStore) -> None:
+def _purge_sample(store: Store) -> None:
     """Done items d1..d5 and dead items x1..x3, due at increasing times, and a pending one."""
     for item_id, due in [("d1", T0 + 1), ("d3", T0 + 2), ("d2", T0 + 2), ("d4", T0 + 3), ("d5", T0 + 10)]:
         assert store.enqueue(item_id, "sms", b"", due)
@@ -1100,7 +1148,7 @@ def _purge_sample(store: CallStore) -> None:
     assert store.enqueue("p", "sms", b"", T0 - 100)
 
 
-def _ids_of(store: CallStore, state: str | None = None) -> list[str]:
+def _ids_of(store: Store, state: str | None = None) -> list[str]:
     return [item.id for item in store.outbox(state)]
 
 
@@ -1163,22 +1211,17 @@ def test_outbox_lists_by_state_due_time_and_id(records_backend):
 
 
 @pytest.mark.parametrize(
-    ("method", "args", "error"),
-    [("enqueue", ("", "sms", b"", T0), ValueError), ("enqueue", ("a", "", b"", T0), ValueError),
-     ("enqueue", ("a", "sms", "text", T0), TypeError), ("enqueue", ("a", "sms", b"", float("nan")), ValueError),
-     ("enqueue", ("a", "sms", b"", float("inf")), ValueError), ("claim", (T0, 0, 1), ValueError),
-     ("claim", (T0, 60, -1), ValueError), ("claim", (float("nan"), 60, 1), ValueError),
-     ("claim", (T0, 60, 1.5), ValueError), ("retry", ("a", float("nan"), "e"), ValueError),
-     ("retry", ("a", T0, None), TypeError), ("give_up", ("a", 5), TypeError), ("complete", ("a", None), TypeError),
-     ("outbox", ("sent",), ValueError), ("outbox", (None, -1), ValueError), ("requeue", ("", T0), ValueError),
-     ("requeue", ("a", float("nan")), ValueError), ("requeue", ("a", float("inf")), ValueError),
-     ("purge", ("pending", T0, 1), ValueError), ("purge", ("sent", T0, 1), ValueError),
-     ("purge", (None, T0, 1), ValueError), ("purge", ("done", float("nan"), 1), ValueError),
-     ("purge", ("done", T0, -1), ValueError), ("purge", ("dead", T0, 2.5), ValueError)],
+    ("method", "args"),
+    [("enqueue", ("", "sms", b"", T0)), ("enqueue", ("a", "", b"", T0)), ("enqueue", ("a", "sms", b"", float("nan"))),
+     ("enqueue", ("a", "sms", b"", float("inf"))), ("claim", (T0, 0, 1)), ("claim", (T0, -5, 1)),
+     ("claim", (T0, float("nan"), 1)), ("claim", (T0, 60, -1)), ("claim", (float("nan"), 60, 1)),
+     ("retry", ("a", float("nan"), "e")), ("outbox", ("sent",)), ("outbox", (None, -1)), ("requeue", ("", T0)),
+     ("requeue", ("a", float("nan"))), ("requeue", ("a", float("inf"))), ("purge", ("pending", T0, 1)),
+     ("purge", ("sent", T0, 1)), ("purge", ("done", float("nan"), 1)), ("purge", ("done", T0, -1))],
 )
-def test_bad_outbox_arguments_are_refused(records_backend, method, args, error):
+def test_bad_outbox_arguments_are_refused(records_backend, method, args):
     store = records_backend.store
-    with pytest.raises(error):
+    with pytest.raises(ValueError):
         getattr(store, method)(*args)
     assert store.outbox() == []
 
@@ -1248,34 +1291,6 @@ def test_sqlite_claimers_in_several_stores_never_share_an_item(records_sqlite):
     assert sorted(got) == sorted(f"i{n}" for n in range(200))
 
 
-def _assert_outbox_unavailable(store: CallStore) -> None:
-    for method, args in [("enqueue", ("a", "sms", b"", T0)), ("claim", (T0, 60, 1)), ("complete", ("a", "")),
-                         ("retry", ("a", T0, "e")), ("give_up", ("a", "e")), ("outbox", ()),
-                         ("requeue", ("a", T0)), ("purge", ("done", T0, 10))]:
-        with pytest.raises(StoreUnavailable):
-            getattr(store, method)(*args)
-
-
-def test_sqlite_outbox_on_a_corrupt_file_is_unavailable(tmp_path):
-    path = tmp_path / "ivr.sqlite3"
-    path.write_bytes(b"this is not a database" * 100)
-    store = SqliteStore(str(path))
-    try:
-        _assert_outbox_unavailable(store)
-    finally:
-        store.close()
-
-
-def test_redis_outbox_on_a_closed_port_is_unavailable():
-    from ivr.stores.redis import RedisStore
-
-    store = RedisStore.from_url("redis://127.0.0.1:1/15")
-    try:
-        _assert_outbox_unavailable(store)
-    finally:
-        store.close()
-
-
 @pytest.mark.redis
 def test_redis_outbox_keys_share_a_hash_tag_and_never_expire(records_redis):
     store = records_redis.store
@@ -1291,6 +1306,10 @@ def test_redis_outbox_keys_share_a_hash_tag_and_never_expire(records_redis):
     assert store.client.zrange(f"{prefix}:{{outbox}}:due", 0, -1, withscores=True) == [(b"c", T0)]
     assert store.client.zscore(f"{prefix}:{{outbox}}:done", "a") == T0 + 60
     assert store.client.zscore(f"{prefix}:{{outbox}}:dead", "b") == T0 + 60
+    # The payload as raw bytes; the rest as JSON, due_at as the repr of the float.
+    assert store.client.hget(f"{prefix}:{{outbox}}:items", "b") == b"x"
+    assert json.loads(store.client.hget(f"{prefix}:{{outbox}}:meta", "b")) == {
+        "kind": "sms", "state": "dead", "attempts": 1, "due_at": repr(T0 + 60), "note": "", "last_error": "bad"}
     from ivr.stores.redis import RedisStore
 
     assert RedisStore(store.client).outbox_key("items") == "ivr:{outbox}:items"  # the default prefix
@@ -1303,14 +1322,16 @@ def test_redis_requeue_and_purge_keep_the_outbox_keys_in_step(records_redis):
     _dead(store, "a", T0)
     store.enqueue("b", "sms", b"", T0 + 1)
     store.complete("b", "ok")
-    # A dead item whose note and error hold colons: requeue keeps both whole.
-    store.client.hset(key("meta"), "c", f"dead:3:{T0!r}:4:SM:1HTTP: 500")
-    store.client.hset(key("items"), "c", b"3:smsx")
+    # A dead item written by hand, as the scripts write one: requeue keeps its note and error whole.
+    meta = {"kind": "sms", "state": "dead", "attempts": 3, "due_at": repr(T0), "note": "SM:1", "last_error": "HTTP: 500"}
+    store.client.hset(key("meta"), "c", json.dumps(meta))
+    store.client.hset(key("items"), "c", b"x")
     store.client.zadd(key("dead"), {"c": T0})
     assert store.requeue("a", T0 + 9) and store.requeue("c", T0 + 9)
     assert store.client.zcard(key("dead")) == 0
     assert store.client.zrange(key("due"), 0, -1, withscores=True) == [(b"a", T0 + 9), (b"c", T0 + 9)]
-    assert store.client.hget(key("meta"), "c") == f"pending:0:{T0 + 9!r}:4:SM:1HTTP: 500".encode()
+    assert json.loads(store.client.hget(key("meta"), "c")) == {**meta, "state": "pending", "attempts": 0,
+                                                               "due_at": repr(T0 + 9)}
     assert store.outbox("pending")[1] == OutboxItem("c", "sms", b"x", 0, "pending", T0 + 9, "SM:1", "HTTP: 500")
     assert store.purge("done", T0 + 2, 10) == 1
     assert store.client.zcard(key("done")) == 0

@@ -5,26 +5,12 @@ signatures and every TwiML document checked against Twilio's schema."""
 from __future__ import annotations
 
 import re
-import secrets
-from datetime import datetime
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from twilio_sim import BASE, TOKEN, check_document, signed_headers
+from twilio_sim import (AFTER_HOURS, CALLER, SATURDAY_MORNING, THANKSGIVING, Call, new_sid, post, says, stored,
+                        tags)
 
 from ivr import records
-from ivr.web.call_record import CallRecord
-from ivr.web.app import create_app
-
-FLOWS = Path(__file__).resolve().parent.parent / "flows"
-LA = ZoneInfo("America/Los_Angeles")
-WEDNESDAY_10 = datetime(2026, 11, 25, 10, 0, tzinfo=LA)
-WEDNESDAY_21 = datetime(2026, 11, 25, 21, 0, tzinfo=LA)
-THANKSGIVING_10 = datetime(2026, 11, 26, 10, 0, tzinfo=LA)
-SATURDAY_10 = datetime(2026, 11, 21, 10, 0, tzinfo=LA)
-CALLER = "+16265550199"
-LINE = "+16266696777"
 
 # flows/teams.yaml
 ANA, MARCUS, LUCIA, DANA = "+16265550131", "+16265550142", "+16265550187", "+16265550119"
@@ -36,162 +22,24 @@ UNAVAILABLE_MENU = "If this is an emergency, hang up and dial 911. To leave a me
 MENU_ES = "Si es una emergencia, cuelgue y marque el 911. Para dejar un mensaje, oprima 1."
 
 
-@pytest.fixture
-def make_app(tmp_path, monkeypatch):
-    for name in ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_DEV", "PUBLIC_URL", "IVR_FLOW", "IVR_FLOWS_DIR",
-                 "IVR_FALLBACK_NUMBER"):
-        monkeypatch.delenv(name, raising=False)
-
-    def make(now: datetime = WEDNESDAY_10, **config):
-        settings = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_FLOWS_DIR": str(FLOWS), "IVR_FALLBACK_NUMBER": LINE,
-                    "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "CLOCK": lambda: now}
-        settings.update(config)
-        return create_app(settings)
-
-    return make
+def to_coordinators(call: Call, lang: str = ENGLISH):
+    call.start()
+    call.press(lang)
+    return call.press(MAIN_COORDINATOR)
 
 
-def new_sid() -> str:
-    return "CA" + secrets.token_hex(16)
+def to_transportation(call: Call, lang: str = ENGLISH):
+    call.start()
+    call.press(lang)
+    call.press(MAIN_RIDES)  # the ride booking: is it urgent?
+    return call.press("1")  # yes: straight to the transportation team
 
 
-def post(client, path: str, data: dict[str, str]):
-    return client.post(path, data=data, headers=signed_headers(BASE + path, data))
-
-
-def stored(app, call_sid: str) -> CallRecord | None:
-    blob, _ = app.extensions["ivr"].store.load(call_sid)
-    return CallRecord.unpack(blob) if blob else None
-
-
-def says(root) -> list[str]:
-    return [say.text for say in root.iter("Say")]
-
-
-def turn_of(url: str) -> int:
-    match = re.fullmatch(r"/voice/(?:turn|whisper|whisper/accept)\?t=(\d+)", url)
-    assert match, url
-    return int(match.group(1))
-
-
-class Call:
-    """One inbound call, driven webhook by webhook the way Twilio would."""
-
-    def __init__(self, app, caller: str = CALLER):
-        self.app = app
-        self.client = app.test_client()
-        self.sid = new_sid()
-        self.caller = caller
-        self.body = ""
-        self.root = None
-        self.legs: dict[str, str] = {}  # coordinator leg sid -> the number it rang
-
-    def form(self, **extra) -> dict[str, str]:
-        data = {"CallSid": self.sid, "AccountSid": "AC" + "0" * 32, "From": self.caller, "Caller": self.caller,
-                "To": LINE, "Called": LINE, "CallStatus": "in-progress", "Direction": "inbound",
-                "ApiVersion": "2010-04-01"}
-        data.update(extra)
-        return data
-
-    def _answer(self, path: str, data: dict[str, str]):
-        response = post(self.client, path, data)
-        assert response.status_code == 200, response.get_data(as_text=True)
-        self.body = response.get_data(as_text=True)
-        self.root = check_document(self.body)
-        return self.root
-
-    def start(self):
-        return self._answer("/voice", self.form())
-
-    @property
-    def action(self) -> str:
-        """Where the current document sends the caller's next webhook."""
-        for element in self.root:
-            if element.get("action"):
-                return element.get("action")
-        raise AssertionError(f"no action in {self.body}")
-
-    @property
-    def turn(self) -> int:
-        return turn_of(self.action)
-
-    def press(self, digits: str):
-        return self._answer(self.action, self.form(Digits=digits))
-
-    def dial_done(self, status: str, bridged: str | None = None, *, path: str | None = None):
-        extra = {"DialCallStatus": status}
-        if bridged is not None:
-            extra["DialBridged"] = bridged
-        if status in ("completed", "answered"):
-            extra["DialCallSid"] = new_sid()
-            extra["DialCallDuration"] = "42"
-        return self._answer(path or self.action, self.form(**extra))
-
-    def recorded(self, seconds: int, url: str, *, path: str | None = None):
-        data = self.form(RecordingUrl=url, RecordingSid="RE" + "1" * 32, RecordingDuration=str(seconds), Digits="#")
-        return self._answer(path or self.action, data)
-
-    def hang_up(self):
-        response = post(self.client, "/voice/status", self.form(CallStatus="completed", CallDuration="61"))
-        assert response.status_code == 204
-
-    # -- the coordinator's leg ---------------------------------------------------------
-    @property
-    def dial(self):
-        dial = self.root.find("Dial")
-        assert dial is not None, self.body
-        return dial
-
-    @property
-    def numbers(self) -> list[str]:
-        return [number.text for number in self.dial.findall("Number")]
-
-    def whisper_url(self) -> str:
-        urls = {number.get("url") for number in self.dial.findall("Number")}
-        assert len(urls) == 1, urls
-        return urls.pop()
-
-    def whisper(self, to: str, *, path: str | None = None, parent: str | None = None):
-        """Twilio asking what the coordinator at `to` hears once they pick up; returns (leg sid, root)."""
-        leg = new_sid()
-        data = {"CallSid": leg, "ParentCallSid": parent or self.sid, "AccountSid": "AC" + "0" * 32,
-                "From": self.caller, "To": to, "Called": to, "CallStatus": "in-progress",
-                "Direction": "outbound-dial", "ApiVersion": "2010-04-01"}
-        response = post(self.client, path or self.whisper_url(), data)
-        assert response.status_code == 200
-        self.legs[leg] = to
-        return leg, check_document(response.get_data(as_text=True))
-
-    def accept(self, leg: str, whisper_root, digits: str):
-        gather = whisper_root.find("Gather")
-        data = {"CallSid": leg, "ParentCallSid": self.sid, "AccountSid": "AC" + "0" * 32, "From": self.caller,
-                "To": self.legs.get(leg, ""), "CallStatus": "in-progress", "Direction": "outbound-dial", "Digits": digits,
-                "ApiVersion": "2010-04-01"}
-        response = post(self.client, gather.get("action"), data)
-        assert response.status_code == 200
-        return check_document(response.get_data(as_text=True))
-
-    # -- getting somewhere --------------------------------------------------------------
-    def to_coordinators(self, lang: str = ENGLISH):
-        self.start()
-        self.press(lang)
-        return self.press(MAIN_COORDINATOR)
-
-    def to_transportation(self, lang: str = ENGLISH):
-        self.start()
-        self.press(lang)
-        self.press(MAIN_RIDES)  # the ride booking: is it urgent?
-        return self.press("1")  # yes: straight to the transportation team
-
-    def to_unavailable(self, lang: str = ENGLISH):
-        self.to_coordinators(lang)
-        root = self.dial_done("no-answer", "false")
-        assert any((MENU_ES if lang == SPANISH else UNAVAILABLE_MENU) in text for text in says(root))
-        return root
-
-
-def tags(root) -> list[str]:
-    return [child.tag for child in root]
+def to_unavailable(call: Call, lang: str = ENGLISH):
+    to_coordinators(call, lang)
+    root = call.dial_done("no-answer", "false")
+    assert any((MENU_ES if lang == SPANISH else UNAVAILABLE_MENU) in text for text in says(root))
+    return root
 
 
 def is_hangup_only(root) -> bool:
@@ -214,7 +62,9 @@ def assert_ride_alternatives(root) -> None:
 
 
 def state(app, call: Call):
-    return stored(app, call.sid).state
+    record = stored(app, call.call_sid)
+    assert record is not None
+    return record.state
 
 
 # -- 1. accepted on the first ring ------------------------------------------------------------
@@ -222,7 +72,7 @@ def state(app, call: Call):
 def test_accepted_on_the_first_ring_bridges_and_ends_the_call(make_app):
     app = make_app()
     call = Call(app)
-    root = call.to_coordinators()
+    root = to_coordinators(call)
     assert "Connecting you with a care coordinator" in " ".join(says(root))
     dial = call.dial
     assert tags(root)[-1] == "Dial"
@@ -251,7 +101,7 @@ def test_accepted_on_the_first_ring_bridges_and_ends_the_call(make_app):
 
     done = call.dial_done("completed", "true")
     assert is_hangup_only(done)
-    record = stored(app, call.sid)
+    record = stored(app, call.call_sid)
     assert record.state.ended and record.state.node is None
 
 
@@ -262,7 +112,7 @@ def test_accepted_on_the_first_ring_bridges_and_ends_the_call(make_app):
 ])
 def test_whisper_is_in_the_members_first_language(make_app, member, lang, voice, intro, why):
     call = Call(make_app())
-    call.to_coordinators()
+    to_coordinators(call)
     _, whisper = call.whisper(member)
     say = whisper.find("Gather/Say")
     assert (say.get("language"), say.get("voice")) == (lang, voice)
@@ -301,7 +151,7 @@ def test_whisper_after_the_decision_guide_tells_the_answers(make_app):
 def test_hunt_declined_then_the_next_member_accepts(make_app):
     app = make_app()
     call = Call(app)
-    root = call.to_transportation()
+    root = to_transportation(call)
     assert "Connecting you with our transportation team" in " ".join(says(root))
     assert call.numbers == [ROSA]
     assert call.dial.get("timeout") == "25"
@@ -326,31 +176,30 @@ def test_hunt_declined_then_the_next_member_accepts(make_app):
     assert state(app, call).ended
 
 
-def test_a_hunt_starts_with_whoever_has_waited_longest_for_a_call(make_app, monkeypatch):
-    monkeypatch.setattr("ivr.web.turns.STAFF_CACHE_SECONDS", 0)
+def test_a_hunt_starts_with_whoever_has_waited_longest_for_a_call(make_app):
     app = make_app()
     first = Call(app)
-    first.to_transportation()
+    to_transportation(first)
     assert first.numbers == [ROSA]
     leg, whisper = first.whisper(ROSA)
     assert len(first.accept(leg, whisper, "1")) == 0  # Rosa takes this one
     first.dial_done("completed", "true")
 
     second = Call(app)
-    second.to_transportation()
+    to_transportation(second)
     assert second.numbers == [KEVIN]  # Kevin and Ana have not taken a call yet; Rosa just did
     leg, whisper = second.whisper(KEVIN)
     second.accept(leg, whisper, "1")
 
     third = Call(app)
-    third.to_transportation()
+    to_transportation(third)
     assert third.numbers == [ANA]
 
 
 def test_hunt_through_everyone_then_the_unavailable_menu(make_app):
     app = make_app()
     call = Call(app)
-    call.to_transportation()
+    to_transportation(call)
     rung = [call.numbers]
     for _ in range(2):
         call.dial_done("no-answer", "false")
@@ -363,7 +212,7 @@ def test_hunt_through_everyone_then_the_unavailable_menu(make_app):
 
 def test_a_stale_whisper_of_an_earlier_hunt_turn_declines(make_app):
     call = Call(make_app())
-    call.to_transportation()
+    to_transportation(call)
     old = call.whisper_url()
     call.dial_done("no-answer", "false")
     _, whisper = call.whisper(ROSA, path=old)
@@ -375,7 +224,7 @@ def test_a_stale_whisper_of_an_earlier_hunt_turn_declines(make_app):
 def test_nobody_accepts_so_the_caller_leaves_a_voicemail(make_app):
     app = make_app()
     call = Call(app)
-    call.to_unavailable()
+    to_unavailable(call)
     root = call.press("1")
     assert tags(root) == ["Say", "Record", "Redirect"]
     assert root.find("Say").text.startswith("We will record your message.")
@@ -392,7 +241,7 @@ def test_nobody_accepts_so_the_caller_leaves_a_voicemail(make_app):
     assert isinstance(voicemail, records.Voicemail)
     assert (voicemail.team, voicemail.language, voicemail.duration, voicemail.recording_url) == \
            ("coordinators", "en", 17, url)
-    assert voicemail.id.startswith(call.sid + ":")
+    assert voicemail.id.startswith(call.call_sid + ":")
 
     call.recorded(17, url, path=f"/voice/turn?t={record_turn}")  # Twilio retrying the Record action
     assert call.body == first
@@ -404,7 +253,7 @@ def test_nobody_accepts_so_the_caller_leaves_a_voicemail(make_app):
 def test_call_back_on_another_number_is_read_back_and_kept(make_app):
     app = make_app()
     call = Call(app)
-    call.to_unavailable()
+    to_unavailable(call)
     root = call.press("2")
     assert any("the number you are calling from, press 1" in text for text in says(root))
     root = call.press("2")
@@ -421,7 +270,7 @@ def test_call_back_on_another_number_is_read_back_and_kept(make_app):
 def test_call_back_on_the_callers_own_number(make_app):
     app = make_app()
     call = Call(app)
-    call.to_unavailable()
+    to_unavailable(call)
     call.press("2")
     root = call.press("1")
     assert "call you back" in says(root)[0]
@@ -433,7 +282,7 @@ def test_call_back_on_the_callers_own_number(make_app):
 def test_a_caller_without_a_number_goes_straight_to_entering_one(make_app, caller):
     app = make_app()
     call = Call(app, caller=caller)
-    call.to_unavailable()
+    to_unavailable(call)
     root = call.press("2")
     spoken = " ".join(says(root))
     assert "ten-digit phone number" in spoken and "calling from" not in spoken
@@ -445,11 +294,11 @@ def test_a_caller_without_a_number_goes_straight_to_entering_one(make_app, calle
 
 # -- 5. hours and holidays --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("now", [WEDNESDAY_21, THANKSGIVING_10], ids=["after-hours", "thanksgiving"])
+@pytest.mark.parametrize("now", [AFTER_HOURS, THANKSGIVING], ids=["after-hours", "thanksgiving"])
 def test_closed_team_says_so_and_offers_the_unavailable_menu(make_app, now):
     app = make_app(now)
     call = Call(app)
-    root = call.to_coordinators()
+    root = to_coordinators(call)
     assert root.find("Dial") is None
     spoken = says(root)
     assert "Our team is closed now." in spoken
@@ -460,13 +309,13 @@ def test_closed_team_says_so_and_offers_the_unavailable_menu(make_app, now):
 
 
 @pytest.mark.parametrize("now, lang, expected", [
-    (WEDNESDAY_21, ENGLISH, "We open again on Friday, November 27th, at 9 AM."),  # Thanksgiving in between
-    (THANKSGIVING_10, ENGLISH, "We open again tomorrow at 9 AM."),  # the day after's special hours
-    (WEDNESDAY_21, SPANISH, "Volvemos a abrir el viernes 27 de noviembre a las 9 de la mañana."),
+    (AFTER_HOURS, ENGLISH, "We open again on Friday, November 27th, at 9 AM."),  # Thanksgiving in between
+    (THANKSGIVING, ENGLISH, "We open again tomorrow at 9 AM."),  # the day after's special hours
+    (AFTER_HOURS, SPANISH, "Volvemos a abrir el viernes 27 de noviembre a las 9 de la mañana."),
 ], ids=["after-hours", "thanksgiving", "spanish"])
 def test_closed_team_says_when_it_opens_again(make_app, now, lang, expected):
     app = make_app(now)
-    spoken = says(Call(app).to_coordinators(lang))
+    spoken = says(to_coordinators(Call(app), lang))
     assert spoken[spoken.index(expected) - 2] in ("Our team is closed now.",
                                                    "Nuestro equipo está cerrado en este momento.")
     assert spoken[spoken.index(expected) - 1] in (
@@ -476,12 +325,12 @@ def test_closed_team_says_when_it_opens_again(make_app, now, lang, expected):
 
 
 def test_saturday_morning_coordinators_open_transportation_closed(make_app):
-    app = make_app(SATURDAY_10)
+    app = make_app(SATURDAY_MORNING)
     coordinators = Call(app)
-    coordinators.to_coordinators()
+    to_coordinators(coordinators)
     assert coordinators.numbers == [ANA, MARCUS, LUCIA]
     rides = Call(app)
-    root = rides.to_transportation()
+    root = to_transportation(rides)
     assert root.find("Dial") is None
     assert "Our team is closed now." in says(root)
     assert "We open again on Monday, November 23rd, at 7 AM." in says(root)
@@ -493,7 +342,7 @@ def test_saturday_morning_coordinators_open_transportation_closed(make_app):
 def test_spanish_caller_rings_spanish_speakers_first(make_app):
     app = make_app()
     call = Call(app)
-    root = call.to_coordinators(SPANISH)
+    root = to_coordinators(call, SPANISH)
     assert "Le comunico con un coordinador de atención." in " ".join(says(root))
     assert call.numbers == [ANA, LUCIA, MARCUS]
     assert call.dial.get("answerOnBridge") == "true"
@@ -508,7 +357,7 @@ def test_spanish_caller_rings_spanish_speakers_first(make_app):
 
 def test_spanish_caller_hunts_spanish_speakers_first(make_app):
     call = Call(make_app())
-    call.to_transportation(SPANISH)
+    to_transportation(call, SPANISH)
     assert call.numbers == [ROSA]
     _, whisper = call.whisper(ROSA)
     say = whisper.find("Gather/Say")
@@ -526,10 +375,10 @@ def test_spanish_caller_hunts_spanish_speakers_first(make_app):
 def test_caller_hanging_up_mid_whisper_declines_it_and_late_webhooks_are_answered(make_app):
     app = make_app()
     call = Call(app)
-    call.to_coordinators()
-    dial_path = call.action
+    to_coordinators(call)
+    dial_path = call.url
     whisper_path = call.whisper_url()
-    call.hang_up()
+    assert call.hang_up() == 204
     assert state(app, call).ended
     leg, whisper = call.whisper(ANA, path=whisper_path)
     assert is_hangup_only(whisper)
@@ -541,10 +390,10 @@ def test_caller_hanging_up_mid_whisper_declines_it_and_late_webhooks_are_answere
 def test_caller_hanging_up_after_the_whisper_began_still_answers_every_webhook(make_app):
     app = make_app()
     call = Call(app)
-    call.to_coordinators()
-    dial_path = call.action
+    to_coordinators(call)
+    dial_path = call.url
     leg, whisper = call.whisper(LUCIA)
-    call.hang_up()
+    assert call.hang_up() == 204
     root = call.accept(leg, whisper, "1")  # the coordinator presses 1 too late: Twilio finds no caller
     assert root.tag == "Response"
     call.dial_done("canceled", "false", path=dial_path)
@@ -573,7 +422,7 @@ def test_caller_hanging_up_after_the_whisper_began_still_answers_every_webhook(m
 def test_every_dial_status_gets_an_answer(make_app, status, bridged, connected):
     app = make_app()
     call = Call(app)
-    call.to_coordinators()
+    to_coordinators(call)
     root = call.dial_done(status, bridged)
     if connected:
         assert is_hangup_only(root)
@@ -585,22 +434,21 @@ def test_every_dial_status_gets_an_answer(make_app, status, bridged, connected):
 
 # -- 9. coordinators marked away ---------------------------------------------------------------------
 
-def test_coordinator_marked_away_is_not_rung(make_app, monkeypatch):
-    monkeypatch.setattr("ivr.web.turns.STAFF_CACHE_SECONDS", 0)
+def test_coordinator_marked_away_is_not_rung(make_app):
     app = make_app()
     store = app.extensions["ivr"].store
     first = Call(app)
-    first.to_coordinators()
+    to_coordinators(first)
     assert first.numbers == [ANA, MARCUS, LUCIA]
 
     store.set_availability("Marcus Chen", False, 1_790_000_000.0)
     second = Call(app)
-    second.to_coordinators()
+    to_coordinators(second)
     assert second.numbers == [ANA, LUCIA]
 
     store.set_availability("Marcus Chen", True, 1_790_000_100.0)
     third = Call(app)
-    third.to_coordinators()
+    to_coordinators(third)
     assert third.numbers == [ANA, MARCUS, LUCIA]
 
 
@@ -609,22 +457,21 @@ def test_away_before_the_app_starts_is_seen_at_once(make_app):
     app.extensions["ivr"].store.set_availability("Ana Rivera", False, 1_790_000_000.0)
     fresh = make_app()  # same store: a new process has no cached availability
     call = Call(fresh)
-    call.to_coordinators()
+    to_coordinators(call)
     assert call.numbers == [MARCUS, LUCIA]
     hunt = Call(fresh)
-    hunt.to_transportation(SPANISH)
+    to_transportation(hunt, SPANISH)
     assert hunt.numbers == [ROSA]
     hunt.dial_done("no-answer", "false")
     assert hunt.numbers == [KEVIN]  # Ana, the next Spanish speaker, is away
 
 
-def test_everyone_away_goes_to_the_unavailable_menu(make_app, monkeypatch):
-    monkeypatch.setattr("ivr.web.turns.STAFF_CACHE_SECONDS", 0)
+def test_everyone_away_goes_to_the_unavailable_menu(make_app):
     app = make_app()
     for name in ("Ana Rivera", "Marcus Chen", "Lucia Ortega"):
         app.extensions["ivr"].store.set_availability(name, False, 1_790_000_000.0)
     call = Call(app)
-    root = call.to_coordinators()
+    root = to_coordinators(call)
     assert_unavailable_menu(root)
 
 
@@ -638,7 +485,7 @@ def test_whisper_for_an_unknown_call_declines(make_app):
 
 def test_whisper_for_the_wrong_turn_declines(make_app):
     call = Call(make_app())
-    call.to_coordinators()
+    to_coordinators(call)
     turn = call.turn
     for wrong in (turn - 1, turn + 1, 0):
         _, whisper = call.whisper(ANA, path=f"/voice/whisper?t={wrong}")
@@ -655,7 +502,7 @@ def test_whisper_while_the_call_is_at_a_menu_declines(make_app):
 
 def test_whisper_for_a_number_of_no_member_uses_the_first_language(make_app):
     call = Call(make_app())
-    call.to_coordinators(SPANISH)
+    to_coordinators(call, SPANISH)
     _, whisper = call.whisper("+16265550100")
     say = whisper.find("Gather/Say")
     assert say.get("language") == "en-US" and "The caller speaks Spanish." in say.text
@@ -681,6 +528,6 @@ def test_unsigned_whisper_is_refused(make_app):
 @pytest.mark.parametrize("digits", ["2", "", "*", "11"])
 def test_any_key_but_1_declines(make_app, digits):
     call = Call(make_app())
-    call.to_coordinators()
+    to_coordinators(call)
     leg, whisper = call.whisper(ANA)
     assert is_hangup_only(call.accept(leg, whisper, digits))

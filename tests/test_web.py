@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 import logging
+import os
+import sys
 import threading
-from pathlib import Path
-from zoneinfo import ZoneInfo
+from collections.abc import Iterator, MutableMapping
+from types import FrameType
 
 import pytest
-from twilio_sim import BASE, TOKEN, ClientPhone, check_document, signed_headers
+from twilio_sim import (APP_SETTINGS, BASE, CALL_SID, CALLER, FLOWS, TOKEN, Call, assert_apology,
+                        check_document, form, post, signed_headers, spoken, stored, tags)
 
 from ivr.tools import callscripts
-from ivr.web.call_record import CallRecord
-from ivr.tools.http_phone import scripted
 from ivr.tools.phone import Phone
 from ivr.stores.protocols import StoreUnavailable
-from ivr.web.app import create_app
-
-FLOWS = Path(__file__).resolve().parent.parent / "flows"
-CALL_SID = "CA" + "ab" * 16
-OPEN_HOURS = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # a Wednesday
-FALLBACK = "+16266696777"
-
-
-@pytest.fixture
-def make_app(tmp_path, monkeypatch):
-    for name in ("TWILIO_AUTH_TOKEN", "REDIS_URL", "IVR_DEV", "PUBLIC_URL", "IVR_FLOW", "IVR_FLOWS_DIR"):
-        monkeypatch.delenv(name, raising=False)
-
-    def make(**config):
-        settings = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_FLOWS_DIR": str(FLOWS), "IVR_FALLBACK_NUMBER": FALLBACK,
-                    "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "CLOCK": lambda: OPEN_HOURS}
-        settings.update(config)
-        return create_app(settings)
-
-    return make
 
 
 @pytest.fixture
@@ -49,28 +29,8 @@ def client(app):
     return app.test_client()
 
 
-def form(**extra) -> dict[str, str]:
-    base = {"CallSid": CALL_SID, "AccountSid": "AC" + "0" * 32, "From": "+15555550123", "To": "+16266696777",
-            "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01"}
-    base.update(extra)
-    return base
-
-
-def post(client, path: str, data: dict[str, str], **kwargs):
-    return client.post(path, data=data, headers=signed_headers(BASE + path, data), **kwargs)
-
-
-def stored(app, call_sid: str = CALL_SID) -> CallRecord | None:
-    blob, _ = app.extensions["ivr"].store.load(call_sid)
-    return CallRecord.unpack(blob) if blob else None
-
-
 def without_recordings(answers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in answers.items() if not v.startswith(("https://", "recording://"))}
-
-
-def spoken(lines: list[str]) -> list[str]:
-    return [line for line in lines if not line.startswith("[")]
 
 
 # -- a whole call through HTTP equals the same call through the engine ------------------
@@ -97,8 +57,7 @@ def _entries(case) -> list[str]:
 
 @pytest.mark.parametrize("case", list(_cases()))
 def test_every_scripted_call_sounds_the_same_over_http(make_app, case):
-    app = make_app(CLOCK=lambda: case.now)
-    client = app.test_client()
+    app = make_app(case.now)
     entries = _entries(case)
     engine_phone = Phone(case.flow, now=case.now, caller=case.caller)
     engine_phone.start()
@@ -106,9 +65,9 @@ def test_every_scripted_call_sounds_the_same_over_http(make_app, case):
         if engine_phone.waiting is None:
             break
         engine_phone.enter(entry)
-    http_phone = ClientPhone(client, call_sid=engine_phone.call_id,  # the same call id: the same confirmation
-                             caller=case.caller or "Anonymous")
-    http_phone.call(scripted(entries))
+    http_phone = Call(app, engine_phone.call_id,  # the same call id: the same confirmation
+                      caller=case.caller or "Anonymous")
+    http_phone.play(entries)
     assert spoken(http_phone.heard) == spoken(engine_phone.heard)
     record = stored(app, http_phone.call_sid)
     assert set(record.state.answers) == set(engine_phone.state.answers)
@@ -152,11 +111,37 @@ def test_signature_over_other_parameters_is_refused(app, client):
     assert response.status_code == 403
 
 
-def test_behind_a_tls_proxy_the_public_url_is_rebuilt(app, client):
+def test_in_development_behind_a_trusted_tls_proxy_the_public_url_is_rebuilt(make_app):
+    client = make_app(PUBLIC_URL="", IVR_DEV="1").test_client()  # the test client comes from 127.0.0.1
     data = form()
     headers = signed_headers("https://ivr.example.org/voice", data)
     headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ivr.example.org"})
     assert client.post("/voice", data=data, headers=headers).status_code == 200
+
+
+def test_forwarded_headers_from_an_untrusted_address_are_not_believed(make_app):
+    # A request Twilio signed for another host on the same account, replayed with that host in the headers.
+    client = make_app(PUBLIC_URL="", IVR_DEV="1").test_client()
+    data = form()
+    headers = signed_headers("https://other-line.example.org/voice", data)
+    headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "other-line.example.org"})
+    stranger = {"REMOTE_ADDR": "203.0.113.9"}
+    assert client.post("/voice", data=data, headers=headers, environ_base=stranger).status_code == 403
+    assert client.post("/voice", data=data, headers=headers).status_code == 200  # from the trusted proxy
+
+
+def test_with_a_public_url_no_header_moves_the_signed_url(make_app):
+    client = make_app(PUBLIC_URL="https://line.example.org").test_client()
+    data = form()
+    spoofed = signed_headers("https://other-line.example.org/voice", data)
+    spoofed.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "other-line.example.org",
+                    "Host": "other-line.example.org"})
+    assert client.post("/voice", data=data, headers=spoofed).status_code == 403
+
+
+def test_production_refuses_to_start_without_a_public_url(make_app):
+    with pytest.raises(RuntimeError, match="PUBLIC_URL is not set"):
+        make_app(PUBLIC_URL="")
 
 
 def test_public_url_setting_wins(make_app):
@@ -194,6 +179,47 @@ def test_broken_flows_stop_the_server_from_starting(make_app, tmp_path):
     (broken / "bad.yaml").write_text("flow: bad\nstart: nowhere\nnodes: {}\n")
     with pytest.raises(Exception, match=r"bad\.yaml:2:8: error: start goes to unknown node"):
         make_app(IVR_FLOWS_DIR=str(broken))
+
+
+class ReadsRecorded(MutableMapping):
+    """os.environ, noting each name the app's code (or Flask) looks up; "*" for reading all of it."""
+
+    def __init__(self, environ: MutableMapping[str, str]):
+        self.environ = environ
+        self.read: set[str] = set()
+
+    def _note(self, name: str) -> None:
+        frame: FrameType | None = sys._getframe(2)
+        while frame is not None and frame.f_globals.get("__name__") in (__name__, "os", "collections.abc"):
+            frame = frame.f_back
+        if frame is not None and frame.f_globals.get("__name__", "").startswith(("ivr.", "flask")):
+            self.read.add(name)
+
+    def __getitem__(self, name: str) -> str:
+        self._note(name)
+        return self.environ[name]
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self.environ[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self.environ[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._note("*")
+        return iter(self.environ)
+
+    def __len__(self) -> int:
+        return len(self.environ)
+
+
+def test_make_app_clears_every_setting_the_app_reads(make_app, monkeypatch):
+    environ = ReadsRecorded(os.environ)
+    monkeypatch.setattr(os, "environ", environ)
+    booking = next(c for c in _cases() if c.values[0].path.endswith("rides-en.yaml")).values[0]
+    app = make_app(booking.now)
+    Call(app).play(_entries(booking))  # a ride booked: the outbox reads its settings too
+    assert environ.read == set(APP_SETTINGS)
 
 
 # -- retries, races, and the caller's keys -------------------------------------------------
@@ -246,11 +272,20 @@ def test_silence_is_handled_in_the_same_round_trip(app, client):
     assert "Sorry, I didn't hear anything." in body
 
 
+@pytest.mark.parametrize("keys", ["1" * 65, "1" * 80, "12#" * 400])
+def test_a_long_string_of_keys_at_a_prompt_is_reprompted_never_refused(app, client, keys):
+    post(client, "/voice", form())
+    response = post(client, "/voice/turn?t=0", form(Digits=keys))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<Gather" in body and "t=1" in body
+    assert stored(app).state.node == "language"  # still at the language menu, one try counted
+    assert stored(app).state.tries == 1
+
+
 @pytest.mark.parametrize("path, data, status", [
-    ("/voice", {"From": "+15555550123"}, 400),
+    ("/voice", {"From": CALLER}, 400),
     ("/voice", form(CallSid="not-a-sid"), 400),
     ("/voice/turn?t=0", form(Digits="12a"), 400),
-    ("/voice/turn?t=0", form(Digits="1" * 65), 400),
     ("/voice/turn?t=zero", form(Digits="1"), 400),
     ("/voice/turn", form(Digits="1"), 400),
     ("/voice/turn?t=0", form(DialCallStatus="exploded"), 400),
@@ -307,12 +342,6 @@ def test_percent_escapes_and_plus_signs_in_the_form_are_decoded(app, client):
 
 # -- the safe route -----------------------------------------------------------------------
 
-def assert_apology(body: str) -> None:
-    root = check_document(body)
-    assert [child.tag for child in root] == ["Say", "Say", "Dial", "Hangup"]
-    assert root.find("Dial/Number").text == FALLBACK
-
-
 def test_expired_call_state_apologises_and_transfers(app, client):
     assert_apology(post(client, "/voice/turn?t=3", form(Digits="1")).get_data(as_text=True))
 
@@ -355,8 +384,9 @@ def test_fallback_url_needs_no_store(app, client, monkeypatch):
 def test_healthz(app, client, monkeypatch):
     body = client.get("/healthz").get_json()
     assert body["store"] == "ok" and set(body["flows"]) == {"support-line"} and body["flow_problems"] == []
-    monkeypatch.setattr(app.extensions["ivr"].store, "ping", lambda: False)
+    monkeypatch.setattr(app.extensions["ivr"].store, "check_writable", lambda timeout: False)
     assert client.get("/healthz").status_code == 503
+    assert client.get("/healthz").get_json()["store"] == "not writable"
 
 
 # -- what the logs say ----------------------------------------------------------------------
@@ -369,7 +399,7 @@ def test_one_log_line_per_turn_without_health_data(app, client, caplog):
     assert len(lines) == 2
     assert {"call", "flow", "version", "node", "event", "ms"} <= set(lines[1])
     assert lines[1]["node"] == "main_menu" and lines[1]["event"] == "Digits"
-    assert "+15555550123" not in caplog.text
+    assert CALLER not in caplog.text
 
 
 def test_a_host_that_never_loaded_a_version_fetches_it_from_the_store(make_app, tmp_path):
@@ -415,10 +445,10 @@ def test_a_ride_booked_over_http_is_recorded_texted_and_handed_to_the_desk(make_
 
     cases = [c for c in _cases() if c.values[0].path.endswith("rides-en.yaml")]
     booking = cases[0].values[0]
-    app = make_app(CLOCK=lambda: booking.now, RIDES_WEBHOOK_URL="https://rides.example.org/requests",
+    app = make_app(booking.now, RIDES_WEBHOOK_URL="https://rides.example.org/requests",
                    RIDES_WEBHOOK_SECRET="s3cret", TWILIO_SMS_FROM="+16266696777")
-    phone = ClientPhone(app.test_client())
-    phone.call(scripted(_entries(booking)))
+    phone = Call(app)
+    phone.play(_entries(booking))
     state = stored(app, phone.call_sid).state
     assert state.ended and len(state.answers["confirmation"]) == 8
     store = app.extensions["ivr"].store
@@ -438,10 +468,10 @@ def test_a_ride_booked_over_http_is_recorded_texted_and_handed_to_the_desk(make_
 def test_an_error_outside_the_turn_still_gets_the_safe_route(app, client, monkeypatch, path, data):
     post(client, "/voice", form())
 
-    def broken():
+    def broken(*args):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(app.extensions["ivr"].registry, "check", broken)
+    monkeypatch.setattr("ivr.web.webhooks.signature.check", broken)  # fails before the turn is reached
     response = post(client, path, data)
     assert response.status_code == 200
     assert_apology(response.get_data(as_text=True))
@@ -452,14 +482,14 @@ def test_an_error_outside_the_turn_still_gets_the_safe_route(app, client, monkey
     ("/voice/whisper/accept?t=1", form(Digits="1", CallSid="CA" + "cd" * 16)),
 ])
 def test_an_error_on_a_coordinators_leg_declines_that_leg(app, client, monkeypatch, path, data):
-    def broken():
+    def broken(*args):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(app.extensions["ivr"].registry, "check", broken)
+    monkeypatch.setattr("ivr.web.webhooks.signature.check", broken)  # fails before the turn is reached
     response = post(client, path, data)
     assert response.status_code == 200
     root = check_document(response.get_data(as_text=True))
-    assert [child.tag for child in root] == ["Hangup"]  # no apology, no Dial on the coordinator's phone
+    assert tags(root) == ["Hangup"]  # no apology, no Dial on the coordinator's phone
 
 
 def test_an_error_in_a_status_callback_still_gets_204(app, client, monkeypatch):
@@ -483,3 +513,39 @@ def test_the_fallback_answers_without_looking_at_the_flows(app, client, monkeypa
 def test_a_webhook_fetched_with_get_is_told_to_post(client):
     response = client.get("/voice")
     assert response.status_code == 405 and response.headers["Allow"] == "POST"
+
+
+def test_the_turns_log_line_written_directly_reads_as_logging_would_write_it(monkeypatch):
+    import io
+
+    from ivr.web import turns
+
+    ivr_logger = logging.getLogger("ivr")
+    handler = turns.StderrLines(io.StringIO())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    monkeypatch.setattr(ivr_logger, "handlers", [handler])
+    monkeypatch.setattr(ivr_logger, "propagate", False)
+    monkeypatch.setattr(ivr_logger, "level", logging.INFO)
+    assert turns._only_handler() is handler
+    turns._log_line(logging.INFO, '{"outcome":"ok"}')
+    turns.log.info('{"outcome":"ok"}')
+    direct, logged = handler.stream.getvalue().splitlines()
+    assert direct.split(" ", 2)[2] == logged.split(" ", 2)[2] == 'INFO ivr.calls {"outcome":"ok"}'
+    assert len(direct) == len(logged)  # the same time stamp layout
+    monkeypatch.setattr(ivr_logger, "handlers", [handler, logging.NullHandler()])
+    assert turns._only_handler() is None  # anyone else listening: through logging
+
+
+def test_a_plain_turn_makes_two_store_round_trips_and_a_transfer_reads_who_is_away(app, client, monkeypatch):
+    store = app.extensions["ivr"].store
+    calls: list[str] = []
+    for name in ("load", "save", "availability", "get_value", "put_value", "add_record", "enqueue"):
+        real = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *args, _name=name, _real=real: calls.append(_name) or _real(*args))
+    post(client, "/voice", form())
+    calls.clear()
+    post(client, "/voice/turn?t=0", form(Digits="1"))  # the main menu
+    assert calls == ["load", "save"]
+    calls.clear()
+    post(client, "/voice/turn?t=1", form(Digits="3"))  # a coordinator: the transfer rings
+    assert calls == ["load", "availability", "get_value", "save"]

@@ -12,6 +12,7 @@ import click
 from ivr.tools import callscripts
 from ivr.cli.admin import register as register_admin
 from ivr.cli.outbox import register as register_outbox
+from ivr.cli.serve import register as register_serve
 from ivr.flows.loader import TEAMS_FILE, flow_files, is_teams_file, lint_file, load_flow
 from ivr.flows.mermaid import mermaid
 from ivr.tools.http_phone import CallFailed, HttpPhone, scripted
@@ -219,3 +220,4 @@ def schema(which: str, show_path: bool) -> None:
 
 register_admin(main)
 register_outbox(main)
+register_serve(main)

@@ -8,13 +8,15 @@ teams file among the flows (IVR_FLOWS_DIR, else `flows`), America/Los_Angeles wi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import functools
 import io
 import os
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -24,8 +26,8 @@ from ivr import records as rec
 from ivr.flows.loader import TEAMS_FILE, teams_in
 from ivr.flows.problems import quoted
 from ivr.flows.teams import DEFAULT_TIMEZONE, Teams, is_open
-from ivr.stores.protocols import CallStore, StoreUnavailable, from_url
-from ivr.web.turns import STAFF_CACHE_SECONDS
+from ivr.stores import from_url
+from ivr.stores.protocols import Availability, Records, Store, StoreUnavailable
 
 SUMMARY_WIDTH = 40
 
@@ -54,21 +56,7 @@ def line_zone() -> tzinfo:
     return ZoneInfo(teams.calendar.timezone if teams is not None else DEFAULT_TIMEZONE)
 
 
-def describe(store: CallStore) -> str:
-    """Where a store keeps its data, without any password."""
-    path = getattr(store, "path", None)
-    if path is not None:
-        return f"sqlite:///{os.path.abspath(path).lstrip('/')}"
-    client = getattr(store, "client", None)
-    if client is not None:
-        kwargs = client.connection_pool.connection_kwargs
-        if "path" in kwargs:
-            return f"redis unix socket {kwargs['path']} db {kwargs.get('db', 0)}"
-        return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
-    return type(store).__name__
-
-
-def _open_store(url: str | None) -> CallStore:
+def _open_store(url: str | None) -> Store:
     try:
         return from_url(url or os.environ.get("REDIS_URL"), instance_path())
     except ValueError as exc:
@@ -87,7 +75,7 @@ def with_store(command: Callable) -> Callable:
         try:
             return command(store=store, **kwargs)
         except StoreUnavailable as exc:
-            raise click.ClickException(f"the store is unavailable ({describe(store)}): {exc}") from None
+            raise click.ClickException(f"the store is unavailable ({store.describe()}): {exc}") from None
         except rec.RecordError as exc:
             raise click.ClickException(str(exc)) from None
         finally:
@@ -104,7 +92,7 @@ def _short(text: str, width: int = SUMMARY_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def _table(header: tuple[str, ...], rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -126,7 +114,7 @@ def records_group() -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="Show at most this many, newest first.")
 @with_store
-def records_list(store: CallStore, kind: str | None, limit: int) -> None:
+def records_list(store: Records, kind: str | None, limit: int) -> None:
     """The newest records, newest first."""
     found = rec.load_all(store, kind, limit=limit)
     if not found:
@@ -141,7 +129,7 @@ def records_list(store: CallStore, kind: str | None, limit: int) -> None:
 @records_group.command("show")
 @click.argument("record_id", metavar="ID")
 @with_store
-def records_show(store: CallStore, record_id: str) -> None:
+def records_show(store: Records, record_id: str) -> None:
     """Every field of one record."""
     record = rec.load(store, record_id)
     if record is None:
@@ -161,9 +149,12 @@ def records_show(store: CallStore, record_id: str) -> None:
 @records_group.command("export")
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV (the only format for now).")
 @click.option("--kind", type=KIND_CHOICE, help="Only records of this kind.")
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write to FILE (created or replaced, readable by you alone: records hold member ids and "
+                   "dates of birth) [default: standard output].")
 @with_store
-def records_export(store: CallStore, as_csv: bool, kind: str | None) -> None:
-    """Every record (newest first) to standard output, with a header row."""
+def records_export(store: Records, as_csv: bool, kind: str | None, output: str | None) -> None:
+    """Every record (newest first), with a header row."""
     if not as_csv:
         raise click.UsageError("choose a format: --csv")
     found = rec.load_all(store, kind, limit=None)
@@ -171,7 +162,30 @@ def records_export(store: CallStore, as_csv: bool, kind: str | None) -> None:
     writer = csv.DictWriter(out, fieldnames=rec.CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rec.to_csv_rows(found, line_zone()))
-    click.echo(out.getvalue(), nl=False)
+    if output is None:
+        click.echo(out.getvalue(), nl=False)
+        return
+    try:
+        write_private(output, out.getvalue().encode("utf-8"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"{len(found)} record{'' if len(found) == 1 else 's'} written to {output}", err=True)
+
+
+def write_private(path: str, data: bytes) -> None:
+    """Write a file only its owner can read: a new file (mode 0600) in the same folder that then takes
+    the name, so neither a file already there with a wider mode nor a half-written export is ever read."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 @click.group("coordinators")
@@ -209,7 +223,7 @@ def _member_name(name: str) -> str:
     raise click.ClickException(f'no coordinator "{name}" in {teams.path}{hint}')
 
 
-def _set(store: CallStore, name: str, available: bool) -> None:
+def _set(store: Store, name: str, available: bool) -> None:
     name = _member_name(name)
     at = _now()
     store.set_availability(name, available, at)
@@ -217,13 +231,13 @@ def _set(store: CallStore, name: str, available: bool) -> None:
     state = "available" if now_available else "away"
     already = "already " if since != at else ""
     click.echo(f"{name} is {already}{state} since {_local(since, line_zone())}")
-    click.echo(f"(store: {describe(store)}; calls see it within {STAFF_CACHE_SECONDS:g} seconds)", err=True)
+    click.echo(f"(store: {store.describe()})", err=True)
 
 
 @coordinators_group.command("available")
 @click.argument("name", callback=_name)
 @with_store
-def coordinators_available(store: CallStore, name: str) -> None:
+def coordinators_available(store: Store, name: str) -> None:
     """Mark a coordinator available (a name of the teams file, in any case)."""
     _set(store, name, True)
 
@@ -231,14 +245,14 @@ def coordinators_available(store: CallStore, name: str) -> None:
 @coordinators_group.command("away")
 @click.argument("name", callback=_name)
 @with_store
-def coordinators_away(store: CallStore, name: str) -> None:
+def coordinators_away(store: Store, name: str) -> None:
     """Mark a coordinator away: transfers do not ring them (a name of the teams file, in any case)."""
     _set(store, name, False)
 
 
 @coordinators_group.command("list")
 @with_store
-def coordinators_list(store: CallStore) -> None:
+def coordinators_list(store: Availability) -> None:
     """Every member of every team, with their state and whether their team is open now; then any other
     name ever marked. Without a teams file: every name ever marked."""
     states = store.availability()

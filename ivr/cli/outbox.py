@@ -21,8 +21,8 @@ import time
 import click
 
 from ivr.outbox import worker
-from ivr.cli.admin import _local, _short, _table, describe, line_zone, with_store
-from ivr.stores.protocols import DEAD, DONE, OUTBOX_STATES, CallStore
+from ivr.cli.admin import _local, _short, _table, line_zone, with_store
+from ivr.stores.protocols import DEAD, DONE, OUTBOX_STATES, Outbox, Store
 
 DAY = 86400.0
 PURGE_LIMIT = 10000
@@ -57,7 +57,7 @@ def outbox_group() -> None:
 @click.option("--lease", type=click.FloatRange(min=60), default=worker.LEASE_SECONDS, show_default=True,
               help="Seconds an item stays with this worker before another may claim it.")
 @with_store
-def outbox_run(store: CallStore, once: bool, interval: float, limit: int, lease: float) -> None:
+def outbox_run(store: Store, once: bool, interval: float, limit: int, lease: float) -> None:
     """The worker: deliver due items, retrying failures with backoff."""
     handler = _EchoHandler()
     logger = worker.log
@@ -69,7 +69,7 @@ def outbox_run(store: CallStore, once: bool, interval: float, limit: int, lease:
         stop = threading.Event()
         restore = (lambda: None) if once else _stop_on_signals(stop)
         try:
-            logger.info(json.dumps({"event": "OutboxWorkerStarted", "store": describe(store), "once": once,
+            logger.info(json.dumps({"event": "OutboxWorkerStarted", "store": store.describe(), "once": once,
                                     "problems": deliverer.problems()}, separators=(",", ":")))
             if once:
                 counts = worker.run_once(store, deliverer, lease_seconds=lease, limit=limit)
@@ -104,7 +104,7 @@ def _stop_on_signals(stop: threading.Event):
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="Show at most this many, soonest due first.")
 @with_store
-def outbox_list(store: CallStore, state: str | None, limit: int) -> None:
+def outbox_list(store: Outbox, state: str | None, limit: int) -> None:
     """Items by due time: id, kind, state, attempts, due, and the note or last error."""
     items = store.outbox(state, limit)
     if not items:
@@ -127,7 +127,7 @@ def _item_ids(_ctx, _param, value: tuple[str, ...]) -> tuple[str, ...]:
 @outbox_group.command("requeue")
 @click.argument("item_ids", metavar="ID...", nargs=-1, required=True, callback=_item_ids)
 @with_store
-def outbox_requeue(store: CallStore, item_ids: tuple[str, ...]) -> None:
+def outbox_requeue(store: Outbox, item_ids: tuple[str, ...]) -> None:
     """Give dead items another go: pending again, due now, tries counted from 0. Exit 1 if any
     id was not dead."""
     now = _now()
@@ -157,7 +157,7 @@ def _days(_ctx, _param, value: float) -> float:
 @click.option("--limit", type=click.IntRange(min=1), default=PURGE_LIMIT, show_default=True,
               help="Delete at most this many, oldest first.")
 @with_store
-def outbox_purge(store: CallStore, state: str, days: float, limit: int) -> None:
+def outbox_purge(store: Outbox, state: str, days: float, limit: int) -> None:
     """Delete done (or dead) items due more than DAYS days ago, oldest first."""
     count = store.purge(state, _now() - days * DAY, limit)
     shown = int(days) if days.is_integer() else days

@@ -32,7 +32,7 @@ class CallStarted:
     caller: str | None = None
     lang: str | None = None
     call: str = ""  # the call's id (Twilio's CallSid): seeds confirmation numbers
-    staff: Staff = EVERYONE_IN
+    staff: Staff | None = EVERYONE_IN  # None: not read yet (see step.NeedsStaff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class Digits:
 
     now: datetime
     digits: str
-    staff: Staff = EVERYONE_IN
+    staff: Staff | None = EVERYONE_IN  # None: not read yet (see step.NeedsStaff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class NoInput:
     """A Gather timed out with no keys."""
 
     now: datetime
-    staff: Staff = EVERYONE_IN
+    staff: Staff | None = EVERYONE_IN  # None: not read yet (see step.NeedsStaff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class DialDone:
     now: datetime
     status: str
     bridged: bool | None = None  # connected to someone (None: judge by status)
-    staff: Staff = EVERYONE_IN
+    staff: Staff | None = EVERYONE_IN  # None: not read yet (see step.NeedsStaff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ class RecordingDone:
     now: datetime
     url: str
     duration: int
-    staff: Staff = EVERYONE_IN
+    staff: Staff | None = EVERYONE_IN  # None: not read yet (see step.NeedsStaff)
 
 
 Event = CallStarted | Digits | NoInput | DialDone | RecordingDone

@@ -24,7 +24,6 @@ small plain data (`CallState.to_dict`) so any store can keep it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from datetime import date
@@ -100,6 +99,13 @@ def decode_state(blob: bytes) -> CallState:
     if state.version != STATE_VERSION:
         raise ValueError(f"call state of an unknown schema version ({state.version})")
     return state
+
+
+class NeedsStaff(Exception):
+    """The turn rings someone and its event came without `staff`: step again with it.
+
+    Who is away and who last took a call is only read from the store for the turns that need it.
+    """
 
 
 class Phase(Enum):
@@ -499,16 +505,14 @@ class _Turn:
         return next((opt for opt in node.options.values() if ("lang", self.st.lang) in opt.sets), None)
 
     def action(self, node: ActionNode) -> None:
-        """Request a side effect; answers it produces (a confirmation number) are known at once."""
+        """Request a side effect; the answers its action saves (a confirmation number) are known at once."""
         key = f"{self.flow.id}:{node.id}:{self.st.turn}:{self.steps}"
-        if "confirmation" in ACTIONS[node.action].outputs:
-            digest = hashlib.sha256(f"{self.st.call}:{key}".encode()).hexdigest()
-            self.st.answers["confirmation"] = str(int(digest, 16) % 90_000_000 + 10_000_000)
+        saved = ACTIONS[node.action].answers(self.st.call, key)
+        self.st.answers.update(saved)
         context = self.context()
         params = [(k, templates.render(v, context)) for k, v in node.params]
         params.append(("lang", self.st.lang))
-        if "confirmation" in ACTIONS[node.action].outputs:
-            params.append(("confirmation", self.st.answers["confirmation"]))
+        params.extend(saved.items())
         self.out.append(Effect(action=node.action, key=key, params=tuple(params)))
         self.happened.append(trail.ActionRequested(node.id, node.action))
 
@@ -556,6 +560,8 @@ class _Turn:
         """Who may still be rung: the caller's language first; a team that hunts, longest idle first."""
         team = self.flow.teams[node.team]
         staff = self.event.staff
+        if staff is None:
+            raise NeedsStaff
         found = candidates(team, self.st.lang, staff.away, tuple(self.st.tried))
         if team.strategy != "hunt" or not staff.last_answered:
             return found
@@ -652,11 +658,12 @@ class _Turn:
     def apologise(self, why: str) -> None:
         """Something is wrong with where the call is: say sorry and reach a person."""
         self.happened.append(trail.Apologised(why))
-        self.out.extend(self.says(self.message("apology")))
         operator = self.flow.operator
         if self.guarded or not operator or operator not in self.flow.nodes:
-            self.end(self.message("call_back_later"))
+            self.out.extend(self.says(self.message("apology_no_person")))  # promise no one
+            self.end()
             return
+        self.out.extend(self.says(self.message("apology")))
         self.guarded = True
         self.steps = 0
         self.walk(operator)

@@ -8,140 +8,152 @@ states. They name nodes, answers, teams and languages, never a caller's value: a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
+
+class Happened:
+    """What every event shares: a short form for the turn's log line, `tag:field:field`."""
+
+    __slots__ = ()
+    TAG: ClassVar[str] = ""
+    BRIEF: ClassVar[tuple[str, ...]] = ()  # the fields the short form names, in order (all by default)
+
+    def brief(self) -> str:
+        names = self.BRIEF or tuple(f.name for f in fields(self))  # type: ignore[arg-type]
+        return ":".join([self.TAG, *(_text(getattr(self, name)) for name in names)])
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)
-class Entered:
+class Entered(Happened):
     """The call reached a node that waits (a menu, a question, a read-out, a transfer, a recording)."""
+
+    TAG = "enter"
+    BRIEF = ("node",)
 
     node: str
     kind: str
 
-    def brief(self) -> str:
-        return f"enter:{self.node}"
-
 
 @dataclass(frozen=True, slots=True)
-class LanguageChosen:
+class LanguageChosen(Happened):
     """The call's language changed."""
+
+    TAG = "lang"
 
     lang: str
 
-    def brief(self) -> str:
-        return f"lang:{self.lang}"
-
 
 @dataclass(frozen=True, slots=True)
-class AnswerSaved:
+class AnswerSaved(Happened):
     """An answer was saved under a name (its value stays in the state)."""
+
+    TAG = "answer"
+    BRIEF = ("name",)
 
     node: str
     name: str
 
-    def brief(self) -> str:
-        return f"answer:{self.name}"
-
 
 @dataclass(frozen=True, slots=True)
-class Decided:
+class Decided(Happened):
     """A decide node chose its way: which node it led to (by its condition, or by default)."""
+
+    TAG = "decide"
 
     node: str
     next: str
 
-    def brief(self) -> str:
-        return f"decide:{self.node}:{self.next}"
-
 
 @dataclass(frozen=True, slots=True)
-class Reprompted:
+class Reprompted(Happened):
     """A node asked again: `reason` is no_input, reprompt (a key it does not take) or the message naming
     what was wrong with an entry (invalid_entry, not_california, ...)."""
+
+    TAG = "reprompt"
 
     node: str
     reason: str
 
-    def brief(self) -> str:
-        return f"reprompt:{self.node}:{self.reason}"
-
 
 @dataclass(frozen=True, slots=True)
-class TriesExhausted:
+class TriesExhausted(Happened):
     """The caller missed a node's prompt more times than it allows; the call goes to its on_fail route."""
+
+    TAG = "gave-up"
 
     node: str
 
-    def brief(self) -> str:
-        return f"gave-up:{self.node}"
-
 
 @dataclass(frozen=True, slots=True)
-class TransferRang:
+class TransferRang(Happened):
     """A transfer rang members of a team (`rung`: how many phones)."""
+
+    TAG = "rang"
+    BRIEF = ("team", "rung")
 
     node: str
     team: str
     rung: int
 
-    def brief(self) -> str:
-        return f"rang:{self.team}:{self.rung}"
-
 
 @dataclass(frozen=True, slots=True)
-class TransferEnded:
+class TransferEnded(Happened):
     """A transfer finished with Twilio's DialCallStatus; `connected` if someone took the call."""
+
+    TAG = "dialled"
+    BRIEF = ("team", "status")
 
     node: str
     team: str
     status: str
     connected: bool
 
-    def brief(self) -> str:
-        return f"dialled:{self.team}:{self.status}"
-
 
 @dataclass(frozen=True, slots=True)
-class TeamUnavailable:
+class TeamUnavailable(Happened):
     """A transfer found its team closed (`why` closed) or nobody free to ring (`why` nobody)."""
+
+    TAG = "unavailable"
+    BRIEF = ("team", "why")
 
     node: str
     team: str
     why: str
 
-    def brief(self) -> str:
-        return f"unavailable:{self.team}:{self.why}"
-
 
 @dataclass(frozen=True, slots=True)
-class ActionRequested:
+class ActionRequested(Happened):
     """A built-in action (a text, a ride, a voicemail, a call-back) was asked for."""
+
+    TAG = "action"
+    BRIEF = ("action",)
 
     node: str
     action: str
 
-    def brief(self) -> str:
-        return f"action:{self.action}"
-
 
 @dataclass(frozen=True, slots=True)
-class Apologised:
+class Apologised(Happened):
     """Something was wrong with where the call stood: `why` is missing-node or loop."""
+
+    TAG = "apology"
 
     why: str
 
-    def brief(self) -> str:
-        return f"apology:{self.why}"
-
 
 @dataclass(frozen=True, slots=True)
-class CallEnded:
+class CallEnded(Happened):
     """The engine hung up; `node` is where the call was last (None when it had already ended)."""
+
+    TAG = "ended"
 
     node: str | None
 
-    def brief(self) -> str:
-        return f"ended:{self.node or ''}"
 
 
 Happening = (Entered | LanguageChosen | AnswerSaved | Decided | Reprompted | TriesExhausted | TransferRang | TransferEnded

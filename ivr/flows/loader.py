@@ -29,7 +29,7 @@ from ivr.flows.problems import FlowError, Problem
 from ivr.flows.teams import Calendar, Team, Teams, inline_team
 from ivr.flows.teams_loader import lint_teams_file
 from ivr.flows.templates import TemplateProblem, expression_names, template_names, word_count
-from ivr.flows.yaml_reader import Reader, is_null
+from ivr.flows.yaml_reader import Reader, is_null, read_file
 
 ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -767,10 +767,9 @@ def lint_file(path: str | Path, shared: tuple[Teams | None, list[Problem]] | Non
     The teams file beside it is read too, unless `shared` brings it already read.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(str(path), 1, 1, f"cannot read the file: {exc}", "io")]
+    text, unread = read_file(path)
+    if text is None:
+        return None, unread
     teams, teams_problems = shared if shared is not None else teams_in(path.parent)
     broken = any(p.is_error for p in teams_problems)
     flow, problems = lint_text(text, str(path), teams, teams_broken=broken)

@@ -84,6 +84,12 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "en": "Please call us again in a few minutes. If this is an emergency, hang up and dial 911. Goodbye.",
         "es": "Por favor, vuelva a llamarnos en unos minutos. Si es una emergencia, cuelgue y marque el 911. Adiós.",
     },
+    "apology_no_person": {
+        "en": "We're sorry, something went wrong on our side. Please call again in a few minutes. "
+              "If this is an emergency, hang up and dial 911.",
+        "es": "Lo sentimos, tuvimos un problema. Por favor llame de nuevo en unos minutos. "
+              "Si es una emergencia, cuelgue y marque el 911.",
+    },
     "no_one_available": {
         "en": "Sorry, no one can take your call now. Please call us again later. "
               "If this is an emergency, hang up and dial 911. Goodbye.",

@@ -18,6 +18,11 @@ WEEKDAYS = {
     "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
     "es": ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
 }
+# How a date is said: the month and day, then with the weekday, then with the year.
+_DATE_PATTERNS = {
+    "en": ("{month} {day}", "{weekday}, {words}", "{words}, {year}"),
+    "es": ("{day} de {month}", "{weekday} {words}", "{words} de {year}"),
+}
 _KEY_NAMES = {
     "en": {"*": "star", "#": "pound"},
     "es": {"*": "asterisco", "#": "numeral"},
@@ -53,19 +58,14 @@ def date_spoken(value, lang: str = "en", weekday: bool = True, year: bool = Fals
             when = (day.month, day.day)
     except ValueError:
         return digits_spoken(text, lang)
-    month_name = MONTHS.get(lang, MONTHS["en"])[when[0] - 1]
-    if lang == "es":
-        words = f"{when[1]} de {month_name}"
-        if day is not None and weekday:
-            words = f"{WEEKDAYS['es'][day.weekday()]} {words}"
-        if day is not None and year:
-            words = f"{words} de {day.year}"
-        return words
-    words = f"{month_name} {ordinal(when[1])}"
+    lang = lang if lang in _DATE_PATTERNS else "en"
+    month_day, with_weekday, with_year = _DATE_PATTERNS[lang]
+    number = ordinal(when[1]) if lang == "en" else str(when[1])
+    words = month_day.format(month=MONTHS[lang][when[0] - 1], day=number)
     if day is not None and weekday:
-        words = f"{WEEKDAYS['en'][day.weekday()]}, {words}"
+        words = with_weekday.format(weekday=WEEKDAYS[lang][day.weekday()], words=words)
     if day is not None and year:
-        words = f"{words}, {day.year}"
+        words = with_year.format(words=words, year=day.year)
     return words
 
 

@@ -25,7 +25,7 @@ import yaml
 from ivr.flows.problems import FlowError, Problem
 from ivr.flows.teams import (DEFAULT_LANGUAGES, DEFAULT_RING_SECONDS, DEFAULT_TIMEZONE, END_OF_DAY, Calendar, Member,
                              Team, Teams, TimeRange)
-from ivr.flows.yaml_reader import Reader, is_null
+from ivr.flows.yaml_reader import Reader, is_null, read_file
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 STRATEGIES = ("ring_all", "hunt")
@@ -491,12 +491,8 @@ def lint_teams_text(text: str, path: str) -> tuple[Teams | None, list[Problem]]:
 
 def lint_teams_file(path: str | Path) -> tuple[Teams | None, list[Problem]]:
     """Read a teams file: the teams (None if there are errors) and every problem, sorted."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(str(path), 1, 1, f"cannot read the file: {exc}", "io")]
-    return lint_teams_text(text, str(path))
+    text, problems = read_file(path)
+    return lint_teams_text(text, str(path)) if text is not None else (None, problems)
 
 
 def load_teams(path: str | Path) -> Teams:

@@ -7,6 +7,9 @@ PyYAML silently resolves to the last one, are reported here.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import yaml
 
 from ivr.flows.problems import ERROR, WARNING, Problem
@@ -17,6 +20,23 @@ INT_TAG = "tag:yaml.org,2002:int"
 BOOL_TAG = "tag:yaml.org,2002:bool"
 NULL_TAG = "tag:yaml.org,2002:null"
 _TRUE = {"true", "yes", "on"}
+MAX_FILE_BYTES = 2 * 1024 * 1024  # a 4,000-node flow is 1.5 MB; anything larger is refused unread
+
+
+def too_large(path: str, size: int) -> Problem:
+    return Problem(path, 1, 1, f"the file is {size:,} bytes; flow and teams files may be at most "
+                               f"{MAX_FILE_BYTES:,}", "too-large")
+
+
+def read_file(path: str | Path) -> tuple[str | None, list[Problem]]:
+    """A file's text, or the problem that stops it being read (one over MAX_FILE_BYTES is not read at all)."""
+    try:
+        size = os.stat(path).st_size
+        if size > MAX_FILE_BYTES:
+            return None, [too_large(str(path), size)]
+        return Path(path).read_text(encoding="utf-8"), []
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(str(path), 1, 1, f"cannot read the file: {exc}", "io")]
 
 
 class Reader:
@@ -28,6 +48,9 @@ class Reader:
 
     def compose(self, text: str) -> yaml.Node | None:
         """Parse text into a node tree, or record the syntax error and return None."""
+        if len(text) > MAX_FILE_BYTES:
+            self.problems.append(too_large(self.path, len(text.encode("utf-8"))))
+            return None
         try:
             return yaml.compose(text, Loader=_Loader)
         except yaml.MarkedYAMLError as exc:

@@ -1,10 +1,10 @@
 """The outbox: how side effects (text messages, ride hand-offs) leave the service.
 
 A webhook never talks to the outside world while the caller waits. It writes what should
-happen as outbox items in the call store, under ids derived from the call and the effect
-(`<CallSid>:<effect key>:sms`, `...:ride`), so a retried webhook enqueues nothing new. A
-worker (`ivr outbox run`) claims due items, delivers them, and marks each done, retried
-later (exponential backoff with jitter) or dead.
+happen as outbox items in the call store (each action in `ivr.flows.actions` says which),
+under ids derived from the call and the effect (`<CallSid>:<effect key>:sms`, `...:ride`),
+so a retried webhook enqueues nothing new. A worker (`ivr outbox run`) claims due items,
+delivers them, and marks each done, retried later (exponential backoff with jitter) or dead.
 
 Never doubled:
 - A claim leases the item (its due_at moves to the end of the lease and its attempts go
@@ -51,14 +51,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ivr.outbox import sms
-from ivr.engine.commands import Effect
-from ivr.records import E164_RE, Record
-from ivr.stores.protocols import CallStore, OutboxItem, StoreUnavailable
+from ivr.flows.actions import E164_RE, RIDE, SMS
+from ivr.stores.protocols import Outbox, OutboxItem, StoreUnavailable
 
 log = logging.getLogger("ivr.outbox")
 
-SMS, RIDE = "sms", "ride"
 SETTING_NAMES = ("RIDES_WEBHOOK_URL", "RIDES_WEBHOOK_SECRET", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
                  "TWILIO_SMS_FROM")
 
@@ -84,57 +81,6 @@ def settings_from(config: Mapping[str, Any] | None = None, environ: Mapping[str,
         if config is not None and config.get(name):
             values[name] = str(config[name])
     return values
-
-
-# --- enqueueing ------------------------------------------------------------------------
-
-
-def ride_payload(record: Record) -> bytes:
-    """What the transportation desk receives: the ride request with every field it holds."""
-    data = record.to_dict()
-    data["confirmation"] = str(data.get("fields", {}).get("confirmation", ""))
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-
-
-def sms_payload(to: str | None, body: str, lang: str, queued_at: float) -> bytes:
-    """A text to send: to whom, what, in which language, and since when it may have gone."""
-    data = {"to": to or "", "body": body, "lang": lang, "queued_at": queued_at}
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-
-
-def items_for(call_sid: str, effect: Effect, created_at: float, *, record: Record | None = None,
-              caller: str | None = None, settings: Mapping[str, Any] | None = None) -> list[tuple[str, str, bytes]]:
-    """The outbox items (id, kind, payload) an effect asks for; none for an effect that only
-    leaves a record. `record` is the effect's record (needed for book_ride); `caller` the
-    number a text without `to` goes to."""
-    params = effect.params_dict()
-    lang = params.get("lang", "")
-    if effect.action == "book_ride":
-        if record is None:
-            raise ValueError("book_ride needs its ride record")
-        body = sms.ride_received(lang, params.get("appt_date", ""), params.get("appt_time", ""),
-                                   params.get("appt_ampm"), params.get("confirmation", ""),
-                                   sender=params.get("text_sender", ""), phone=params.get("text_phone", ""))
-        items = [(f"{record.id}:sms", SMS, sms_payload(params.get("callback"), body, lang, created_at))]
-        if settings_from(settings)["RIDES_WEBHOOK_URL"]:
-            items.append((f"{record.id}:ride", RIDE, ride_payload(record)))
-        return items
-    if effect.action == "send_text":
-        to = params.get("to") or caller
-        return [(f"{call_sid}:{effect.key}:sms", SMS, sms_payload(to, params.get("body", ""), lang, created_at))]
-    return []
-
-
-def enqueue_for(store: CallStore, call_sid: str, effect: Effect, created_at: float, *, record: Record | None = None,
-                caller: str | None = None, settings: Mapping[str, Any] | None = None) -> list[str]:
-    """Enqueue what an effect asks for, due at once; the ids of the items that are new (an
-    effect performed again enqueues nothing)."""
-    new = []
-    for item_id, kind, payload in items_for(call_sid, effect, created_at, record=record, caller=caller,
-                                            settings=settings):
-        if store.enqueue(item_id, kind, payload, created_at):
-            new.append(item_id)
-    return new
 
 
 # --- delivering ------------------------------------------------------------------------
@@ -364,7 +310,7 @@ def _log(fields: dict) -> None:
 
 
 def run_once(
-    store: CallStore,
+    store: Outbox,
     deliverer: Deliverer,
     now: float | None = None,
     *,
@@ -404,7 +350,7 @@ def run_once(
     return counts
 
 
-def _settle(store: CallStore, deliverer: Deliverer, item: OutboxItem, outcome: Outcome, fields: dict) -> str:
+def _settle(store: Outbox, deliverer: Deliverer, item: OutboxItem, outcome: Outcome, fields: dict) -> str:
     """Record an attempt's outcome in the store; the item's state name for the counts."""
     if outcome.action == COMPLETE:
         fields["note"] = outcome.detail
@@ -423,7 +369,7 @@ def _settle(store: CallStore, deliverer: Deliverer, item: OutboxItem, outcome: O
 
 
 def run(
-    store: CallStore,
+    store: Outbox,
     deliverer: Deliverer,
     stop_event: threading.Event,
     interval: float = 1.0,

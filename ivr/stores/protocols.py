@@ -1,30 +1,30 @@
-"""Where a call's state lives between webhooks: an opaque, versioned blob per CallSid.
+"""What the service keeps, by role: each a small protocol, and `Store`, all of them in one backend.
 
-Every save is a compare-and-set on the version the caller loaded, so two webhooks of
-one call racing (a retried request, a status callback overlapping a turn) cannot
-silently overwrite each other: the loser sees False and reloads. Records expire, so
-an abandoned call's state goes away on its own.
+- `CallStates`: an opaque, versioned blob per CallSid, the state of a call between webhooks.
+  Every save is a compare-and-set on the version the caller loaded, so two webhooks of one
+  call racing (a retried request, a status callback overlapping a turn) cannot silently
+  overwrite each other: the loser sees False and reloads. They expire, so an abandoned
+  call's state goes away on its own.
+- `SharedValues`: values every worker and host sees (a flow's source, who last answered), each
+  expiring or kept until replaced.
+- `Records`: what must outlive a call (voicemails, callback requests, ...), written once
+  under an id the caller chooses and never expiring.
+- `Availability`: whether each coordinator is available.
+- `Outbox`: how side effects (text messages, ride hand-offs) leave the service: items
+  written once under an id, leased to one worker at a time by `claim`, and marked done,
+  retried later or given up. A worker that dies mid-delivery leaves its items leased; they
+  come due again when the lease runs out. An admin may put a dead item back in line
+  (`requeue`) and delete old done or dead ones (`purge`).
 
-The same store also keeps what must outlive a call: records (voicemails, callback
-requests, ...) that are written once under an id the caller chooses and never expire,
-and whether each coordinator is available.
-
-And it is the outbox through which side effects (text messages, ride hand-offs) leave the
-service: items written once under an id, leased to one worker at a time by `claim`, and
-marked done, retried later or given up. A worker that dies mid-delivery leaves its items
-leased; they come due again when the lease runs out. An admin may put a dead item back in
-line (`requeue`) and delete old done or dead ones (`purge`).
+The `check_*` functions at the end refuse values no type checker can catch (a NaN time, an
+empty id, a negative limit); both backends call them, so they refuse the same things.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
-from urllib.parse import unquote, urlsplit
-
-DEFAULT_SQLITE_NAME = "ivr.sqlite3"
+from typing import Protocol
 
 PENDING, DONE, DEAD = "pending", "done", "dead"
 OUTBOX_STATES = (PENDING, DONE, DEAD)
@@ -53,9 +53,8 @@ class OutboxItem:
     last_error: str = ""
 
 
-@runtime_checkable
-class CallStore(Protocol):
-    """A versioned key-value store for call state."""
+class CallStates(Protocol):
+    """Each call's state: a versioned blob per CallSid that expires."""
 
     def load(self, call_sid: str) -> tuple[bytes | None, int]:
         """The call's blob and version; (None, 0) when absent or expired."""
@@ -66,17 +65,27 @@ class CallStore(Protocol):
         expected_version (absent counts as 0), refreshing the TTL; False on conflict."""
         ...
 
-    def put_value(self, name: str, blob: bytes, ttl_seconds: float) -> None:
-        """Keep a value shared by every worker and host (not a call's), replacing any before."""
+
+class SharedValues(Protocol):
+    """Values shared by every worker and host, each with its own expiry or none."""
+
+    def put_value(self, name: str, blob: bytes, ttl_seconds: float | None) -> None:
+        """Keep a value (not a call's), replacing any before (and its expiry): for `ttl_seconds`,
+        or with None until it is replaced (what must outlive any TTL, such as a flow's last good
+        version)."""
         ...
 
     def get_value(self, name: str) -> bytes | None:
         """A shared value, or None when absent or expired."""
         ...
 
+
+class Records(Protocol):
+    """Durable records, written once under an id and never expiring."""
+
     def add_record(self, record_id: str, kind: str, created_at: float, blob: bytes) -> bool:
-        """Keep a durable record (no expiry) under an id given by the caller; True if it is
-        new, False if a record with that id already exists (which is left as it was)."""
+        """Keep a record; True if it is new, False if a record with that id already exists
+        (which is left as it was)."""
         ...
 
     def get_record(self, record_id: str) -> tuple[str, float, bytes] | None:
@@ -90,18 +99,26 @@ class CallStore(Protocol):
         id first), of one kind or all, created strictly before `before` when it is given."""
         ...
 
+
+class Availability(Protocol):
+    """Whether each coordinator is available, durably."""
+
     def set_availability(self, name: str, available: bool, at: float) -> None:
-        """Record whether someone (a coordinator) is available; durable. Setting the state
-        they are already in keeps the time it last changed."""
+        """Record whether someone is available. Setting the state they are already in keeps
+        the time it last changed."""
         ...
 
     def availability(self) -> dict[str, tuple[bool, float]]:
         """Everyone whose availability was ever set: name -> (available, when it changed)."""
         ...
 
+
+class Outbox(Protocol):
+    """Side effects waiting to leave, leased to one worker at a time."""
+
     def enqueue(self, item_id: str, kind: str, payload: bytes, due_at: float) -> bool:
-        """Add a pending outbox item, durably (no expiry), first claimable at due_at; True if
-        it is new, False if an item with that id exists (in any state; it is left as it was)."""
+        """Add a pending item, durably (no expiry), first claimable at due_at; True if it is
+        new, False if an item with that id exists (in any state; it is left as it was)."""
         ...
 
     def claim(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
@@ -141,8 +158,23 @@ class CallStore(Protocol):
         """Up to `limit` items, of one state or all, by due_at then id (soonest first)."""
         ...
 
+
+class Store(CallStates, SharedValues, Records, Availability, Outbox, Protocol):
+    """Every role in one backend, and what an operator asks of it."""
+
     def ping(self) -> bool:
         """Whether the backend answers; never raises."""
+        ...
+
+    def check_writable(self, timeout: float) -> bool:
+        """Whether the backend takes a write now: one small real write (a key or row of its own,
+        never call data), given up after about `timeout` seconds; never raises. A server that
+        answers reads but refuses writes (locked, read-only, out of memory or disk, too few
+        replicas) is not writable."""
+        ...
+
+    def describe(self) -> str:
+        """Where the data is, as a URL with any password masked (for SQLite, naming its file)."""
         ...
 
     def close(self) -> None:
@@ -150,121 +182,90 @@ class CallStore(Protocol):
         ...
 
 
-def check_record_args(record_id: str, kind: str, created_at: float, blob: bytes) -> None:
-    """Refuse a record no backend could keep faithfully (shared by the implementations)."""
-    if not isinstance(record_id, str) or not record_id:
-        raise ValueError(f"record_id must be a non-empty string, got {record_id!r}")
-    if not isinstance(kind, str) or not kind:
-        raise ValueError(f"kind must be a non-empty string, got {kind!r}")
-    if isinstance(created_at, bool) or not isinstance(created_at, (int, float)) or not math.isfinite(created_at):
-        raise ValueError(f"created_at must be a finite number, got {created_at!r}")
-    if not isinstance(blob, bytes):
-        raise TypeError(f"blob must be bytes, got {type(blob).__name__}")
-
-
-def check_list_args(limit: int, before: float | None) -> None:
-    """Refuse list_records arguments with no sensible meaning."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
-    if before is not None and (isinstance(before, bool) or not isinstance(before, (int, float)) or math.isnan(before)):
-        raise ValueError(f"before must be a number or None, got {before!r}")
-
-
-def check_availability_args(name: str, at: float) -> None:
-    """Refuse an availability change without a name or a usable time."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
-    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
-        raise ValueError(f"at must be a finite number, got {at!r}")
+# --- value checks both backends make -----------------------------------------------------
 
 
 def _finite(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
-def check_enqueue_args(item_id: str, kind: str, payload: bytes, due_at: float) -> None:
-    """Refuse an outbox item no backend could keep faithfully."""
-    if not isinstance(item_id, str) or not item_id:
-        raise ValueError(f"item_id must be a non-empty string, got {item_id!r}")
-    if not isinstance(kind, str) or not kind:
-        raise ValueError(f"kind must be a non-empty string, got {kind!r}")
-    if not isinstance(payload, bytes):
-        raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+def _named(name: str, value: str) -> None:
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+
+
+def _limit(limit: int) -> None:
+    if limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit!r}")
+
+
+def check_ttl(ttl_seconds: float | None) -> None:
+    """Refuse an expiry that is not a positive finite number of seconds (None means none)."""
+    if ttl_seconds is None:
+        return
+    _finite("ttl_seconds", ttl_seconds)
+    if ttl_seconds <= 0:
+        raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
+
+
+def check_record(record_id: str, kind: str, created_at: float) -> None:
+    """Refuse a record without an id or kind, or without a usable time."""
+    _named("record_id", record_id)
+    _named("kind", kind)
+    _finite("created_at", created_at)
+
+
+def check_list(limit: int, before: float | None) -> None:
+    """Refuse a negative limit or a NaN bound (an infinite one means no bound)."""
+    _limit(limit)
+    if before is not None and math.isnan(before):
+        raise ValueError("before must be a number or None, got nan")
+
+
+def check_availability(name: str, at: float) -> None:
+    """Refuse an availability change without a name or a usable time."""
+    _named("name", name)
+    _finite("at", at)
+
+
+def check_item(item_id: str, kind: str, due_at: float) -> None:
+    """Refuse an outbox item without an id or kind, or without a usable time."""
+    _named("item_id", item_id)
+    _named("kind", kind)
     _finite("due_at", due_at)
 
 
-def check_claim_args(now: float, lease_seconds: float, limit: int) -> None:
-    """Refuse a claim with no sensible meaning."""
+def check_claim(now: float, lease_seconds: float, limit: int) -> None:
+    """Refuse a claim at no usable time, for no lease, or for a negative number of items."""
     _finite("now", now)
     _finite("lease_seconds", lease_seconds)
     if lease_seconds <= 0:
         raise ValueError(f"lease_seconds must be positive, got {lease_seconds!r}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+    _limit(limit)
 
 
-def check_outcome_args(note: str, due_at: float | None = None, attempt: int | None = None) -> None:
-    """Refuse a complete/retry/give_up whose note, time or attempt is unusable."""
-    if not isinstance(note, str):
-        raise TypeError(f"a note or error must be a string, got {type(note).__name__}")
-    if due_at is not None:
-        _finite("due_at", due_at)
-    if attempt is not None and (isinstance(attempt, bool) or not isinstance(attempt, int)):
-        raise ValueError(f"attempt must be an integer or None, got {attempt!r}")
-
-
-def check_requeue_args(item_id: str, due_at: float) -> None:
-    """Refuse a requeue without an id or a usable time."""
-    if not isinstance(item_id, str) or not item_id:
-        raise ValueError(f"item_id must be a non-empty string, got {item_id!r}")
+def check_retry(due_at: float) -> None:
+    """Refuse a retry at no usable time."""
     _finite("due_at", due_at)
 
 
-def check_purge_args(state: str, before: float, limit: int) -> None:
+def check_requeue(item_id: str, due_at: float) -> None:
+    """Refuse a requeue without an id or a usable time."""
+    _named("item_id", item_id)
+    _finite("due_at", due_at)
+
+
+def check_purge(state: str, before: float, limit: int) -> None:
     """Refuse a purge of pending items, or one without a usable time or limit."""
     if state not in (DONE, DEAD):
         raise ValueError(f"only {DONE} or {DEAD} items can be purged, got state {state!r}")
     _finite("before", before)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+    _limit(limit)
 
 
-def check_outbox_args(state: str | None, limit: int) -> None:
-    """Refuse outbox() arguments with no sensible meaning."""
+def check_outbox(state: str | None, limit: int) -> None:
+    """Refuse an unknown state or a negative limit."""
     if state is not None and state not in OUTBOX_STATES:
         raise ValueError(f"state must be one of {', '.join(OUTBOX_STATES)} or None, got {state!r}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
-
-
-def sqlite_path(url: str) -> str:
-    """The file a sqlite:// URL names: sqlite:///abs/path (sqlite:////abs/path also works)."""
-    parts = urlsplit(url)
-    if parts.netloc or not parts.path:
-        raise ValueError(f"expected sqlite:///absolute/path, got {url!r}")
-    path = unquote(parts.path)
-    # SQLAlchemy writes absolute paths with four slashes; accept that spelling too.
-    return "/" + path.lstrip("/")
-
-
-def from_url(url: str | None, instance_path: str) -> CallStore:
-    """The store a URL names: empty -> SQLite in the instance folder, sqlite:///, redis(s)://,
-    redis-cluster:// (or rediss-cluster://) for Redis Cluster."""
-    # Imported here so that a SQLite deployment never needs redis, and vice versa.
-    if not url:
-        from ivr.stores.sqlite import SqliteStore
-
-        return SqliteStore(os.path.join(instance_path, DEFAULT_SQLITE_NAME))
-    scheme = url.split(":", 1)[0].lower()
-    if scheme == "sqlite":
-        from ivr.stores.sqlite import SqliteStore
-
-        return SqliteStore(sqlite_path(url))
-    if scheme in ("redis", "rediss", "redis-cluster", "rediss-cluster"):
-        from ivr.stores.redis import RedisStore
-
-        return RedisStore.from_url(url)
-    raise ValueError(
-        f"unknown store URL scheme {scheme!r}; use sqlite:///, redis://, rediss:// or redis-cluster://"
-    )
+    _limit(limit)

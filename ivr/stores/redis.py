@@ -1,61 +1,103 @@
-"""Call state in Redis: one string key per call, one round trip per load or save.
+"""Every store role in Redis: one string key per call, one round trip per load or save.
 
-The value is the version in ASCII, a colon, then the blob ("7:{...}"), which is
+The call's value is the version in ASCII, a colon, then the blob ("7:{...}"), which is
 smaller than a hash and read with a single GET. A save is one Lua script that
 compares the version, writes the new value and sets its expiry atomically. Keys are
 `ivr:{CallSid}:call`: the braces are a Redis Cluster hash tag, so anything else ever
 kept for a call lands in the same slot; nothing here scans keys.
 
 Durable records (no expiry) live under the `{records}` hash tag: `ivr:{records}:data`
-(a hash, id -> packed kind, created_at and blob), `ivr:{records}:time` (a sorted set of
-ids by created_at) and `ivr:{records}:kind:<kind>` (the same, per kind), written
-together by one Lua script only when the id is new. Availability is the hash
+(a hash, id -> the record as JSON: kind, created_at, and the blob in base64),
+`ivr:{records}:time` (a sorted set of ids by created_at) and `ivr:{records}:kind:<kind>`
+(the same, per kind), written together by one Lua script only when the id is new. A record
+is written once and only ever read whole, by Python, so one JSON value (one HGET) suits it;
+base64 keeps its bytes intact inside the JSON. Availability is the hash
 `ivr:{availability}`, name -> "1:<when>" or "0:<when>".
 
-The outbox lives under the `{outbox}` hash tag, so every script touches one slot:
-`ivr:{outbox}:items` (a hash, id -> the item's kind and payload, written once),
-`ivr:{outbox}:meta` (a hash, id -> "<state>:<attempts>:<due_at>:<length of note>:<note><last
-error>", the part that changes) and one sorted set of ids by due_at per state:
+The outbox lives under the `{outbox}` hash tag, so every script touches one slot and names
+every key it touches: `ivr:{outbox}:items` (a hash, id -> the payload's raw bytes, written
+once), `ivr:{outbox}:meta` (a hash, id -> JSON {kind, state, attempts, due_at, note,
+last_error}, the part that changes) and one sorted set of ids by due_at per state:
 `ivr:{outbox}:due` (pending), `ivr:{outbox}:done`, `ivr:{outbox}:dead`. Enqueue, claim,
 complete, retry, give_up, requeue and purge are each one Lua script, so a claim (find the
-due items, lease them, count the attempt) is atomic. No outbox key expires.
+due items, lease them, count the attempt) is atomic; the scripts read and write the meta
+with Redis's `cjson`, and never carry the payload through it. `cjson` writes numbers to
+only 14 significant digits, so due_at is kept as a string, the repr of the Python float
+(exact, as a sorted-set score is). No outbox key expires. One hash per item would need no
+JSON, but a script that finds ids in a sorted set would then touch keys it was not given.
+
+Entries the previous release wrote are read as they are, with no step at the upgrade: the
+records hash then held "<length of kind>:<kind><created_at>:<blob>", an outbox item
+"<length of kind>:<kind><payload>" and its meta "<state>:<attempts>:<due_at>:<length of
+note>:<note><last error>". A JSON value opens with "{", an old one with a digit or a letter,
+so one byte tells them apart. Records are written once and never again, so Python reads both
+forms for good (`_unpack_record`). An old outbox item is rewritten in today's layout by the
+first script that touches it (`_ITEM`), inside that script, so it is never half converted; a
+pending one moves to JSON when it is next claimed. Reading both was chosen over an upgrade
+command that an operator must run: until it ran, every claim would fail on the first old
+item (no text would leave) and every listing on the first old record, and the cost of
+reading both is one byte compared per entry and this paragraph's code.
+
+Every Redis error that means "unreachable" or "cannot write now" (connection, timeout, a
+read-only replica, out of memory, too few replicas, a failing disk) becomes StoreUnavailable
+in one place, `_unavailable`. The turn's load and save go over each thread's own connection
+(`OwnConnection`), which leans on semi-internal redis-py API (`make_connection`,
+`send_command`, `read_response`) on purpose, for speed.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 import threading
+from types import TracebackType
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.commands.core import Script
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ReadOnlyError
+from redis.exceptions import MasterDownError, NoScriptError, OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from ivr.stores.protocols import (
-    DEAD,
-    DONE,
-    OUTBOX_STATES,
-    PENDING,
-    OutboxItem,
-    StoreUnavailable,
-    check_availability_args,
-    check_claim_args,
-    check_enqueue_args,
-    check_list_args,
-    check_outbox_args,
-    check_outcome_args,
-    check_purge_args,
-    check_record_args,
-    check_requeue_args,
-)
+from ivr.stores import protocols
+from ivr.stores.protocols import DEAD, DONE, OUTBOX_STATES, PENDING, OutboxItem, StoreUnavailable
 
 CLUSTER_SCHEMES = {"redis-cluster": "redis", "rediss-cluster": "rediss"}
 
 # A failover replica answers writes with READONLY: as unavailable as a dead server.
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
+# A server that answers but takes no write now: out of memory, its master down, too few
+# replicas (min-replicas-to-write), or a snapshot failing (stop-writes-on-bgsave-error).
+_CANNOT_WRITE = (OutOfMemoryError, MasterDownError)
+_CANNOT_WRITE_CODES = re.compile(r"\b(?:NOREPLICAS|MISCONF|OOM|READONLY|MASTERDOWN)\b")
+
+
+def _cannot_write(exc: BaseException | None) -> bool:
+    if isinstance(exc, _CANNOT_WRITE):
+        return True
+    # Redis answers with the code first; from inside a script it may come later in the message.
+    return isinstance(exc, ResponseError) and _CANNOT_WRITE_CODES.search(str(exc)) is not None
+
+
+class _Unavailable:
+    """A `with` block in which Redis being unreachable, or unable to write, becomes StoreUnavailable."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, _UNAVAILABLE) or _cannot_write(exc):
+            raise StoreUnavailable(f"Redis store: {exc}") from exc
+
+
+_unavailable = _Unavailable()
 
 # KEYS[1] the call key; ARGV: expected version, blob, ttl in milliseconds.
 # A value that does not start with "<digits>:" is treated as absent (version 0).
@@ -73,7 +115,7 @@ return 1
 """
 
 # Records: KEYS[1] the data hash, KEYS[2] the time-ordered set of all records, KEYS[3]
-# that of the record's kind; ARGV: id, packed record, created_at. Written only if new.
+# that of the record's kind; ARGV: id, the record's JSON, created_at. Written only if new.
 _ADD_RECORD = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
   return 0
@@ -84,7 +126,7 @@ return 1
 """
 
 # KEYS[1] a time-ordered set, KEYS[2] the data hash; ARGV: the highest score to include
-# ("+inf" or "(<before>"), how many. Returns id, packed record, id, packed record, ...
+# ("+inf" or "(<before>"), how many. Returns id, JSON, id, JSON, ...
 _LIST_RECORDS = """
 local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'LIMIT', 0, ARGV[2])
 local out = {}
@@ -109,116 +151,143 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
 return 1
 """
 
+# Outbox. Every script's KEYS start with the items and meta hashes.
+# The opening of every script on items: `item_of(id)`, the item's meta as a table (nil for an
+# unknown id). An item the previous release wrote (items "<n>:<kind><payload>", meta
+# "<state>:<attempts>:<due_at>:<n>:<note><last error>", n counting bytes) is first rewritten
+# in today's layout, both parts at once. One that is neither counts as unknown.
+_ITEM = """
+local function item_of(id)
+  local meta = redis.call('HGET', KEYS[2], id)
+  if not meta then
+    return nil
+  end
+  if string.sub(meta, 1, 1) == '{' then
+    return cjson.decode(meta)
+  end
+  local state, attempts, due, n, tail = string.match(meta, '^(%a+):(%d+):([^:]*):(%d+):(.*)$')
+  if not state then
+    return nil
+  end
+  n = tonumber(n)
+  local item = {kind = '', state = state, attempts = tonumber(attempts), due_at = due,
+                note = string.sub(tail, 1, n), last_error = string.sub(tail, n + 1)}
+  local packed = redis.call('HGET', KEYS[1], id)
+  if packed then
+    local size, rest = string.match(packed, '^(%d+):(.*)$')
+    if size then
+      item.kind = string.sub(rest, 1, tonumber(size))
+      redis.call('HSET', KEYS[1], id, string.sub(rest, tonumber(size) + 1))
+    end
+  end
+  redis.call('HSET', KEYS[2], id, cjson.encode(item))
+  return item
+end
+"""
 
-# Outbox. The meta value is "<state>:<attempts>:<due_at>:<n>:" then the note (n bytes), then
-# the last error; due_at is always the repr of a Python float, written as Python sent it.
-_META = "^(%a+):(%d+):([^:]*):(%d+):(.*)$"
-
-# KEYS: items, meta, due; ARGV: id, packed kind and payload, due_at. Only if the id is new.
+# KEYS: items, meta, due; ARGV: id, kind, payload, due_at. Only if the id is new.
 _ENQUEUE = """
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 0 then
   return 0
 end
-redis.call('HSET', KEYS[2], ARGV[1], 'pending:0:' .. ARGV[3] .. ':0:')
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+local meta = {kind = ARGV[2], state = 'pending', attempts = 0, due_at = ARGV[4], note = '', last_error = ''}
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(meta))
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return 1
 """
 
 # KEYS: items, meta, due; ARGV: now, lease end, limit. Leases each due pending item (soonest
-# first, ties by id) until the lease end, counting an attempt. Returns id, packed item,
-# attempts, "<n>:<note><error>" for each.
-_CLAIM = """
+# first, ties by id) until the lease end, counting an attempt. Returns id, payload, meta for each.
+_CLAIM = _ITEM + """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, id in ipairs(ids) do
-  local meta = redis.call('HGET', KEYS[2], id)
-  local item = redis.call('HGET', KEYS[1], id)
-  local state, attempts, due, rest
-  if meta then
-    state, attempts, due, rest = string.match(meta, '^(%a+):(%d+):([^:]*):(.*)$')
-  end
-  if not item or state ~= 'pending' then
+  local item = item_of(id)
+  local payload = redis.call('HGET', KEYS[1], id)
+  if not payload or not item or item.state ~= 'pending' then
     redis.call('ZREM', KEYS[3], id)
   else
-    attempts = tonumber(attempts) + 1
-    redis.call('HSET', KEYS[2], id, 'pending:' .. attempts .. ':' .. ARGV[2] .. ':' .. rest)
+    item.attempts = item.attempts + 1
+    item.due_at = ARGV[2]
+    local meta = cjson.encode(item)
+    redis.call('HSET', KEYS[2], id, meta)
     redis.call('ZADD', KEYS[3], ARGV[2], id)
     out[#out + 1] = id
-    out[#out + 1] = item
-    out[#out + 1] = attempts
-    out[#out + 1] = rest
+    out[#out + 1] = payload
+    out[#out + 1] = meta
   end
 end
 return out
 """
 
-# The start of every script on one item's meta (KEYS[1], field ARGV[1]): nothing to do for an
-# unknown id; else its parts as locals.
-_READ_META = """
-local meta = redis.call('HGET', KEYS[1], ARGV[1])
-if not meta then
+# The start of every script on one item (field ARGV[1]): nothing to do for an unknown id; else
+# its meta as the table `item`.
+_READ_META = _ITEM + """
+local item = item_of(ARGV[1])
+if not item then
   return 0
 end
-local state, attempts, due, n, tail = string.match(meta, '%s')
-""" % _META
+"""
 
-# KEYS: meta, due, done, dead; ARGV: id, note. Done unless unknown or done already.
+# KEYS: items, meta, due, done, dead; ARGV: id, note. Done unless unknown or done already.
 _COMPLETE = _READ_META + """
-if state == 'done' then
+if item.state == 'done' then
   return 0
 end
-local err = string.sub(tail, tonumber(n) + 1)
-local value = 'done:' .. attempts .. ':' .. due .. ':' .. string.len(ARGV[2]) .. ':' .. ARGV[2] .. err
-redis.call('HSET', KEYS[1], ARGV[1], value)
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZADD', KEYS[3], due, ARGV[1])
+item.state = 'done'
+item.note = ARGV[2]
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(item))
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZADD', KEYS[4], item.due_at, ARGV[1])
 return 1
 """
 
-# KEYS: meta, due, dead; ARGV: id, "retry" or "dead", due_at ("" to keep it), error, attempt
-# ("" for any). Only a pending item, and only if its attempts still equal `attempt`.
+# KEYS: items, meta, due, dead; ARGV: id, "retry" or "dead", due_at ("" to keep it), error,
+# attempt ("" for any). Only a pending item, and only if its attempts still equal `attempt`.
 _FAIL = _READ_META + """
-if state ~= 'pending' or (ARGV[5] ~= '' and tonumber(ARGV[5]) ~= tonumber(attempts)) then
+if item.state ~= 'pending' or (ARGV[5] ~= '' and tonumber(ARGV[5]) ~= item.attempts) then
   return 0
 end
 if ARGV[3] ~= '' then
-  due = ARGV[3]
+  item.due_at = ARGV[3]
 end
-local note = string.sub(tail, 1, tonumber(n))
-local rest = ':' .. attempts .. ':' .. due .. ':' .. n .. ':' .. note .. ARGV[4]
+item.last_error = ARGV[4]
 if ARGV[2] == 'dead' then
-  redis.call('HSET', KEYS[1], ARGV[1], 'dead' .. rest)
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('ZADD', KEYS[3], due, ARGV[1])
+  item.state = 'dead'
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZADD', KEYS[4], item.due_at, ARGV[1])
 else
-  redis.call('HSET', KEYS[1], ARGV[1], 'pending' .. rest)
-  redis.call('ZADD', KEYS[2], due, ARGV[1])
+  redis.call('ZADD', KEYS[3], item.due_at, ARGV[1])
 end
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(item))
 return 1
 """
 
-# KEYS: meta, due, dead; ARGV: id, due_at. Only a dead item: pending again, due at due_at, with
-# no attempts, its note and error kept.
+# KEYS: items, meta, due, dead; ARGV: id, due_at. Only a dead item: pending again, due at due_at,
+# with no attempts, its note and error kept.
 _REQUEUE = _READ_META + """
-if state ~= 'dead' then
+if item.state ~= 'dead' then
   return 0
 end
-redis.call('HSET', KEYS[1], ARGV[1], 'pending:0:' .. ARGV[2] .. ':' .. n .. ':' .. tail)
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+item.state = 'pending'
+item.attempts = 0
+item.due_at = ARGV[2]
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(item))
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 return 1
 """
 
 # KEYS: items, meta, the state's sorted set; ARGV: the highest due_at ("(<before>"), limit, the
 # state. Deletes up to `limit` of its items, soonest due first; an id whose meta is in another
 # state only leaves the set. Returns how many items went.
-_PURGE = """
+_PURGE = _ITEM + """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local purged = 0
 for _, id in ipairs(ids) do
-  local meta = redis.call('HGET', KEYS[2], id)
-  if meta and string.match(meta, '^(%a+):') == ARGV[3] then
+  local item = item_of(id)
+  if item and item.state == ARGV[3] then
     redis.call('HDEL', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     purged = purged + 1
@@ -229,18 +298,18 @@ return purged
 """
 
 # KEYS: the items and meta hashes, then one or more states' sorted sets; ARGV: limit. Returns
-# id, packed item, meta for up to `limit` ids of each set, soonest due first.
-_OUTBOX = """
+# id, payload, meta for up to `limit` ids of each set, soonest due first.
+_OUTBOX = _ITEM + """
 local out = {}
 for k = 3, #KEYS do
   local ids = redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', '+inf', 'LIMIT', 0, tonumber(ARGV[1]))
   for _, id in ipairs(ids) do
-    local item = redis.call('HGET', KEYS[1], id)
-    local meta = redis.call('HGET', KEYS[2], id)
-    if item and meta then
+    local item = item_of(id)
+    local payload = redis.call('HGET', KEYS[1], id)
+    if payload and item then
       out[#out + 1] = id
-      out[#out + 1] = item
-      out[#out + 1] = meta
+      out[#out + 1] = payload
+      out[#out + 1] = cjson.encode(item)
     end
   end
 end
@@ -248,44 +317,31 @@ return out
 """
 
 _STATE_SET = {PENDING: "due", DONE: "done", DEAD: "dead"}
+WRITABLE_CHECK_TTL_MS = 60_000
 
 
-def _pack_item(kind: str, payload: bytes) -> bytes:
-    kind_bytes = kind.encode()
-    return b"%d:%s%s" % (len(kind_bytes), kind_bytes, payload)
+def _outbox_items(flat: list[bytes]) -> list[OutboxItem]:
+    """Items from a script's flat reply: id, payload, meta JSON, id, payload, ..."""
+    items = []
+    for item_id, payload, meta in zip(flat[::3], flat[1::3], flat[2::3], strict=True):
+        m = json.loads(meta)
+        items.append(OutboxItem(item_id.decode(), m["kind"], payload, int(m["attempts"]), m["state"],
+                                float(m["due_at"]), m["note"], m["last_error"]))
+    return items
 
 
-def _unpack_item(value: bytes) -> tuple[str, bytes]:
-    length, _, rest = value.partition(b":")
-    size = int(length)
-    return rest[:size].decode(), rest[size:]
-
-
-def _unpack_notes(rest: bytes) -> tuple[str, str]:
-    """"<n>:<note><error>" -> (note, error)."""
-    length, _, tail = rest.partition(b":")
-    size = int(length)
-    return tail[:size].decode(), tail[size:].decode()
-
-
-def _outbox_item(item_id: bytes, packed: bytes, meta: bytes) -> OutboxItem:
-    state, attempts, due_at, rest = meta.split(b":", 3)
-    kind, payload = _unpack_item(packed)
-    note, error = _unpack_notes(rest)
-    return OutboxItem(item_id.decode(), kind, payload, int(attempts), state.decode(), float(due_at), note, error)
-
-
-def _pack_record(kind: str, created_at: float, blob: bytes) -> bytes:
-    """`<length of kind>:<kind><created_at>:<blob>`; the kind may hold any character."""
-    kind_bytes = kind.encode()
-    return b"%d:%s%s:%s" % (len(kind_bytes), kind_bytes, repr(float(created_at)).encode(), blob)
+def _pack_record(kind: str, created_at: float, blob: bytes) -> str:
+    return json.dumps({"kind": kind, "created_at": float(created_at), "blob": base64.b64encode(blob).decode()})
 
 
 def _unpack_record(value: bytes) -> tuple[str, float, bytes]:
-    length, _, rest = value.partition(b":")
-    size = int(length)
-    created_at, _, blob = rest[size:].partition(b":")
-    return rest[:size].decode(), float(created_at), blob
+    if value[:1] != b"{":  # the previous release's "<length of kind>:<kind><created_at>:<blob>"
+        length, _, rest = value.partition(b":")
+        size = int(length)
+        created_at, _, blob = rest[size:].partition(b":")
+        return rest[:size].decode(), float(created_at), blob
+    record = json.loads(value)
+    return record["kind"], float(record["created_at"]), base64.b64decode(record["blob"])
 
 
 def _unpack(value: bytes | None) -> tuple[bytes | None, int]:
@@ -297,11 +353,23 @@ def _unpack(value: bytes | None) -> tuple[bytes | None, int]:
     return blob, int(head)
 
 
+def _login(kwargs: dict[str, Any]) -> str:
+    """"user:***@" when a password is set ("user@" with none, "" with neither)."""
+    user = kwargs.get("username") or ""
+    if kwargs.get("password"):
+        return f"{user}:***@"
+    return f"{user}@" if user else ""
+
+
+def _tls(connection_class: object) -> bool:
+    return isinstance(connection_class, type) and issubclass(connection_class, redis.SSLConnection)
+
+
 _forks = [0]  # how many times this process's ancestry forked: a child must not share its parent's sockets
 os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
-def _exchange(connection, args: tuple):
+def _exchange(connection: Any, args: tuple) -> Any:
     """One command and its reply on a connection, which is closed if either fails."""
     try:
         connection.send_command(*args, check_health=False)
@@ -326,22 +394,20 @@ class OwnConnection(threading.local):
     def __init__(self, pool: redis.ConnectionPool):
         self.pool = pool
         self.forks = _forks[0]
-        self.connection = None
+        self.connection: Any = None
 
-    def call(self, *args):
+    def call(self, *args: Any) -> Any:
         """Send one command and return its reply; StoreUnavailable when Redis cannot answer."""
         if self.connection is None or self.forks != _forks[0]:
             self.connection, self.forks = self.pool.make_connection(), _forks[0]
-        try:
+        with _unavailable:
+            try:
+                return _exchange(self.connection, args)
+            except RedisTimeoutError:
+                raise  # not sent again (see above)
+            except _UNAVAILABLE:
+                pass  # a socket the server had closed: once more, on a new one
             return _exchange(self.connection, args)
-        except RedisTimeoutError as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
-        except _UNAVAILABLE:
-            pass  # a socket the server had closed: once more, on a new one
-        try:
-            return _exchange(self.connection, args)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
 
     def close(self) -> None:
         """Close this thread's connection (another command opens a new one)."""
@@ -350,9 +416,9 @@ class OwnConnection(threading.local):
 
 
 class RedisStore:
-    """A CallStore in Redis (or anything speaking its protocol: Valkey, KeyDB)."""
+    """Every store role in Redis (or anything speaking its protocol: Valkey, KeyDB)."""
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "ivr"):
+    def __init__(self, client: redis.Redis | RedisCluster, *, prefix: str = "ivr"):
         self.client = client
         self.prefix = prefix
         # Cluster clients route each command to its slot's node themselves.
@@ -368,6 +434,7 @@ class RedisStore:
         self._outbox = client.register_script(_OUTBOX)
         self._requeue = client.register_script(_REQUEUE)
         self._purge = client.register_script(_PURGE)
+        self._health: dict[tuple, redis.Redis] = {}  # check_writable's clients, by server and timeout
 
     @classmethod
     def from_url(
@@ -383,8 +450,8 @@ class RedisStore:
         # Twilio gives a webhook 15 s in all: an outage must fail in well under a second so
         # the caller gets the safe route instead of silence. redis-py's default retries with
         # backoff would spend seconds; one immediate retry still covers a stale pooled socket.
-        options = {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout,
-                   "retry": Retry(NoBackoff(), retries)}
+        options: dict[str, Any] = {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout,
+                                   "retry": Retry(NoBackoff(), retries)}
         scheme, sep, rest = url.partition("://")
         if scheme in CLUSTER_SCHEMES:
             # Every key of a call (and of each shared structure) shares a hash tag, so each
@@ -400,11 +467,8 @@ class RedisStore:
         """The call's blob and version; (None, 0) when absent or expired."""
         if self._own is not None:
             return _unpack(self._own.call("GET", self.key(call_sid)))
-        try:
-            value = self.client.get(self.key(call_sid))
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
-        return _unpack(value)
+        with _unavailable:
+            return _unpack(self.client.get(self.key(call_sid)))  # type: ignore[arg-type]
 
     def save(self, call_sid: str, blob: bytes, expected_version: int, ttl_seconds: float) -> bool:
         """Compare-and-set: store as expected_version + 1 if the version still matches."""
@@ -417,32 +481,30 @@ class RedisStore:
                 return self._own.call("EVALSHA", self._save.sha, 1, key, int(expected_version), blob, ttl_ms) == 1
             except NoScriptError:  # a restarted or flushed server forgot the script: load it again
                 pass
-        try:
-            saved = self._save(keys=[key], args=[int(expected_version), blob, ttl_ms])
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
-        return saved == 1
+        return self._run(self._save, [key], [int(expected_version), blob, ttl_ms]) == 1
+
+    def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script on the client's pool."""
+        with _unavailable:
+            return script(keys=keys, args=args)
 
     def value_key(self, name: str) -> str:
         """The Redis key holding a shared value."""
         return f"{self.prefix}:value:{name}"
 
-    def put_value(self, name: str, blob: bytes, ttl_seconds: float) -> None:
-        """Keep a shared value, replacing any before."""
-        ttl_ms = round(ttl_seconds * 1000)
-        if ttl_ms <= 0:
-            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
-        try:
+    def put_value(self, name: str, blob: bytes, ttl_seconds: float | None) -> None:
+        """Keep a shared value, replacing any before and its expiry; with no TTL, a key without one."""
+        protocols.check_ttl(ttl_seconds)
+        ttl_ms = None if ttl_seconds is None else round(ttl_seconds * 1000)
+        if ttl_ms is not None and ttl_ms <= 0:
+            raise ValueError(f"ttl_seconds must be at least a millisecond, got {ttl_seconds!r}")
+        with _unavailable:
             self.client.set(self.value_key(name), blob, px=ttl_ms)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
 
     def get_value(self, name: str) -> bytes | None:
         """A shared value, or None when absent or expired."""
-        try:
-            return self.client.get(self.value_key(name))
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
+        with _unavailable:
+            return self.client.get(self.value_key(name))  # type: ignore[return-value]
 
     def records_key(self, part: str) -> str:
         """A key of the records; all share the {records} hash tag, hence one cluster slot."""
@@ -454,57 +516,39 @@ class RedisStore:
 
     def add_record(self, record_id: str, kind: str, created_at: float, blob: bytes) -> bool:
         """Keep a durable record; True if new, False if the id was taken (nothing changes)."""
-        check_record_args(record_id, kind, created_at, blob)
+        protocols.check_record(record_id, kind, created_at)
         keys = [self.records_key("data"), self.records_key("time"), self.records_key(f"kind:{kind}")]
         args = [record_id, _pack_record(kind, created_at, blob), repr(float(created_at))]
-        try:
-            added = self._add_record(keys=keys, args=args)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
-        return added == 1
+        return self._run(self._add_record, keys, args) == 1
 
     def get_record(self, record_id: str) -> tuple[str, float, bytes] | None:
         """A record's (kind, created_at, blob), or None."""
-        try:
+        with _unavailable:
             value = self.client.hget(self.records_key("data"), record_id)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
-        return None if value is None else _unpack_record(value)
+        return None if value is None else _unpack_record(value)  # type: ignore[arg-type]
 
     def list_records(
         self, kind: str | None = None, limit: int = 100, before: float | None = None
     ) -> list[tuple[str, str, float, bytes]]:
         """Records as (id, kind, created_at, blob), newest first, ties by greater id first."""
-        check_list_args(limit, before)
+        protocols.check_list(limit, before)
         if limit == 0:
             return []  # nothing asked for: no round trip
         index = self.records_key("time" if kind is None else f"kind:{kind}")
         highest = "+inf" if before is None else f"({float(before)!r}"
-        try:
-            flat = self._list_records(keys=[index, self.records_key("data")], args=[highest, limit])
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
-        records = []
-        for record_id, value in zip(flat[::2], flat[1::2], strict=True):
-            record_kind, created_at, blob = _unpack_record(value)
-            records.append((record_id.decode(), record_kind, created_at, blob))
-        return records
+        flat = self._run(self._list_records, [index, self.records_key("data")], [highest, limit])
+        return [(record_id.decode(), *_unpack_record(value)) for record_id, value in zip(flat[::2], flat[1::2],
+                                                                                          strict=True)]
 
     def set_availability(self, name: str, available: bool, at: float) -> None:
         """Record someone's availability; the same state again keeps the time it changed."""
-        check_availability_args(name, at)
-        args = [name, "1" if available else "0", repr(float(at))]
-        try:
-            self._set_availability(keys=[self.availability_key()], args=args)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
+        protocols.check_availability(name, at)
+        self._run(self._set_availability, [self.availability_key()], [name, "1" if available else "0", repr(float(at))])
 
     def availability(self) -> dict[str, tuple[bool, float]]:
         """name -> (available, when it changed), for everyone ever set."""
-        try:
-            entries = self.client.hgetall(self.availability_key())
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
+        with _unavailable:
+            entries: dict[bytes, bytes] = self.client.hgetall(self.availability_key())  # type: ignore[assignment]
         result = {}
         for name, value in sorted(entries.items()):
             state, _, at = value.partition(b":")
@@ -515,63 +559,49 @@ class RedisStore:
         """A key of the outbox; all share the {outbox} hash tag, hence one cluster slot."""
         return f"{self.prefix}:{{outbox}}:{part}"
 
-    def _run(self, script, keys: list[str], args: list) -> object:
-        try:
-            return script(keys=keys, args=args)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"Redis store: {exc}") from exc
-
     def enqueue(self, item_id: str, kind: str, payload: bytes, due_at: float) -> bool:
         """Add a pending outbox item; True if new, False if the id was taken (nothing changes)."""
-        check_enqueue_args(item_id, kind, payload, due_at)
+        protocols.check_item(item_id, kind, due_at)
         keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key("due")]
-        return self._run(self._enqueue, keys, [item_id, _pack_item(kind, payload), repr(float(due_at))]) == 1
+        return self._run(self._enqueue, keys, [item_id, kind, payload, repr(float(due_at))]) == 1
 
     def claim(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
         """Lease up to `limit` due pending items to the caller, in one Lua script."""
-        check_claim_args(now, lease_seconds, limit)
+        protocols.check_claim(now, lease_seconds, limit)
         if limit == 0:
             return []
         until = float(now) + lease_seconds
         keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key("due")]
-        flat = self._run(self._claim, keys, [repr(float(now)), repr(until), limit])
-        items = []
-        for item_id, packed, attempts, rest in zip(flat[::4], flat[1::4], flat[2::4], flat[3::4], strict=True):
-            kind, payload = _unpack_item(packed)
-            note, error = _unpack_notes(rest)
-            items.append(OutboxItem(item_id.decode(), kind, payload, int(attempts), PENDING, until, note, error))
-        return items
+        return _outbox_items(self._run(self._claim, keys, [repr(float(now)), repr(until), limit]))
 
     def complete(self, item_id: str, note: str = "") -> bool:
         """Mark an item done; False if unknown or already done (its first note is kept)."""
-        check_outcome_args(note)
-        keys = [self.outbox_key(part) for part in ("meta", "due", "done", "dead")]
+        keys = [self.outbox_key(part) for part in ("items", "meta", "due", "done", "dead")]
         return self._run(self._complete, keys, [item_id, note]) == 1
 
     def _fail_item(self, item_id: str, to: str, due_at: str, error: str, attempt: int | None) -> bool:
-        keys = [self.outbox_key(part) for part in ("meta", "due", "dead")]
+        keys = [self.outbox_key(part) for part in ("items", "meta", "due", "dead")]
         args = [item_id, to, due_at, error, "" if attempt is None else str(attempt)]
         return self._run(self._fail, keys, args) == 1
 
     def retry(self, item_id: str, due_at: float, error: str, attempt: int | None = None) -> bool:
         """Leave a pending item for another attempt at due_at (if still at `attempt`, when given)."""
-        check_outcome_args(error, due_at, attempt)
+        protocols.check_retry(due_at)
         return self._fail_item(item_id, "retry", repr(float(due_at)), error, attempt)
 
     def give_up(self, item_id: str, error: str, attempt: int | None = None) -> bool:
         """Mark a pending item dead (if still at `attempt`, when given)."""
-        check_outcome_args(error, None, attempt)
         return self._fail_item(item_id, "dead", "", error, attempt)
 
     def requeue(self, item_id: str, due_at: float) -> bool:
         """Put a dead item back to pending at due_at with no attempts; False if it was not dead."""
-        check_requeue_args(item_id, due_at)
-        keys = [self.outbox_key(part) for part in ("meta", "due", "dead")]
+        protocols.check_requeue(item_id, due_at)
+        keys = [self.outbox_key(part) for part in ("items", "meta", "due", "dead")]
         return self._run(self._requeue, keys, [item_id, repr(float(due_at))]) == 1
 
     def purge(self, state: str, before: float, limit: int) -> int:
         """Delete up to `limit` done or dead items due before `before`, soonest first, in one Lua script."""
-        check_purge_args(state, before, limit)
+        protocols.check_purge(state, before, limit)
         if limit == 0:
             return 0
         keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key(_STATE_SET[state])]
@@ -579,13 +609,12 @@ class RedisStore:
 
     def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Items of one state or all, by due_at then id."""
-        check_outbox_args(state, limit)
+        protocols.check_outbox(state, limit)
         if limit == 0:
             return []
         keys = [self.outbox_key("items"), self.outbox_key("meta")]
         keys += [self.outbox_key(_STATE_SET[each]) for each in (OUTBOX_STATES if state is None else (state,))]
-        flat = self._run(self._outbox, keys, [limit])
-        items = [_outbox_item(*row) for row in zip(flat[::3], flat[1::3], flat[2::3], strict=True)]
+        items = _outbox_items(self._run(self._outbox, keys, [limit]))
         # Ids compare as their UTF-8 bytes, as Redis and SQLite order them.
         items.sort(key=lambda item: (item.due_at, item.id.encode()))
         return items[:limit]
@@ -597,8 +626,67 @@ class RedisStore:
         except Exception:
             return False
 
+    def check_writable(self, timeout: float) -> bool:
+        """Whether every primary takes a write (a SET of a key of its own that expires) within
+        `timeout` seconds in all; never raises. Each goes over a connection kept for these
+        checks, whose connect and reply timeouts share the bound, and is never retried."""
+        try:
+            targets = self._write_targets()
+            share = timeout / (2 * len(targets))
+            for pool, key in targets:
+                self._health_client(pool, share).set(key, b"1", px=WRITABLE_CHECK_TTL_MS)
+        except Exception:
+            return False
+        return True
+
+    def _write_targets(self) -> list[tuple[redis.ConnectionPool, str]]:
+        """Each primary's connection pool and a key it serves."""
+        if isinstance(self.client, redis.Redis):
+            return [(self.client.connection_pool, f"{self.prefix}:{{health}}:writable")]
+        targets = []
+        for node in self.client.get_primaries():
+            if node.redis_connection is None:
+                raise RedisConnectionError(f"no connection to {node.name}")
+            for n in range(1 << 16):  # about as many tries as there are primaries
+                key = f"{self.prefix}:{{health-{n}}}:writable"
+                if self.client.get_node_from_key(key).name == node.name:
+                    targets.append((node.redis_connection.connection_pool, key))
+                    break
+        return targets
+
+    def _health_client(self, pool: redis.ConnectionPool, timeout: float) -> redis.Redis:
+        """A client to the pool's server for write checks, with these timeouts and no retry."""
+        kwargs = pool.connection_kwargs
+        where = (kwargs.get("host"), kwargs.get("port"), kwargs.get("path"), kwargs.get("db"), timeout)
+        client = self._health.get(where)
+        if client is None:
+            options = {**kwargs, "socket_timeout": timeout, "socket_connect_timeout": timeout,
+                       "retry": Retry(NoBackoff(), 0)}
+            client = self._health.setdefault(where, redis.Redis(connection_pool=redis.ConnectionPool(
+                connection_class=pool.connection_class, **options)))
+        return client
+
+    def describe(self) -> str:
+        """The server (a cluster's first node), as a URL with any password masked."""
+        if isinstance(self.client, redis.Redis):
+            pool = self.client.connection_pool
+            kwargs = pool.connection_kwargs
+            if "path" in kwargs:
+                return f"unix://{_login(kwargs)}{kwargs['path']}?db={kwargs.get('db', 0)}"
+            scheme = "rediss" if _tls(pool.connection_class) else "redis"
+            where = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+        else:
+            kwargs = self.client.get_connection_kwargs()
+            node = self.client.get_default_node()
+            scheme = "rediss-cluster" if _tls(kwargs.get("connection_class")) else "redis-cluster"
+            where = f"{node.host}:{node.port}" if node is not None else "?"
+        return f"{scheme}://{_login(kwargs)}{where}"
+
     def close(self) -> None:
-        """Close the client's pooled connections and this thread's own."""
+        """Close the client's pooled connections, this thread's own and the write checks'."""
         if self._own is not None:
             self._own.close()
+        for client in self._health.values():
+            client.close()
+        self._health.clear()
         self.client.close()

@@ -9,6 +9,8 @@ always with the query string exactly as it arrived.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 from functools import lru_cache
 
@@ -55,31 +57,56 @@ def _query(environ: Mapping[str, Any]) -> str:
     return f"?{query}" if query else ""
 
 
-def public_url(environ: Mapping[str, Any], public_base: str | None) -> str:
-    """The full URL Twilio requested, rebuilt from a WSGI environ."""
+def public_url(environ: Mapping[str, Any], public_base: str | None, trust_forwarded: bool = True) -> str:
+    """The full URL Twilio requested, rebuilt from a WSGI environ: the configured public base, or
+    else the Host header and (from a trusted proxy only) the X-Forwarded-* headers."""
     if public_base:
         return public_base.rstrip("/") + _path(environ) + _query(environ)
 
-    scheme = (_first(environ, "HTTP_X_FORWARDED_PROTO") or environ["wsgi.url_scheme"]).lower()
-    host = _first(environ, "HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
+    def forwarded(key: str) -> str | None:
+        return _first(environ, key) if trust_forwarded else None
+
+    scheme = (forwarded("HTTP_X_FORWARDED_PROTO") or environ["wsgi.url_scheme"]).lower()
+    host = forwarded("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
     if not host:
         host = f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
     name, port = _split_port(host)
-    port = _first(environ, "HTTP_X_FORWARDED_PORT") or port
+    port = forwarded("HTTP_X_FORWARDED_PORT") or port
     # Drop the scheme's default port; the validator tries both forms anyway.
     netloc = name if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{name}:{port}"
     return f"{scheme}://{netloc}{_path(environ)}{_query(environ)}"
+
+
+def signature_of(token: str, url: str, form: Mapping[str, str]) -> str:
+    """Twilio's X-Twilio-Signature of a URL and a form: HMAC-SHA1 over the URL and every field's
+    name and value, sorted (each distinct value of a repeated field, sorted), in base64.
+
+    What RequestValidator.compute_signature computes, without its per-field lookups: on Twilio's ~30
+    fields, on every request, two to four times faster (`python -m bench.request`).
+    """
+    parts = [url]
+    every = getattr(form, "getall", None) or getattr(form, "getlist", None)  # all values of a repeated field
+    if getattr(form, "repeated", None) == {}:  # the webhooks' form, no field repeated: the usual case
+        every = None
+    for name in sorted(form):
+        values = every(name) if every is not None else (form[name],)
+        if len(values) == 1:
+            parts.append(name + values[0])
+        else:
+            parts.extend(name + value for value in sorted(set(values)))
+    digest = hmac.new(token.encode("utf-8"), "".join(parts).encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
 
 
 def check(token: str, url: str, form: Mapping[str, str], signature: str | None) -> bool:
     """True when `signature` is Twilio's signature of `url` and the POST `form` under `token`."""
     if not token or not signature:
         return False
-    validator = _validator(token)
     # Twilio signs the URL as it requested it, which is how public_url rebuilds it: one HMAC
     # settles the usual case; the validator's fuller check (with and without the port) the rest.
-    if hmac.compare_digest(validator.compute_signature(url, form).encode(), signature.encode()):
+    if hmac.compare_digest(signature_of(token, url, form).encode(), signature.encode()):
         return True
+    validator = _validator(token)
     # Any mapping with getall (webhooks.Form) or getlist (werkzeug's MultiDict): the validator
     # signs every value of a repeated field.
     return validator.validate(url, form, signature)

@@ -13,14 +13,16 @@ from typing import Any
 
 from flask import Flask, current_app, jsonify
 
+from ivr.web import turns
 from ivr.web.turns import CallService, utc_now
 from ivr.web.registry import FlowRegistry
-from ivr.stores.protocols import from_url
-from ivr.web.webhooks import MAX_BODY_BYTES, Webhooks
+from ivr.stores import from_url
+from ivr.web.webhooks import MAX_BODY_BYTES, Signing, Webhooks
 
 log = logging.getLogger("ivr.web")
+DEFAULT_PROXIES = "127.0.0.1,::1"  # forwarded headers are believed from these addresses only
 ENV_SETTINGS = ("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "REDIS_URL", "IVR_FLOWS_DIR", "IVR_FLOW", "PUBLIC_URL",
-                "IVR_FALLBACK_NUMBER", "IVR_DEV", "IVR_INSTANCE_PATH", "TWILIO_SMS_FROM",
+                "IVR_FALLBACK_NUMBER", "IVR_DEV", "IVR_TRUSTED_PROXIES", "IVR_INSTANCE_PATH", "TWILIO_SMS_FROM",
                 "RIDES_WEBHOOK_URL", "RIDES_WEBHOOK_SECRET")
 
 
@@ -43,14 +45,16 @@ def create_app(config: dict | None = None) -> Flask:
             raise RuntimeError("TWILIO_AUTH_TOKEN is not set: refusing to serve unsigned webhooks "
                                "(set IVR_DEV=1 for local development without signature checks)")
         log.warning("DEVELOPMENT MODE: Twilio signatures are NOT checked; never expose this server")
+    if not settings.get("PUBLIC_URL") and not settings["IVR_DEV"]:
+        # Without it the URL a signature covers would come from headers any client writes.
+        raise RuntimeError("PUBLIC_URL is not set: give the base URL Twilio calls, e.g. https://ivr.example.org "
+                           "(IVR_DEV=1 rebuilds it from the Host header and a trusted proxy's X-Forwarded-*)")
     if not settings.get("IVR_FALLBACK_NUMBER"):
-        log.warning("IVR_FALLBACK_NUMBER is not set: a call the service cannot serve hears an apology and is asked "
-                    "to call again, with no person to reach")
-    os.makedirs(app.instance_path, exist_ok=True)
+        log.warning("IVR_FALLBACK_NUMBER is not set: when the line cannot serve a call, the caller hears the "
+                    "apology and is asked to call again, with no one to reach")
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)  # it holds member records: the store keeps it 0700
     store = from_url(settings.get("REDIS_URL"), app.instance_path)
-    registry = FlowRegistry(settings["IVR_FLOWS_DIR"],
-                            publish=lambda version, blob: store.put_value(f"flow:{version}", blob, FLOW_SOURCE_TTL),
-                            fetch=lambda version: store.get_value(f"flow:{version}"))
+    registry = FlowRegistry(settings["IVR_FLOWS_DIR"], store)
     registry.load()
     flow_id = settings.get("IVR_FLOW") or _only_flow(registry)
     if registry.get(flow_id) is None:
@@ -61,13 +65,14 @@ def create_app(config: dict | None = None) -> Flask:
                                         **({"monotonic": settings["MONOTONIC"]} if settings.get("MONOTONIC") else {}))
     app.register_blueprint(_routes())
     # Wrapping wsgi_app is Flask's documented way to put middleware in front of it.
-    app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app,  # type: ignore[method-assign]
-                            token=settings.get("TWILIO_AUTH_TOKEN"), public_url=settings.get("PUBLIC_URL"), clock=clock,
+    proxies = frozenset(a.strip() for a in (settings.get("IVR_TRUSTED_PROXIES") or DEFAULT_PROXIES).split(",") if a.strip())
+    signing = Signing(settings.get("TWILIO_AUTH_TOKEN"), settings.get("PUBLIC_URL"), proxies)
+    app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app, signing, clock,  # type: ignore[method-assign]
                             dev_clock=settings["IVR_DEV"])
     return app
 
 
-FLOW_SOURCE_TTL = 7 * 24 * 3600
+HEALTH_WRITE_SECONDS = 1.0  # /healthz's write must finish within this: well inside a load balancer's timeout
 
 
 def _log_to_stderr() -> None:
@@ -76,7 +81,7 @@ def _log_to_stderr() -> None:
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
     if not logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
+        handler = turns.StderrLines()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         logger.addHandler(handler)
 
@@ -95,18 +100,21 @@ def _routes():
 
     @bp.get("/healthz")
     def healthz():
+        """503 only when the store takes no write (found by one real write, bounded in time) or no
+        flow is served; broken flow edits are listed, since the last good flows keep serving."""
         service: CallService = current_app.extensions["ivr"]
         registry = service.registry
         try:
             registry.check()
-            store_ok = service.store.ping()
+            problems = [str(p) for p in registry.problems]
         except Exception as exc:  # a health check reports, never raises
-            return jsonify({"error": type(exc).__name__}), 503
+            problems = [f"the flow files could not be checked ({type(exc).__name__})"]
+        writable = service.store.check_writable(current_app.config.get("HEALTH_WRITE_SECONDS", HEALTH_WRITE_SECONDS))
         body = {
             "flows": {flow_id: flow.version for flow_id, flow in registry.current.items()},
-            "flow_problems": [str(p) for p in registry.problems],
-            "store": "ok" if store_ok else "unreachable",
+            "flow_problems": problems,
+            "store": "ok" if writable else "not writable",
         }
-        return jsonify(body), 200 if store_ok and registry.current else 503
+        return jsonify(body), 200 if writable and registry.current else 503
 
     return bp

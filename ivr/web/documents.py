@@ -61,3 +61,4 @@ def accept(accepted: bool, details: Say | None = None) -> str:
 
 
 DECLINE = accept(False)
+HANGUP = twiml.render((), urls.turn_urls(0))  # a bare <Hangup/>

@@ -1,0 +1,83 @@
+"""The ASGI front: a webhook's body read on the event loop, capped and with a deadline, then the WSGI
+callable run inline; other paths handed on; the lifespan starts and stops the worker's watcher."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ivr.web.asgi import Front
+from ivr.web.webhooks import MAX_BODY_BYTES
+
+
+def wsgi_echo(environ, start_response):
+    body = environ["wsgi.input"].read()
+    text = (f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}?{environ['QUERY_STRING']} "
+            f"{environ.get('CONTENT_TYPE')} {environ.get('HTTP_X_TWILIO_SIGNATURE')} {environ['REMOTE_ADDR']} ").encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-Len", str(len(body)))])
+    return [text, body]
+
+
+def scope(path="/voice/turn", method="POST", headers=()):
+    return {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"t=2",
+            "headers": [(b"content-type", b"application/x-www-form-urlencoded"), (b"x-twilio-signature", b"sig="),
+                        *headers],
+            "server": ("127.0.0.1", 5000), "client": ("10.0.0.9", 4321), "scheme": "http", "http_version": "1.1"}
+
+
+def run(app, scope_, messages):
+    sent: list[dict] = []
+    pending = list(messages)
+
+    async def receive():
+        if pending:
+            return pending.pop(0)
+        await asyncio.Future()  # a client that sends nothing more
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope_, receive, send))
+    return sent
+
+
+def test_a_webhook_is_answered_by_the_wsgi_callable_with_its_whole_body():
+    sent = run(Front(wsgi_echo), scope(), [{"type": "http.request", "body": b"Digits=1&", "more_body": True},
+                                            {"type": "http.request", "body": b"CallSid=CA1"}])
+    assert sent[0]["status"] == 200 and (b"x-len", b"20") in sent[0]["headers"]
+    assert sent[1]["body"] == (b"POST /voice/turn?t=2 application/x-www-form-urlencoded sig= 10.0.0.9 "
+                               b"Digits=1&CallSid=CA1")
+
+
+def test_a_body_that_does_not_arrive_in_time_gets_408_without_the_callable():
+    called = []
+    sent = run(Front(lambda e, s: called.append(1), body_seconds=0), scope(), [])
+    assert sent[0]["status"] == 408 and b"did not arrive in time" in sent[1]["body"] and called == []
+
+
+def test_a_body_over_the_limit_gets_413_whether_announced_or_sent():
+    announced = run(Front(wsgi_echo), scope(headers=[(b"content-length", str(MAX_BODY_BYTES + 1).encode())]), [])
+    assert announced[0]["status"] == 413
+    chunk = {"type": "http.request", "body": b"x" * 40_000, "more_body": True}
+    streamed = run(Front(wsgi_echo), scope(), [chunk, chunk])
+    assert streamed[0]["status"] == 413
+
+
+def test_a_client_that_hangs_up_gets_no_answer():
+    called = []
+    sent = run(Front(lambda e, s: called.append(1)), scope(), [{"type": "http.disconnect"}])
+    assert sent[0]["status"] == 408 and called == []
+
+
+def test_other_paths_go_to_the_other_app_and_the_lifespan_runs_the_hooks():
+    seen, hooks = [], []
+
+    async def other(scope_, receive, send):
+        seen.append(scope_["path"])
+
+    front = Front(wsgi_echo, paths={"/voice"}, other=other, on_startup=lambda: hooks.append("up"),
+                  on_shutdown=lambda: hooks.append("down"))
+    run(front, scope(path="/healthz", method="GET"), [])
+    assert seen == ["/healthz"]
+    sent = run(front, {"type": "lifespan"}, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert hooks == ["up", "down"]

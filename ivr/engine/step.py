@@ -210,18 +210,14 @@ class _Turn:
             return -1
         return self.flow.calendar.business_days_after(self.now.date(), end)
 
-    def languages(self, every: bool = False) -> tuple[str, ...]:
-        """The languages to speak in: every one until the caller has chosen (or for `every`,
-        unless the call came with its language), else the call's."""
-        chosen = self.st.chosen
-        return self.flow.languages if not chosen or (every and chosen != LINE) else (self.st.lang,)
-
     def says(self, text: Text, value: Callable[[str], str] | None = None, every: bool = False) -> list[Say]:
-        """Text as speech in the call's language, or in each of the flow's languages in turn.
+        """Text as speech in the call's language, or in each of the flow's languages in turn: until the
+        caller has chosen, or for `every` unless the call came with its language.
 
         `value(lang)` fills the text's {value} (a read-back, an opening time) in each language."""
         out = []
-        for lang in self.languages(every):
+        chosen = self.st.chosen
+        for lang in self.flow.languages if not chosen or (every and chosen != LINE) else (self.st.lang,):
             source = text.get(lang)
             personal = value is not None or templates.is_template(source)
             if value is not None:  # a read-back: the entry goes where the message says {value}
@@ -466,7 +462,8 @@ class _Turn:
             match node:
                 case SayNode() if len(node.sections) == 1:
                     self.out.extend(self.says(node.sections[0], every=node.every_language))
-                    self.out.extend(self.taglines(node))
+                    if node.taglines:
+                        self.out.extend(self.taglines(node))
                     if node.next is None:
                         self.end()
                         return
@@ -636,7 +633,8 @@ class _Turn:
             prompts += self.says(self.message("section_last" if last else "section_next"), every=every)
         elif isinstance(node, MenuNode):
             prompts += self.says(node.prompt, every=every)
-            prompts += self.taglines(node)
+            if node.taglines:
+                prompts += self.taglines(node)
         elif st.pending is not None:
             pending = st.pending
             prompts += self.says(self.message("readback"),

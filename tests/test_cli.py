@@ -182,8 +182,8 @@ def test_lint_errors_exit_1(runner, folder):
     result = runner.invoke(main, ["lint", "broken.yaml"])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        'broken.yaml:8:11: next of "main" goes to unknown node "bey"; did you mean "bye"? [unknown-target]',
-        'broken.yaml:10:5: unknown node kind "sya" in node "bye"; allowed: say, menu, ask, decide, transfer, '
+        'broken.yaml:8:11: error: next of "main" goes to unknown node "bey"; did you mean "bye"? [unknown-target]',
+        'broken.yaml:10:5: error: unknown node kind "sya" in node "bye"; allowed: say, menu, ask, decide, transfer, '
         "record, action, hangup [unknown-kind]",
     ]
     assert result.stderr == "1 file(s): 2 error(s), 0 warning(s)\n"
@@ -241,7 +241,7 @@ SIMULATIONS = {
     ]),
     "silence until the operator": (["--keys", "silence, silence,silence"], None, [
         MENU, "> silence", SORRY, MENU, "> silence", SORRY, MENU, "> silence",
-        "  Let me connect you with someone who can help.", "  [transfer to front: ringing 1 phone(s)]",
+        "  Sorry, I couldn't get an answer I can use.", "  [transfer to front: ringing 1 phone(s)]",
         "-- call is at: transfer front",
     ]),
     "a transfer nobody answers": (["--keys", "3,dial:no-answer"], None, [
@@ -280,8 +280,8 @@ def test_simulate_refuses_a_broken_flow(runner, folder):
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        'broken.yaml:8:11: next of "main" goes to unknown node "bey"; did you mean "bye"? [unknown-target]',
-        'broken.yaml:10:5: unknown node kind "sya" in node "bye"; allowed: say, menu, ask, decide, transfer, '
+        'broken.yaml:8:11: error: next of "main" goes to unknown node "bey"; did you mean "bye"? [unknown-target]',
+        'broken.yaml:10:5: error: unknown node kind "sya" in node "bye"; allowed: say, menu, ask, decide, transfer, '
         "record, action, hangup [unknown-kind]",
     ]
 
@@ -366,7 +366,7 @@ def test_a_malformed_script_counts_as_failed(runner, folder):
     result = runner.invoke(main, ["test", "."])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        'tests/bad.yaml:5:9: unknown step "push"; allowed: hear, not_hear, press, silence, dial, record, at '
+        'tests/bad.yaml:5:9: error: unknown step "push"; allowed: hear, not_hear, press, silence, dial, record, at '
         "[bad-step]",
         "1 passed, 1 failed",
     ]
@@ -377,7 +377,7 @@ def test_a_script_for_an_unknown_flow_fails(runner, folder):
     result = runner.invoke(main, ["test", "."])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        'tests/other.yaml:1:7: no valid flow "nothing" next to this script [unknown-flow]',
+        'tests/other.yaml:1:7: error: no valid flow "nothing" next to this script [unknown-flow]',
         "0 passed, 1 failed",
     ]
 
@@ -502,3 +502,62 @@ def test_outbox_purge_refuses_bad_options(runner, outbox_store, args, message):
     assert result.exit_code == 2
     assert message in result.stderr
     assert len(outbox_store.outbox()) == 6
+
+
+@pytest.mark.parametrize("keys, message", [
+    ("3,dial:noanswer", '"noanswer" is not a transfer outcome'),
+    ("3,dial:completd", '"completd" is not a transfer outcome'),
+    ("banana", '"banana" is not phone keys'),
+    ("dial:no-answer", "the call waits for keys"),
+    ("3,record:20", "the call waits for dial:STATUS"),
+])
+def test_simulate_refuses_inputs_the_call_cannot_take(runner, folder, keys, message):
+    result = runner.invoke(main, ["simulate", "hours.yaml", "--keys", keys])
+    assert result.exit_code == 1 and message in result.stderr
+
+
+def test_simulate_lang_starts_the_call_in_that_language_past_the_language_menu(runner):
+    flows = Path(__file__).resolve().parent.parent / "flows"
+    result = runner.invoke(main, ["simulate", str(flows / "support-line.yaml"), "--lang", "es",
+                                  "--at", "2026-11-25T10:00:00-08:00", "--keys", ""])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("  Si tiene una emergencia médica") and "For English" not in result.stdout
+    assert lines[-1] == "-- call is at: waiting main_menu"
+
+
+def test_call_explains_a_server_that_is_not_there(runner):
+    result = runner.invoke(main, ["call", "http://127.0.0.1:9/voice", "--keys", "1"])
+    assert result.exit_code == 1 and "is the server running at http://127.0.0.1:9/voice?" in result.stderr
+
+
+def test_graph_leaves_out_tries_where_nothing_waits_for_keys(runner, folder):
+    lines = runner.invoke(main, ["graph", "hours.yaml"]).stdout.splitlines()
+    tries = [line for line in lines if "too many tries" in line]
+    assert tries == ['    n0 -->|"too many tries"| n3']  # the menu; not the read-out "hours", which never waits
+
+
+def test_lint_does_not_echo_a_broken_teams_file_at_every_transfer(runner, folder):
+    write(folder / "teams.yaml", "timezone: America/Los_Angeles\nteams:\n  front:\n    members:\n"
+                                 "      - {name: Ana, phone: \"626-555-0142\"}\n")
+    write(folder / "hours.yaml", HOURS.replace('teams:\n  front: ["+16265550100"]\n', ""))
+    result = runner.invoke(main, ["lint", "hours.yaml", "teams.yaml"])
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 1
+    assert [line for line in lines if "unknown-team" in line] == []
+    assert any("bad-phone" in line for line in lines) and any("teams-file" in line for line in lines)
+
+
+def test_a_script_step_that_does_not_fit_the_call_fails_there(runner, folder):
+    write(folder / "tests" / "misfit.yaml", """\
+flow: hours
+cases:
+  - name: keys at a transfer
+    steps:
+      - press: "3"
+      - press: "1"
+""")
+    result = runner.invoke(main, ["test", "tests/misfit.yaml"])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        'tests/misfit.yaml:6:9: keys at a transfer: the call waits for dial:STATUS (e.g. dial:no-answer), not "1"')

@@ -154,5 +154,5 @@ def test_reindex_puts_older_records_on_the_worklist(instance):
 def test_coordinator_names_come_from_the_teams_file(instance):
     result = run("coordinators", "away", "Ana Riviera")
     assert result.exit_code == 1
-    assert 'no coordinator "Ana Riviera" in the teams file (did you mean "Ana Rivera"?)' in result.output
+    assert 'no coordinator "Ana Riviera" in ' in result.output and 'did you mean "Ana Rivera"' in result.output
     assert run("coordinators", "away", "Ana Rivera").exit_code == 0

@@ -33,11 +33,11 @@ FLOW_FILE = "support-line.yaml"
 TWILIO_DEADLINE = 15.0
 QUICK = 3.0  # a turn during an outage must answer in well under Twilio's deadline
 
-OLD_WELCOME = "Welcome to the care coordination support line."
-NEW_WELCOME = "Welcome to the family support line."
+OLD_WELCOME = "Thank you for calling CareLine's care coordination line."
+NEW_WELCOME = "Thank you for calling the family support line."
 OLD_CONNECTING = "Connecting you with a care coordinator."
 NEW_CONNECTING = "One moment while we find a care coordinator."
-LANGUAGE_MENU = "For English, press 1."
+LANGUAGE_MENU = "For English, press 1. For other languages, press 3. To talk with a person, press 0."
 
 
 def sid(n: int) -> str:
@@ -313,7 +313,7 @@ def test_flows_broken_then_fixed_while_calls_are_live(make_app, flows_copy, monk
     assert client.get("/healthz").get_json()["flow_problems"] == []
 
     # Call A, begun before both edits, finishes on the version it started on.
-    assert "For help choosing" in heard(a.press("9"))  # back to the main menu
+    assert "To find out what kind of care help fits" in heard(a.press("9"))  # back to the main menu
     body = heard(a.press("3"))
     assert OLD_CONNECTING in body and NEW_CONNECTING not in body
     assert stored(app, a.call_sid).state.flow_version == first_version
@@ -334,13 +334,13 @@ def test_a_call_whose_version_is_gone_hears_the_apology_and_reaches_a_person(mak
     call = Call(first.test_client(), sid(0xD))
     call.start()
     call.press("1")
-    assert "free rides" in heard(call.press("2"))
-    assert stored(first, call.call_sid).state.node == "ride_urgent"
+    assert "Medi-Cal covers rides" in heard(call.press("2"))
+    assert stored(first, call.call_sid).state.node == "ride_menu"
 
     # The edit deletes the node the call waits at (and leads the main menu's option elsewhere).
-    begin, end = good.index("  ride_urgent:\n"), good.index("  ride_desk_urgent:\n")
-    edited = (good[:begin] + good[end:]).replace("next: ride_urgent\n", "next: ride_member_id\n")
-    assert "ride_urgent:" not in edited and ": ride_urgent" not in edited
+    begin, end = good.index("  ride_menu:\n"), good.index("  ride_desk_urgent:\n")
+    edited = (good[:begin] + good[end:]).replace("next: ride_menu\n", "next: ride_prepare\n")
+    assert "ride_menu:" not in edited and ": ride_menu" not in edited
     rewrite(path, edited)
     second = make_app(IVR_FLOWS_DIR=str(flows_copy))  # another server process, same SQLite store
     assert current_version(second) != old_version
@@ -356,7 +356,7 @@ def test_a_call_whose_version_is_gone_hears_the_apology_and_reaches_a_person(mak
     assert_apology(body)
     outcomes = [json.loads(r.getMessage()).get("outcome") for r in caplog.records if r.name == "ivr.calls"]
     assert outcomes[-1] == "flow-version-gone"
-    assert stored(second, call.call_sid).state.node == "ride_urgent"  # left where it was
+    assert stored(second, call.call_sid).state.node == "ride_menu"  # left where it was
 
 
 # -- 3. Two workers sharing one SQLite store -----------------------------------------------
@@ -384,7 +384,7 @@ def test_two_workers_on_one_sqlite_store_serve_alternate_turns_of_a_call(make_ap
     shared = str(tmp_path / "shared-instance")
     first, second = make_app(IVR_INSTANCE_PATH=shared), make_app(IVR_INSTANCE_PATH=shared)
     assert first.extensions["ivr"].store is not second.extensions["ivr"].store
-    entries = ["1", "1", "2", "2", "2", "2", "1", "2", "2", "2", "1", "dial:completed"]
+    entries = ["1", "1", "2", "2", "2", "1", "2", "2", "2", "1", "1", "dial:completed"]
 
     expected = Phone(first.extensions["ivr"].registry.current["support-line"], now=OPEN_HOURS, caller=CALLER)
     expected.start()
@@ -545,7 +545,7 @@ def test_calls_and_records_work_unchanged_on_redis_cluster(make_app, redis_clust
     for n in range(12):  # calls spread over the cluster's slots
         call = Call(app.test_client(), sid(0xC000 + n))
         assert "For English, press 1." in heard(call.start())
-        assert "Enhanced Care Management" in heard(call.press("1"))
+        assert "what kind of care help fits" in heard(call.press("1"))
     call = Call(app.test_client(), sid(0xCFFF))
     call.start()
     call.press("1")

@@ -23,7 +23,7 @@ def test_a_file_over_the_limit_is_refused_unread(tmp_path, monkeypatch, lint, na
     loaded, problems = lint(path)
     assert loaded is None
     assert [p.rule for p in problems] == ["too-large"]
-    assert str(problems[0]) == (f"{path}:1:1: the file is {yaml_reader.MAX_FILE_BYTES + 2:,} bytes; flow and teams "
+    assert str(problems[0]) == (f"{path}:1:1: error: the file is {yaml_reader.MAX_FILE_BYTES + 2:,} bytes; flow and teams "
                                 f"files may be at most {yaml_reader.MAX_FILE_BYTES:,} [too-large]")
 
 

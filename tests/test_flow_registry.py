@@ -14,7 +14,7 @@ from ivr.stores import from_url
 from ivr.web import registry as registry_module
 from ivr.web.registry import LAST_GOOD, FlowRegistry
 
-WELCOME = "Welcome to the care coordination support line."
+WELCOME = "Thank you for calling CareLine's care coordination line."
 TYPO = ('"3": coordinator\n', '"3": coordinatr\n')
 
 
@@ -72,11 +72,11 @@ def test_start_up_refuses_only_when_no_good_version_ever_existed(make_app, flows
 def test_a_good_edit_becomes_the_last_good_version(make_app, flows_copy):
     app = make_app(IVR_FLOWS_DIR=str(flows_copy))
     path = flows_copy / "support-line.yaml"
-    path.write_text(path.read_text().replace(WELCOME, "Welcome to the family support line."))
+    path.write_text(path.read_text().replace(WELCOME, "Thank you for calling the family support line."))
     registry = app.extensions["ivr"].registry
     assert registry.reload()
     kept = json.loads(app.extensions["ivr"].store.get_value(LAST_GOOD))
-    assert "Welcome to the family support line." in kept["support-line"]["flow"]
+    assert "Thank you for calling the family support line." in kept["support-line"]["flow"]
     break_flow(flows_copy)
     assert not registry.reload()
     kept_after = json.loads(app.extensions["ivr"].store.get_value(LAST_GOOD))
@@ -99,7 +99,7 @@ def test_versions_calls_used_lately_are_republished_and_others_let_go(tmp_path, 
     put.clear()
     # An edit: the old version is no longer current, and no call has used it for longer than a call lives.
     path = flows_copy / "support-line.yaml"
-    path.write_text(path.read_text().replace(WELCOME, "Welcome to the family support line."))
+    path.write_text(path.read_text().replace(WELCOME, "Thank you for calling the family support line."))
     assert registry.reload()
     put.clear()
     clock.advance(registry_module.IN_USE_SECONDS + 1)

@@ -222,6 +222,7 @@ BASE: dict[str, Any] = {
 }
 NUMBERS = [
     (("settings", "timeout"), 1, 60), (("settings", "retries"), 0, 9),
+    (("settings", "digits_timeout"), 1, 60), (("settings", "warn_after"), 0, 30),
     (("nodes", "member", "timeout"), 1, 60), (("nodes", "member", "retries"), 0, 9),
     (("nodes", "member", "length"), 1, 30), (("nodes", "member", "min_length"), 1, 30),
     (("nodes", "member", "max_length"), 1, 30),
@@ -296,6 +297,7 @@ def test_an_unquoted_number_in_a_team_passes_both() -> None:
     (("nodes", "hello", "say"), [{"en": "One."}, "Two."]),
     (("nodes", "hello", "next"), None),
     (("values",), {"notice_days": 2}),
+    (("values",), {"notice_days": {"lacare": {"walks": "2", "wheelchair": 2}}}),
 ], ids=lambda v: ".".join(v) if isinstance(v, tuple) else None)
 def test_right_shapes_pass_both(where: tuple[str, ...], value: Any) -> None:
     assert _agree(_with(where, value)) == (True, True)
@@ -348,8 +350,9 @@ def test_ask_types_and_validators_are_the_codes() -> None:
     ask = kind_schemas()["ask"]
     assert ask["properties"]["expect"]["enum"] == list(ASK_TYPES)
     assert set(ask["properties"]["validate"]["enum"]) == set(VALIDATORS)
-    # choices go with choice only, and the keys an ask has beyond a say's and its own three with digits only
-    digit_keys = loader.KIND_KEYS["ask"] - loader.KIND_KEYS["say"] - {"ask", "expect", "save", "choices"}
+    # choices go with choice only, and the keys an ask has beyond a say's and its own five with digits only
+    digit_keys = loader.KIND_KEYS["ask"] - loader.KIND_KEYS["say"] - {"ask", "expect", "save", "choices", "sensitive",
+                                                                      "optional"}
     rules = {rule["if"]["properties"]["expect"].get("const") or tuple(rule["if"]["properties"]["expect"]["enum"]):
              rule["then"] for rule in ask["allOf"]}
     assert rules == {"choice": {"required": ["choices"]},

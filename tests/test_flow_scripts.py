@@ -39,8 +39,28 @@ def test_every_recommendation_is_reached_in_both_languages():
         if isinstance(case, callscripts.Case) and case.flow.id == "support-line":
             _, phone = callscripts.play_case(case)
             reached.add((phone.state.lang, phone.state.answers.get("recommendation")))
-    wanted = {(lang, rec) for lang in ("en", "es") for rec in ("ecm", "case_management", "unsure")}
+    recommendations = ("ecm", "other_help", "case_management", "unsure", "no_plan", "excluded")
+    wanted = {(lang, rec) for lang in ("en", "es") for rec in recommendations}
     assert wanted <= reached
+
+
+def test_every_branch_of_the_guide_is_taken_in_both_languages():
+    """Each branch of every decide node between the guide's start and its end, in English and Spanish."""
+    taken: set[tuple[str, str, str]] = set()
+    flow = None
+    for param in _cases():
+        case = param.values[0]
+        if isinstance(case, callscripts.Case) and case.flow.id == "support-line":
+            flow = case.flow
+            _, phone = callscripts.play_case(case)
+            taken |= {(node, nxt, phone.state.lang) for node, nxt in phone.decisions}
+    assert flow is not None
+    guide = [n for n in flow.nodes if n.startswith(("after_", "er_by_age", "recommend", "ecm_check", "other_help"))
+             and flow.nodes[n].kind == "decide" and not n.startswith("after_guide")]
+    wanted = {(n, target, lang) for n in guide
+              for target in [b.next for b in flow.nodes[n].branches] + [flow.nodes[n].default]
+              for lang in flow.languages}
+    assert sorted(wanted - taken) == []
 
 
 def test_every_waiting_node_is_reached_in_both_languages():

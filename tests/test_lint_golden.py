@@ -55,13 +55,14 @@ FLOW_RULES = {
     "yaml-syntax", "duplicate-key", "unknown-kind", "unknown-key", "unknown-target", "missing-start",
     "bad-key", "missing-language", "unknown-language", "template", "unknown-answer", "bad-value",
     "unknown-team", "bad-phone", "bad-voice", "unknown-action", "missing-key", "missing-operator",
-    "unreachable", "dead-end", "long-menu", "long-prompt",
+    "unreachable", "dead-end", "long-menu", "long-prompt", "phi-in-whisper", "sensitive-in-whisper",
 }
 TEAMS_RULES = {
     "yaml-syntax", "duplicate-key", "unknown-key", "missing-key", "type", "range", "bad-value", "bad-name",
     "unknown-timezone", "bad-day", "bad-hours", "overlapping-hours", "duplicate-day", "bad-phone",
     "duplicate-member", "bad-language", "bad-date", "duplicate-date", "conflicting-date", "redundant-closure",
     "unknown-country", "unknown-subdivision", "unknown-holiday", "no-active-member", "never-open",
+    "unknown-language",
 }
 
 
@@ -88,7 +89,7 @@ def test_missing_golden_file_fails_showing_the_output(monkeypatch, tmp_path: Pat
     with pytest.raises(pytest.fail.Exception) as failure:
         test_lint_output_matches_golden_file(monkeypatch, flow)
     assert str(failure.value) == (
-        'new_case.out is missing; linting gave:\nnew_case.yaml:1:1: missing "start" [missing-start]\n'
-        'new_case.yaml:1:1: operator key "0" needs settings.operator (the node it leads to), '
+        'new_case.out is missing; linting gave:\nnew_case.yaml:1:1: error: missing "start" [missing-start]\n'
+        'new_case.yaml:1:1: error: operator key "0" needs settings.operator (the node it leads to), '
         'or set keys.operator to null [missing-operator]'
     )

@@ -244,8 +244,8 @@ def test_a_ride_effect_leaves_a_record_a_text_and_a_hand_off(store, desk):
                               "pickup_zip": "91101", "mobility": "wheelchair", "confirmation": "48213379"}
     text = json.loads(item(store, SMS_ID).payload)
     assert text["to"] == CALLBACK and text["lang"] == "en"
-    assert text["body"] == ("We received your ride request for your appointment on Tue, Dec 15 at 9:30 AM. "
-                            "Confirmation number: 48213379.")
+    assert text["body"] == ("Ride request received: Tue, Dec 15 at 9:30 AM. Ref 48213379. Not scheduled yet; "
+                            "we'll text the pickup time. Change/cancel: call us, TTY 711")
 
 
 def test_the_same_effect_twice_enqueues_once(store, desk):
@@ -313,8 +313,8 @@ def test_spanish_text_for_a_spanish_caller(store, twilio, make_deliverer):
     book(store, settings(), ride_effect(lang="es"))
     assert run_once(store, make_deliverer(settings()))["done"] == 1
     (post,) = twilio.posts()
-    assert post["data"]["Body"] == ("Recibimos su solicitud de transporte para su cita del mar 15 dic a las 9:30 AM. "
-                                    "Referencia: 48213379.")
+    assert post["data"]["Body"] == ("Recibimos su solicitud de transporte del 15 de dic a las 9:30 a. m. Ref 48213379. "
+                                    "Pendiente de programar. Cambios o cancelar: vuelva a llamar, TTY 711")
 
 
 def test_texts_name_no_member_details(store):
@@ -326,21 +326,51 @@ def test_texts_name_no_member_details(store):
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
-def test_every_day_of_a_year_fits_one_segment(lang):
+def test_every_day_of_a_year_fits_one_gsm7_segment(lang):
     day = date(2026, 1, 1)
     for offset in range(366):
         when = (day + timedelta(days=offset)).isoformat()
-        for hhmm, ampm in [("1259", "pm"), ("0100", "am"), ("1030", None)]:
-            text = sms.ride_received(lang, when, hhmm, ampm, "99999999")
-            assert len(text) <= 160
-            saturday_in_spanish = lang == "es" and (day + timedelta(days=offset)).weekday() == 5
-            assert sms.is_gsm7(text) is not saturday_in_spanish, text
-            assert sms.segments(text) == (2 if saturday_in_spanish else 1)
+        for hhmm, ampm in [("1259", "pm"), ("0100", "am"), ("1030", None), ("2230", None)]:
+            text = sms.ride_received(lang, when, hhmm, ampm, "99999999", sender="CareLine", phone="626-555-0100")
+            assert len(text) <= 160 and sms.is_gsm7(text) and sms.segments(text) == 1, text
+
+
+# The ride text, as the line sends it: morning, noon, 1 PM and evening, in both languages.
+RIDE_TEXTS = [
+    ("en", "0930", "CareLine: Ride request received: Thu, Dec 10 at 9:30 AM. Ref 60795286. Not scheduled yet; "
+                   "we'll text the pickup time. Change/cancel: 626-555-0100, TTY 711"),
+    ("en", "1200", "CareLine: Ride request received: Thu, Dec 10 at 12:00 PM. Ref 60795286. Not scheduled yet; "
+                   "we'll text the pickup time. Change/cancel: 626-555-0100, TTY 711"),
+    ("en", "1300", "CareLine: Ride request received: Thu, Dec 10 at 1:00 PM. Ref 60795286. Not scheduled yet; "
+                   "we'll text the pickup time. Change/cancel: 626-555-0100, TTY 711"),
+    ("en", "1945", "CareLine: Ride request received: Thu, Dec 10 at 7:45 PM. Ref 60795286. Not scheduled yet; "
+                   "we'll text the pickup time. Change/cancel: 626-555-0100, TTY 711"),
+    ("es", "0930", "CareLine: Recibimos su solicitud de transporte del 10 de dic a las 9:30 a. m. Ref 60795286. "
+                   "Pendiente de programar. Cambios o cancelar: 626-555-0100, TTY 711"),
+    ("es", "1200", "CareLine: Recibimos su solicitud de transporte del 10 de dic a las 12:00 p. m. Ref 60795286. "
+                   "Pendiente de programar. Cambios o cancelar: 626-555-0100, TTY 711"),
+    ("es", "1300", "CareLine: Recibimos su solicitud de transporte del 10 de dic a la 1:00 p. m. Ref 60795286. "
+                   "Pendiente de programar. Cambios o cancelar: 626-555-0100, TTY 711"),
+    ("es", "1945", "CareLine: Recibimos su solicitud de transporte del 10 de dic a las 7:45 p. m. Ref 60795286. "
+                   "Pendiente de programar. Cambios o cancelar: 626-555-0100, TTY 711"),
+]
+
+
+@pytest.mark.parametrize(("lang", "hhmm", "expected"), RIDE_TEXTS)
+def test_the_ride_text_names_its_sender_says_not_scheduled_and_how_to_change(lang, hhmm, expected):
+    text = sms.ride_received(lang, "2026-12-10", hhmm, None, "60795286", sender="CareLine", phone="626-555-0100")
+    assert text == expected and sms.segments(text) == 1
+
+
+def test_a_long_sender_still_fits_one_segment():
+    text = sms.ride_received("en", "2026-09-30", "1230", None, "60795286", sender="Pasadena Care Coordination",
+                             phone="626-555-0100")
+    assert sms.segments(text) == 1 and "Not scheduled yet." in text and "TTY 711" in text
 
 
 @pytest.mark.parametrize(("lang", "when", "expected"), [
-    ("en", "2026-12-01", "Tue, Dec 1"), ("es", "2026-12-01", "mar 1 dic"), ("en", "2027-03-03", "Wed, Mar 3"),
-    ("es", "2027-03-03", "mié 3 mar"), ("es", "2026-12-05", "sáb 5 dic"), ("en", "2026-02-30", None),
+    ("en", "2026-12-01", "Tue, Dec 1"), ("es", "2026-12-01", "1 de dic"), ("en", "2027-03-03", "Wed, Mar 3"),
+    ("es", "2027-03-03", "3 de mar"), ("es", "2026-12-05", "5 de dic"), ("en", "2026-02-30", None),
     ("en", "", None),
 ])
 def test_spoken_dates(lang, when, expected):
@@ -349,20 +379,25 @@ def test_spoken_dates(lang, when, expected):
 
 @pytest.mark.parametrize(("hhmm", "ampm", "expected"), [
     ("0930", "am", "9:30 AM"), ("1200", "pm", "12:00 PM"), ("930", "PM", "9:30 PM"), ("1215", "am", "12:15 AM"),
-    ("1330", "pm", None), ("0000", "am", None), ("0960", "am", None), ("09:30", "am", None), ("0930", "xm", None),
-    # Without am/pm: a 24-hour time is converted where only that clock has the hour, never guessed.
-    ("0930", None, "9:30"), ("1200", "", "12:00"), ("1430", None, "2:30 PM"), ("2359", None, "11:59 PM"),
+    ("0960", "am", None), ("09:30", "am", None), ("0930", "xm", None),
+    # An hour only the 24-hour clock has wins over a stale am/pm.
+    ("1330", "pm", "1:30 PM"), ("1330", "am", "1:30 PM"), ("0000", "am", "12:00 AM"),
+    # Without am/pm, a time is on the 24-hour clock (book_ride's times are).
+    ("0930", None, "9:30 AM"), ("1200", "", "12:00 PM"), ("1430", None, "2:30 PM"), ("2359", None, "11:59 PM"),
     ("0005", None, "12:05 AM"), ("2400", None, None),
 ])
 def test_clock_times(hhmm, ampm, expected):
     assert sms.clock_time(hhmm, ampm) == expected
+    assert sms.clock_time(hhmm, ampm, "es") == (expected and expected.replace("AM", "a. m.").replace("PM", "p. m."))
 
 
 def test_an_unreadable_date_or_time_is_left_out():
     assert sms.ride_received("en", "someday", "0930", "am", "12345678") == (
-        "We received your ride request for your appointment. Confirmation number: 12345678.")
+        "Ride request received. Ref 12345678. Not scheduled yet; we'll text the pickup time. "
+        "Change/cancel: call us, TTY 711")
     assert sms.ride_received("es", "2026-12-01", "99", "am", "12345678") == (
-        "Recibimos su solicitud de transporte para su cita del mar 1 dic. Referencia: 12345678.")
+        "Recibimos su solicitud de transporte del 1 de dic. Ref 12345678. Pendiente de programar. "
+        "Cambios o cancelar: vuelva a llamar, TTY 711")
 
 
 def test_segments_count_gsm7_extension_characters_twice():

@@ -482,6 +482,67 @@ def test_coordinators(instance, monkeypatch):
         store.close()
 
 
+ROSTER = """
+timezone: America/Los_Angeles
+teams:
+  coordinators:
+    hours: {mon-fri: "08:00-18:00"}
+    members:
+      - {name: Ana Rivera, phone: "+16265550131", languages: [en, es]}
+      - {name: Marcus Chen, phone: "+16265550142"}
+      - {name: Dana Whitfield, phone: "+16265550119", active: false}
+  transportation:
+    members:
+      - {name: Ana Rivera, phone: "+16265550131"}
+"""
+
+
+@pytest.fixture
+def roster(instance, tmp_path, monkeypatch):
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "teams.yaml").write_text(ROSTER)
+    monkeypatch.setenv("IVR_FLOWS_DIR", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("typed, hint", [
+    ("Marcos Chen", 'did you mean "Marcus Chen"?'),
+    ("Marcus", 'did you mean "Marcus Chen"?'),
+    ("Zed", 'coordinators: "Ana Rivera", "Dana Whitfield", "Marcus Chen"'),
+])
+def test_a_name_not_in_the_teams_file_is_refused_with_the_closest(roster, instance, typed, hint):
+    result = run("coordinators", "away", typed)
+    assert result.exit_code == 1
+    assert f'no coordinator "{typed}" in {roster / "teams.yaml"}; {hint}' in result.stderr
+    assert not (instance / "ivr.sqlite3").exists() or SqliteStore(str(instance / "ivr.sqlite3")).availability() == {}
+
+
+def test_names_match_the_teams_file_in_any_case_and_the_list_is_the_whole_roster(roster, instance, monkeypatch):
+    monkeypatch.setattr(cli_admin, "_now", lambda: SUMMER)  # a Friday, 17:00 in California
+    result = run("coordinators", "away", "ana rivera")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Ana Rivera is away since 2024-05-31 17:00 PDT\n"
+    assert run("coordinators", "list").stdout.splitlines() == [
+        "TEAM            NAME            ACTIVE  STATE      SINCE                 TEAM OPEN",
+        "coordinators    Ana Rivera      yes     away       2024-05-31 17:00 PDT  yes",
+        "coordinators    Marcus Chen     yes     available  -                     yes",
+        "coordinators    Dana Whitfield  no      available  -                     yes",
+        "transportation  Ana Rivera      yes     away       2024-05-31 17:00 PDT  yes",
+    ]
+    monkeypatch.setattr(cli_admin, "_now", lambda: SUMMER + 3600)  # 18:00: the coordinators have closed
+    assert run("coordinators", "list").stdout.splitlines()[1].endswith("no")
+
+
+def test_a_name_marked_before_the_roster_is_listed_as_not_in_it(roster, instance, monkeypatch):
+    store = SqliteStore(str(instance / "ivr.sqlite3"))
+    store.set_availability("ana", False, WINTER)
+    store.close()
+    monkeypatch.setattr(cli_admin, "_now", lambda: WINTER)
+    lines = run("coordinators", "list").stdout.splitlines()
+    assert lines[-1].split() == ["-", "ana", "(not", "in", "teams.yaml)", "-", "away", "2023-12-31", "16:00", "PST", "-"]
+
+
 @pytest.mark.parametrize("name", ["", "   "])
 def test_coordinator_name_cannot_be_empty(instance, name):
     result = run("coordinators", "available", name)

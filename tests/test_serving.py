@@ -107,7 +107,7 @@ class Served:
         status, body, first = self.post("/voice", form(CallSid=sid))
         assert status == 200 and "For English, press 1." in body, body
         status, body, second = self.post("/voice/turn?t=0", form(CallSid=sid, Digits="1"))
-        assert status == 200 and "Welcome to the care coordination support line." in body, body
+        assert status == 200 and "Thank you for calling CareLine's care coordination line." in body, body
         return max(first, second)
 
     def stop(self) -> None:

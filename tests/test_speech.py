@@ -88,12 +88,19 @@ def test_spoken_date(value, lang, options, spoken):
     ("0930", "en", "PM", "9:30 PM"),
     ("0930", "es", None, "9:30"),
     ("0930", "es", "am", "9:30 de la mañana"),
-    ("0930", "es", "pm", "9:30 de la tarde"),
+    ("0930", "es", "pm", "9:30 de la noche"),
     ("0900", "en", None, "9 o'clock"),
     ("0900", "es", None, "9"),
     ("0900", "en", "am", "9 AM"),
     ("1200", "en", None, "12 o'clock"),
-    ("1200", "en", "pm", "12 PM"),
+    ("1200", "en", "pm", "12 noon"),
+    ("1200", "es", "pm", "12 del mediodía"),
+    ("1230", "es", "pm", "12:30 del mediodía"),
+    ("1230", "en", "pm", "12:30 PM"),
+    ("0630", "es", "pm", "6:30 de la tarde"),
+    ("0700", "es", "pm", "7 de la noche"),
+    ("0800", "es", "pm", "8 de la noche"),
+    ("1200", "es", "am", "12 de la noche"),
     ("1200", "es", None, "12"),
     ("1230", "en", None, "12:30"),
     ("0105", "en", None, "1:05"),
@@ -103,7 +110,9 @@ def test_spoken_date(value, lang, options, spoken):
     ("1300", "en", None, "1 PM"),
     ("2359", "en", None, "11:59 PM"),
     ("0000", "en", None, "12 AM"),
-    ("0005", "es", None, "12:05 de la mañana"),
+    ("0005", "es", None, "12:05 de la noche"),
+    ("2030", "es", None, "8:30 de la noche"),
+    ("1330", "en", "am", "1:30 PM"),  # the hour wins over a stale AM
     # not a time: read out key by key
     ("930", "en", None, "9 3 0"),
     ("12:00", "en", None, "1 2 : 0 0"),
@@ -132,9 +141,11 @@ def test_spoken_phone(value, lang, spoken):
     ((2026, 11, 25, 22, 30), "en", "today at 10:30 PM"),
     ((2026, 11, 26, 8, 0), "en", "tomorrow at 8 AM"),
     ((2026, 11, 27, 9, 0), "en", "on Friday, November 27th, at 9 AM"),
-    ((2026, 11, 30, 12, 0), "en", "on Monday, November 30th, at 12 PM"),
+    ((2026, 11, 30, 12, 0), "en", "on Monday, November 30th, at 12 noon"),
+    ((2026, 11, 30, 12, 0), "es", "el lunes 30 de noviembre a las 12 del mediodía"),
+    ((2026, 11, 26, 19, 0), "es", "mañana a las 7 de la noche"),
     ((2026, 11, 26, 8, 0), "es", "mañana a las 8 de la mañana"),
-    ((2026, 11, 25, 21, 30), "es", "hoy a las 9:30 de la tarde"),
+    ((2026, 11, 25, 21, 30), "es", "hoy a las 9:30 de la noche"),
     ((2026, 11, 30, 13, 0), "es", "el lunes 30 de noviembre a la 1 de la tarde"),
 ])
 def test_spoken_opening(when, lang, spoken):
@@ -370,3 +381,64 @@ def test_fast_path_agrees_with_jinja_for_conditions(source, monkeypatch):
 
     monkeypatch.setattr(speech, "_quick_names", unsure)
     assert fast == speech.expression_names(source)
+
+
+@pytest.mark.parametrize("value, lang, meridiem, spoken", [
+    ("0930", "en", "am", "at 9:30 AM"),
+    ("0930", "es", "am", "a las 9:30 de la mañana"),
+    ("0100", "es", "pm", "a la 1 de la tarde"),
+    ("1315", "es", None, "a la 1:15 de la tarde"),
+    ("0100", "es", None, "a la 1"),
+    ("1200", "es", "pm", "a las 12 del mediodía"),
+    ("2000", "es", None, "a las 8 de la noche"),
+])
+def test_time_after_at(value, lang, meridiem, spoken):
+    from ivr.flows.speech import time_at
+
+    assert time_at(value, lang, meridiem) == spoken
+
+
+@pytest.mark.parametrize("validator, value, lang, spoken", [
+    ("member_id", "12345678", "en", "1 2 3 4, 5 6 7 8"),
+    ("member_id", "1234567890", "es", "1 2 3 4, 5 6 7 8, 9 0"),
+    ("ca_zip", "90012", "en", "9 0 0 1 2"),
+    ("future_date_mmdd", "2026-12-10", "en", "Thursday, December 10th"),
+    ("future_date_mmdd", "2027-12-01", "en", "Wednesday, December 1st, 2027. That is next year"),
+    ("future_date_mmdd", "2027-12-01", "es", "miércoles 1 de diciembre de 2027. Es el año que viene"),
+    ("time_hhmm", "1330", "en", "1:30 PM"),
+    ("time_hhmm", "0930", "en", "9:30"),
+])
+def test_readback_groups_long_entries_and_says_a_later_year(validator, value, lang, spoken):
+    from datetime import date
+
+    from ivr.flows.speech import readback
+
+    assert readback(validator, value, lang, date(2026, 12, 2)) == spoken
+
+
+def _week(**days):
+    from datetime import time
+
+    index = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+    return {index[d]: tuple((time(a), time.max if b == 24 else time(b)) for a, b in spans)
+            for d, spans in days.items()}
+
+
+OFFICE = _week(mon=[(8, 18)], tue=[(8, 18)], wed=[(8, 18)], thu=[(8, 18)], fri=[(8, 18)], sat=[(9, 13)])
+
+
+@pytest.mark.parametrize("hours, lang, spoken", [
+    (OFFICE, "en", "Monday to Friday, from 8 AM to 6 PM, and on Saturdays, from 9 AM to 1 PM"),
+    (OFFICE, "es", "de lunes a viernes, de 8 de la mañana a 6 de la tarde, y los sábados, "
+                   "de 9 de la mañana a la 1 de la tarde"),
+    (_week(mon=[(7, 19)], tue=[(7, 19)], wed=[(7, 19)], thu=[(7, 19)], fri=[(7, 19)]), "es",
+     "de lunes a viernes, de 7 de la mañana a 7 de la noche"),
+    (_week(mon=[(9, 12), (13, 17)]), "en", "on Mondays, from 9 AM to 12 noon and from 1 PM to 5 PM"),
+    (_week(mon=[(13, 24)]), "es", "los lunes, de la 1 de la tarde a la medianoche"),
+    (_week(mon=[(8, 12)], wed=[(8, 12)]), "en", "on Mondays, from 8 AM to 12 noon, and on Wednesdays, from 8 AM to 12 noon"),
+    (None, "en", "every day, at any hour"),
+])
+def test_weekly_hours_spoken(hours, lang, spoken):
+    from ivr.flows.speech import hours_spoken
+
+    assert hours_spoken(hours, lang) == spoken

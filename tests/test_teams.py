@@ -59,7 +59,7 @@ def test_the_shipped_teams_file_lints_clean() -> None:
     assert set(loaded.teams) == {"coordinators", "transportation"}
     assert loaded.calendar.timezone == "America/Los_Angeles"
     phones = {m.phone for team in loaded.teams.values() for m in team.members}
-    assert "+16266696777" in phones
+    assert "+16265550131" in phones and all("55501" in phone for phone in phones)  # example numbers only
     coordinators = loaded.teams["coordinators"]
     assert any(not m.active for m in coordinators.members)
     assert any(m.languages == ("en",) for m in coordinators.members)

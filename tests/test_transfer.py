@@ -13,13 +13,13 @@ from twilio_sim import (AFTER_HOURS, CALLER, SATURDAY_MORNING, THANKSGIVING, Cal
 from ivr import records
 
 # flows/teams.yaml
-ANA, MARCUS, LUCIA, DANA = "+16266696777", "+16265550142", "+16265550187", "+16265550119"
+ANA, MARCUS, LUCIA, DANA = "+16265550131", "+16265550142", "+16265550187", "+16265550119"
 ROSA, KEVIN = "+16265550163", "+16265550175"
 
 ENGLISH, SPANISH = "1", "2"
 MAIN_COORDINATOR, MAIN_RIDES = "3", "2"
-UNAVAILABLE_MENU = "No one can take your call right now"
-MENU_ES = "En este momento nadie puede atenderle"
+UNAVAILABLE_MENU = "If this is an emergency, hang up and dial 911. To leave a message, press 1."
+MENU_ES = "Si es una emergencia, cuelgue y marque el 911. Para dejar un mensaje, oprima 1."
 
 
 def to_coordinators(call: Call, lang: str = ENGLISH):
@@ -50,6 +50,15 @@ def assert_unavailable_menu(root) -> None:
     gather = root.find("Gather")
     assert gather is not None and root.find("Dial") is None
     assert any(UNAVAILABLE_MENU in text for text in says(gather))
+
+
+def assert_ride_alternatives(root) -> None:
+    """A ride call nobody can take: 911, the discharge planner and Member Services, then a message."""
+    gather = root.find("Gather")
+    assert gather is not None and root.find("Dial") is None
+    spoken = " ".join(says(gather))
+    assert "call 911" in spoken and "discharge planner" in spoken and "Member Services" in spoken
+    assert spoken.index("Member Services") < spoken.index("To leave a message for our transportation team, press 1.")
 
 
 def state(app, call: Call):
@@ -111,6 +120,7 @@ def test_whisper_is_in_the_members_first_language(make_app, member, lang, voice,
 
 
 def test_whisper_after_the_decision_guide_tells_the_answers(make_app):
+    """The whisper says what the guide suggested; the answers (mental health among them) come after pressing 1."""
     call = Call(make_app())
     call.start()
     call.press(ENGLISH)
@@ -118,14 +128,22 @@ def test_whisper_after_the_decision_guide_tells_the_answers(make_app):
     call.press("2")
     call.press("2")
     call.press("2")  # three parts of the introduction
-    for answer in ("2", "1", "2", "2", "2"):  # chronic conditions: yes
+    for answer in ("1", "2", "2", "2", "2", "1"):  # a health plan, ..., mental health or substance use: yes
         call.press(answer)
     call.press("1")  # after_guide: talk with a coordinator
     assert call.numbers == [ANA, MARCUS, LUCIA]
-    _, whisper = call.whisper(MARCUS)
+    leg, whisper = call.whisper(MARCUS)
     text = whisper.find("Gather/Say").text
-    assert "suggested: ecm" in text and "Several chronic conditions: yes" in text
+    assert "suggested: E C M" in text and "Mental health" not in text
     assert re.search(r"\d{4,}", text) is None
+    accepted = call.accept(leg, whisper, "1")
+    assert [child.tag for child in accepted] == ["Say"]  # then the document ends, and the caller is put through
+    details = accepted.find("Say")
+    assert (details.get("language"), details.get("voice")) == ("en-US", "Polly.Joanna")
+    assert "Mental health or substance use: yes." in details.text and "Medi-Cal health plan: yes." in details.text
+    assert re.search(r"\d{4,}", details.text) is None and CALLER not in details.text
+    leg, whisper = call.whisper(LUCIA)  # a Spanish speaker hears them in Spanish
+    assert "Salud mental o uso de sustancias: sí." in call.accept(leg, whisper, "1").find("Say").text
 
 
 # -- 2. declined, then accepted by the next (hunt) ------------------------------------------------
@@ -152,7 +170,7 @@ def test_hunt_declined_then_the_next_member_accepts(make_app):
 
     leg, whisper = call.whisper(KEVIN)
     say = whisper.find("Gather/Say")
-    assert say.get("language") == "en-US" and "help with a ride" in say.text
+    assert say.get("language") == "en-US" and "needs a ride today" in say.text
     assert len(call.accept(leg, whisper, "1")) == 0
     assert is_hangup_only(call.dial_done("completed", "true"))
     assert state(app, call).ended
@@ -188,7 +206,7 @@ def test_hunt_through_everyone_then_the_unavailable_menu(make_app):
         rung.append(call.numbers)
     assert rung == [[ROSA], [KEVIN], [ANA]]
     root = call.dial_done("busy", "false")
-    assert_unavailable_menu(root)
+    assert_ride_alternatives(root)
     assert state(app, call).tried == []
 
 
@@ -209,7 +227,7 @@ def test_nobody_accepts_so_the_caller_leaves_a_voicemail(make_app):
     to_unavailable(call)
     root = call.press("1")
     assert tags(root) == ["Say", "Record", "Redirect"]
-    assert root.find("Say").text.startswith("This message will be recorded.")
+    assert root.find("Say").text.startswith("We will record your message.")
     record_turn = call.turn
     url = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE" + "1" * 32
     done = call.recorded(17, url)
@@ -243,7 +261,7 @@ def test_call_back_on_another_number_is_read_back_and_kept(make_app):
     root = call.press("6265550123")
     assert any("You entered 6 2 6, 5 5 5, 0 1 2 3." in text for text in says(root))
     root = call.press("1")
-    assert says(root)[0] == "Thank you. A coordinator will call you back during business hours."
+    assert says(root)[0] == "Thank you. A care coordinator will call you back by the end of the next business day."
     assert tags(root)[-1] == "Hangup"
     (callback,) = records.load_all(app.extensions["ivr"].store, "callback")
     assert (callback.number, callback.team, callback.language) == ("+16265550123", "coordinators", "en")
@@ -283,8 +301,8 @@ def test_closed_team_says_so_and_offers_the_unavailable_menu(make_app, now):
     root = to_coordinators(call)
     assert root.find("Dial") is None
     spoken = says(root)
-    assert "Our team is not available at this hour." in spoken
-    assert spoken.index("Our team is not available at this hour.") < \
+    assert "Our team is closed now." in spoken
+    assert spoken.index("Our team is closed now.") < \
            next(i for i, text in enumerate(spoken) if UNAVAILABLE_MENU in text)
     assert_unavailable_menu(root)
     assert state(app, call).answers["transfer_team"] == "coordinators"
@@ -298,8 +316,12 @@ def test_closed_team_says_so_and_offers_the_unavailable_menu(make_app, now):
 def test_closed_team_says_when_it_opens_again(make_app, now, lang, expected):
     app = make_app(now)
     spoken = says(to_coordinators(Call(app), lang))
-    assert spoken[spoken.index(expected) - 1] in ("Our team is not available at this hour.",
-                                                   "Nuestro equipo no está disponible a esta hora.")
+    assert spoken[spoken.index(expected) - 2] in ("Our team is closed now.",
+                                                   "Nuestro equipo está cerrado en este momento.")
+    assert spoken[spoken.index(expected) - 1] in (
+        "We are open Monday to Friday, from 8 AM to 6 PM, and on Saturdays, from 9 AM to 1 PM.",
+        "Nuestro horario es de lunes a viernes, de 8 de la mañana a 6 de la tarde, y los sábados, "
+        "de 9 de la mañana a la 1 de la tarde.")
 
 
 def test_saturday_morning_coordinators_open_transportation_closed(make_app):
@@ -310,9 +332,9 @@ def test_saturday_morning_coordinators_open_transportation_closed(make_app):
     rides = Call(app)
     root = to_transportation(rides)
     assert root.find("Dial") is None
-    assert "Our team is not available at this hour." in says(root)
+    assert "Our team is closed now." in says(root)
     assert "We open again on Monday, November 23rd, at 7 AM." in says(root)
-    assert_unavailable_menu(root)
+    assert_ride_alternatives(root)
 
 
 # -- 6. a Spanish-speaking caller -------------------------------------------------------------------
@@ -340,9 +362,9 @@ def test_spanish_caller_hunts_spanish_speakers_first(make_app):
     _, whisper = call.whisper(ROSA)
     say = whisper.find("Gather/Say")
     assert say.get("language") == "es-US"
-    assert "La persona habla español." in say.text and "transporte a una cita médica" in say.text
+    assert "La persona habla español." in say.text and "necesita transporte hoy" in say.text
     root = call.dial_done("no-answer", "false")
-    assert "Por favor espere en la línea mientras intento con otra persona." in says(root)
+    assert "Por favor, no cuelgue. Estoy intentando comunicarle con otra persona." in says(root)
     assert call.numbers == [ANA]
     call.dial_done("no-answer", "false")
     assert call.numbers == [KEVIN]

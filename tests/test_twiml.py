@@ -27,15 +27,16 @@ def say(lang: str, text: str | None = None) -> Say:
 
 
 def test_gather_turn_exact():
+    """What comes before a Gather goes inside it: keys pressed during a welcome are not lost."""
     commands = (
         say("en", "Welcome."),
         Gather(prompts=(say("en", "For rides, press 2."), Pause(1)), timeout=6, num_digits=1),
     )
     assert render(commands, URLS) == (
         HEAD + "<Response>"
-        '<Say language="en-US" voice="Polly.Joanna">Welcome.</Say>'
         '<Gather action="https://ivr.example.org/call/gather?n=1" finishOnKey="#"'
         ' method="POST" numDigits="1" timeout="6">'
+        '<Say language="en-US" voice="Polly.Joanna">Welcome.</Say>'
         '<Say language="en-US" voice="Polly.Joanna">For rides, press 2.</Say>'
         '<Pause length="1" />'
         "</Gather>"
@@ -154,9 +155,13 @@ def test_every_combination_passes_the_schema(assert_valid_twiml, lang, lead, end
 
     tags = _verbs(root)
     spoken = [c for c in commands if isinstance(c, (Say, Play, Pause))]
+    waiting = [c for c in commands if isinstance(c, (Gather, Dial, Record))]
+    if waiting and isinstance(waiting[0], Gather):  # prompts before a Gather go first inside it
+        nested = [child.tag for child in root.find("Gather")]
+        assert nested[: len(spoken)] == [type(c).__name__ for c in spoken]
+        spoken = []
     assert tags[: len(spoken)] == [type(c).__name__ for c in spoken]
     rest = tags[len(spoken) :]
-    waiting = [c for c in commands if isinstance(c, (Gather, Dial, Record))]
     if not waiting:
         assert rest == ["Hangup"]
     elif isinstance(waiting[0], (Gather, Record)):
@@ -238,3 +243,12 @@ def test_apology_passes_the_schema(assert_valid_twiml, lang, fallback):
     root = assert_valid_twiml(render_apology([Say(TEXT[lang], voice, language)], fallback))
     assert _verbs(root) == (["Say", "Dial", "Hangup"] if fallback else ["Say", "Hangup"])
     assert root[0].text == TEXT[lang]
+
+
+def test_accepting_says_the_details_to_the_coordinator_then_bridges(assert_valid_twiml):
+    from ivr.telephony.twiml import render_accept
+
+    root = assert_valid_twiml(render_accept(True, say("en", "Mental health or substance use: yes.")))
+    assert [child.tag for child in root] == ["Say"] and root[0].text == "Mental health or substance use: yes."
+    assert len(assert_valid_twiml(render_accept(True))) == 0
+    assert [child.tag for child in assert_valid_twiml(render_accept(False, say("en")))] == ["Hangup"]

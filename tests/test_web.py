@@ -177,7 +177,7 @@ def test_broken_flows_stop_the_server_from_starting(make_app, tmp_path):
     broken = tmp_path / "flows"
     broken.mkdir()
     (broken / "bad.yaml").write_text("flow: bad\nstart: nowhere\nnodes: {}\n")
-    with pytest.raises(Exception, match=r"bad\.yaml:2:8: start goes to unknown node"):
+    with pytest.raises(Exception, match=r"bad\.yaml:2:8: error: start goes to unknown node"):
         make_app(IVR_FLOWS_DIR=str(broken))
 
 
@@ -412,12 +412,12 @@ def test_a_host_that_never_loaded_a_version_fetches_it_from_the_store(make_app, 
     client = first.test_client()
     post(client, "/voice", form())
     old_version = stored(first).state.flow_version
-    (folder / "support-line.yaml").write_text(original.replace("Welcome to the care coordination support line.",
-                                                               "Welcome to the support line."))
+    (folder / "support-line.yaml").write_text(original.replace("Thank you for calling CareLine's care coordination line.",
+                                                               "Thank you for calling the support line."))
     second = make_app(IVR_FLOWS_DIR=str(folder))  # a new host: only the edited version on disk
     assert second.extensions["ivr"].registry.current["support-line"].version != old_version
     body = post(second.test_client(), "/voice/turn?t=0", form(Digits="1")).get_data(as_text=True)
-    assert "Welcome to the care coordination support line." in body
+    assert "Thank you for calling CareLine's care coordination line." in body
     assert stored(second).state.flow_version == old_version
 
 

@@ -14,11 +14,10 @@ from ivr.cli.admin import register as register_admin
 from ivr.cli.outbox import register as register_outbox
 from ivr.cli.serve import register as register_serve
 from ivr.cli.desk import register as register_desk
-from ivr.engine.commands import Dial, Record
 from ivr.flows.loader import TEAMS_FILE, flow_files, is_teams_file, lint_file, load_flow
 from ivr.flows.mermaid import mermaid
 from ivr.tools.http_phone import CallFailed, HttpPhone, scripted
-from ivr.tools.phone import Phone, parse_entry
+from ivr.tools.phone import Phone, entry_problem, parse_entry
 from ivr.flows.teams_loader import lint_teams_file
 from ivr.flows.problems import FlowError
 
@@ -62,7 +61,8 @@ def _keys_script(keys: str) -> list[str]:
 
 @main.command()
 @click.argument("flow_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--lang", help="Choose this language first, if the flow offers it.")
+@click.option("--lang", help="Start the call in this language, as a line of that language would (the language "
+              "menu is skipped).")
 @click.option("--keys", help="Comma-separated inputs: digits, 'silence', 'dial:no-answer', 'record:20'.")
 @click.option("--at", "at", help="When the call is placed, e.g. 2026-11-25T21:00:00-08:00 (hours, holidays, "
               "dates) [default: now].")
@@ -71,12 +71,7 @@ def simulate(flow_path: str, lang: str | None, keys: str | None, at: str | None)
     flow = _load_or_exit(flow_path)
     if lang is not None and lang not in flow.languages:
         raise click.BadParameter(f"the flow speaks {', '.join(flow.languages)}", param_hint="--lang")
-    try:
-        when = datetime.fromisoformat(at) if at else None
-    except ValueError:
-        raise click.BadParameter("an ISO date and time with its offset", param_hint="--at") from None
-    if when is not None and when.tzinfo is None:
-        raise click.BadParameter("give the offset too, e.g. -08:00", param_hint="--at")
+    when = _moment(at)
     phone = Phone(flow, now=when or datetime.now(UTC))  # judged in the line's zone, as the server does
     _show(phone.start(lang))
     inputs = _keys_script(keys) if keys is not None else None
@@ -86,6 +81,9 @@ def simulate(flow_path: str, lang: str | None, keys: str | None, at: str | None)
                 break
             entry = inputs.pop(0)
             click.echo(click.style(f"> {entry}", fg="cyan"))
+            problem = entry_problem(entry, phone.waiting_for() or "keys")
+            if problem is not None:
+                raise click.ClickException(problem)
         else:
             typed = _ask(phone)
             if typed is None:
@@ -97,28 +95,43 @@ def simulate(flow_path: str, lang: str | None, keys: str | None, at: str | None)
         click.echo(f"-- requested: {effect.action} {effect.params_dict()}")
 
 
+def _moment(at: str | None) -> datetime | None:
+    """--at: an ISO date and time with its offset."""
+    try:
+        when = datetime.fromisoformat(at) if at else None
+    except ValueError:
+        raise click.BadParameter("an ISO date and time with its offset", param_hint="--at") from None
+    if when is not None and when.tzinfo is None:
+        raise click.BadParameter("give the offset too, e.g. -08:00", param_hint="--at")
+    return when
+
+
 def _ask(phone: Phone) -> str | None:
-    waiting = phone.waiting
-    kind = "dial" if isinstance(waiting, Dial) else "record" if isinstance(waiting, Record) else "keys"
-    return _ask_kind(kind)
+    return _ask_kind(phone.waiting_for() or "keys")
 
 
 def _ask_kind(kind: str) -> str | None:
-    """Ask the person at the terminal for the next input of a kind; None to hang up."""
+    """Ask the person at the terminal for the next input of a kind, until it is one; None to hang up."""
     prompt = {"dial": "transfer outcome (completed, no-answer, busy, failed)",
               "record": "seconds recorded (0 = nothing)"}.get(kind, "keys (Enter alone = silence, q = hang up)")
-    try:
-        entry = click.prompt(click.style(prompt, fg="cyan"), default="", show_default=False)
-    except (click.Abort, EOFError):
-        return None
-    entry = entry.strip()
-    if entry.lower() == "q":
-        return None
-    if kind == "dial":
-        return f"dial:{entry or 'completed'}"
-    if kind == "record":
-        return f"record:{entry or '10'}"
-    return entry or "silence"
+    while True:
+        try:
+            entry = click.prompt(click.style(prompt, fg="cyan"), default="", show_default=False)
+        except (click.Abort, EOFError):
+            return None
+        entry = entry.strip()
+        if entry.lower() == "q":
+            return None
+        if kind == "dial":
+            entry = f"dial:{entry or 'completed'}"
+        elif kind == "record":
+            entry = f"record:{entry or '10'}"
+        else:
+            entry = entry or "silence"
+        problem = entry_problem(entry, kind)
+        if problem is None:
+            return entry
+        click.echo(problem, err=True)
 
 
 def _show(lines: list[str]) -> None:
@@ -148,31 +161,52 @@ def test_scripts(paths) -> None:
 
 
 @main.command("call")
-@click.argument("url", default="http://127.0.0.1:5000/voice")
+@click.argument("url", default="http://127.0.0.1:5000/voice", metavar="[URL]")
 @click.option("--keys", help="Comma-separated inputs: digits, 'silence', 'dial:no-answer', 'record:20'.")
 @click.option("--token", envvar="TWILIO_AUTH_TOKEN", help="Sign requests with this auth token "
               "[default: $TWILIO_AUTH_TOKEN; none for a development server].")
 @click.option("--from", "caller", default="+15555550100", show_default=True, help="The caller's number.")
-def call(url: str, keys: str | None, token: str | None, caller: str) -> None:
-    """Call a running server the way Twilio does, and hear it in the terminal."""
-    phone = HttpPhone(url, token=token, caller=caller, say=lambda line: click.echo(f"  {line}"))
+@click.option("--at", "at", help="When the call happens, e.g. 2026-11-25T21:00:00-08:00 (hours, holidays, dates); "
+              "a development server (IVR_DEV, no token) honours it, any other ignores it [default: now].")
+def call(url: str, keys: str | None, token: str | None, caller: str, at: str | None) -> None:
+    """Call a running server the way Twilio does, and hear it in the terminal.
+
+    URL is the server's voice webhook [default: http://127.0.0.1:5000/voice, what scripts/serve listens on].
+    """
+    phone = HttpPhone(url, token=token, caller=caller, say=lambda line: click.echo(f"  {line}"), at=_moment(at))
     if keys is not None:
-        answer = scripted(_keys_script(keys))
+        inner = scripted(_keys_script(keys))
+
+        def answer(kind: str) -> str | None:  # each input echoed, as ivr simulate does
+            entry = inner(kind)
+            if entry is not None:
+                click.echo(click.style(f"> {entry}" if entry else "> silence", fg="cyan"))
+            return entry
     else:
         def answer(kind: str) -> str | None:
             entry = _ask_kind(kind)
             return None if entry is None else parse_entry(entry)[1]
     try:
         ended = phone.call(answer)
-    except (CallFailed, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except CallFailed as exc:
+        hint = ""
+        if " 403" in str(exc):
+            hint = " (the server checks signatures: pass --token or set TWILIO_AUTH_TOKEN to its auth token)"
+        raise click.ClickException(f"{exc}{hint}") from None
+    except OSError as exc:
+        raise click.ClickException(f"{exc} (is the server running at {url}? start it with scripts/serve, "
+                                   "or pass its URL)") from None
     click.echo(click.style(f"-- call ended: {ended}", bold=True))
 
 
 @main.command()
 @click.argument("flow_path", type=click.Path(exists=True, dir_okay=False))
 def graph(flow_path: str) -> None:
-    """Print a flow as a Mermaid flowchart."""
+    """Print a flow as a Mermaid flowchart.
+
+    To see it, paste it into a ```mermaid block of a Markdown file (GitHub and GitLab draw those) or into
+    the Mermaid Live Editor.
+    """
     click.echo(mermaid(_load_or_exit(flow_path)), nl=False)
 
 

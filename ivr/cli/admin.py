@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
 import functools
 import getpass
 import io
@@ -17,16 +18,16 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 import click
 
 from ivr import records as rec
 from ivr.console import audit
-from ivr.console.accounts import did_you_mean
 from ivr.flows.loader import TEAMS_FILE, teams_in
-from ivr.flows.teams import DEFAULT_TIMEZONE
+from ivr.flows.problems import quoted
+from ivr.flows.teams import DEFAULT_TIMEZONE, Teams, is_open
 from ivr.stores import from_url
 from ivr.stores.protocols import Availability, Store, StoreUnavailable
 
@@ -218,7 +219,7 @@ def _login() -> str:
 
 @click.group("coordinators")
 def coordinators_group() -> None:
-    """Who is available to take the line's requests."""
+    """Who is available to take the line's requests: the members of the teams file."""
 
 
 def _name(_ctx, _param, value: str) -> str:
@@ -228,19 +229,31 @@ def _name(_ctx, _param, value: str) -> str:
     return name
 
 
-def coordinator_names() -> list[str] | None:
-    """Every member name in the teams file of the line's flows; None without a teams file."""
+def _teams_file() -> Teams | None:
+    """The teams file among the flows (None when there is none: then any name is taken as typed)."""
     folder = os.environ.get("IVR_FLOWS_DIR") or "flows"
-    teams, _ = teams_in(folder)
+    teams, problems = teams_in(folder)
+    if teams is None and problems:
+        raise click.ClickException(f"{problems[0]}\n(the coordinators are those of {folder}/{TEAMS_FILE}; "
+                                   f"run ivr lint {folder})")
+    return teams
+
+
+def _member_name(name: str) -> str:
+    """A coordinator's name as the teams file spells it (any case); an error naming the closest ones otherwise."""
+    teams = _teams_file()
     if teams is None:
-        return None
-    return sorted({member.name for team in teams.teams.values() for member in team.members})
+        return name
+    names = {member.name.casefold(): member.name for team in teams.teams.values() for member in team.members}
+    if name.casefold() in names:
+        return names[name.casefold()]
+    close = [names[n] for n in difflib.get_close_matches(name.casefold(), sorted(names), n=3, cutoff=0.6)]
+    hint = f"; did you mean {quoted(close)}?" if close else f"; coordinators: {quoted(sorted(names.values()))}"
+    raise click.ClickException(f'no coordinator "{name}" in {teams.path}{hint}')
 
 
 def _set(store: Store, name: str, available: bool) -> None:
-    known = coordinator_names()
-    if known is not None and name not in known:
-        raise click.ClickException(f'no coordinator "{name}" in the teams file{did_you_mean(name, known)}')
+    name = _member_name(name)
     at = _now()
     store.set_availability(name, available, at)
     now_available, since = store.availability()[name]
@@ -254,7 +267,7 @@ def _set(store: Store, name: str, available: bool) -> None:
 @click.argument("name", callback=_name)
 @with_store
 def coordinators_available(store: Store, name: str) -> None:
-    """Mark a coordinator available."""
+    """Mark a coordinator available (a name of the teams file, in any case)."""
     _set(store, name, True)
 
 
@@ -262,24 +275,43 @@ def coordinators_available(store: Store, name: str) -> None:
 @click.argument("name", callback=_name)
 @with_store
 def coordinators_away(store: Store, name: str) -> None:
-    """Mark a coordinator away."""
+    """Mark a coordinator away: transfers do not ring them (a name of the teams file, in any case)."""
     _set(store, name, False)
 
 
 @coordinators_group.command("list")
 @with_store
 def coordinators_list(store: Availability) -> None:
-    """Every coordinator ever marked, with their state and when it changed."""
+    """Every member of every team, with their state and whether their team is open now; then any other
+    name ever marked. Without a teams file: every name ever marked."""
     states = store.availability()
-    if not states:
-        click.echo("no coordinator has been marked available or away yet")
-        return
     zone = line_zone()
-    rows = [
-        (name, "available" if available else "away", _local(at, zone))
-        for name, (available, at) in sorted(states.items(), key=lambda item: item[0].casefold())
-    ]
-    for line in _table(("NAME", "STATE", "SINCE"), rows):
+    teams = _teams_file()
+    if teams is None:
+        if not states:
+            click.echo("no coordinator has been marked available or away yet")
+            return
+        marked: list[tuple[str, ...]] = [
+            (name, "available" if available else "away", _local(at, zone))
+            for name, (available, at) in sorted(states.items(), key=lambda item: item[0].casefold())]
+        for line in _table(("NAME", "STATE", "SINCE"), marked):
+            click.echo(line)
+        return
+    now = datetime.fromtimestamp(_now(), UTC)
+    rows: list[tuple[str, ...]] = []
+    listed = set()
+    for team_id, team in sorted(teams.teams.items()):
+        open_now = "yes" if is_open(teams.calendar, team, now) else "no"
+        for member in team.members:
+            available, at = states.get(member.name, (True, None))
+            rows.append((team_id, member.name, "yes" if member.active else "no",
+                         "available" if available else "away", _local(at, zone) if at is not None else "-", open_now))
+            listed.add(member.name)
+    for name, (available, at) in sorted(states.items(), key=lambda item: item[0].casefold()):
+        if name not in listed:
+            rows.append(("-", f"{name} (not in {TEAMS_FILE})", "-", "available" if available else "away",
+                         _local(at, zone), "-"))
+    for line in _table(("TEAM", "NAME", "ACTIVE", "STATE", "SINCE", "TEAM OPEN"), rows):
         click.echo(line)
 
 

@@ -62,7 +62,8 @@ class Dial:
 
     `whisper` is what a coordinator hears before accepting, in each language a
     coordinator may prefer: (language, text) pairs holding the minimum necessary,
-    never an identifier.
+    never an identifier. `details` (the same shape) is what the one who accepted hears
+    next, before the caller is put through: the answers a whisper must not carry.
     """
 
     team: str
@@ -70,6 +71,7 @@ class Dial:
     timeout: int
     language: str
     whisper: tuple[tuple[str, str], ...] = ()
+    details: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

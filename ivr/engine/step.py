@@ -13,6 +13,11 @@ Global keys (repeat, back, operator) are handled here, at every waiting node,
 unless the node itself gives the key a meaning. Silence and wrong keys count as
 tries; past the node's retries the caller goes to its `on_fail` node.
 
+Languages: a call whose flow lets callers choose (an option sets `lang`) speaks every
+language until the caller has chosen, system phrases included; a call that arrives with
+its language (a line of one language) speaks only that one and skips the menu that would
+ask for it.
+
 The engine does no I/O and reads no clock: time arrives with the event. State is
 small plain data (`CallState.to_dict`) so any store can keep it.
 """
@@ -28,16 +33,17 @@ from typing import Any
 import msgspec
 
 from ivr.engine import trail
-from ivr.engine.commands import Command, Dial, Effect, Gather, Hangup, Record, Say
+from ivr.engine.commands import Command, Dial, Effect, Gather, Hangup, Pause, Play, Prompt, Record, Say
 from ivr.engine.events import CallStarted, DialDone, Digits, Event, NoInput, RecordingDone
 from ivr.flows import speech, templates, validators
 from ivr.flows.actions import ACTIONS
 from ivr.flows.messages import LANGUAGE_NAMES
-from ivr.flows.model import (ActionNode, AnyNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode,
-                             Text, TransferNode)
+from ivr.flows.model import (ActionNode, AnyNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, Option, RecordNode,
+                             SayNode, Text, TransferNode)
 from ivr.flows.teams import candidates, is_open, next_opening
 
 STATE_VERSION = 1
+LINE, CALLER = "line", "caller"  # CallState.chosen: the language came with the call, or the caller chose it
 MAX_STEPS = 60  # nodes walked in one turn before the walk counts as a loop
 MAX_HISTORY = 20
 MAX_DIAL_NUMBERS = 10  # Twilio rings at most ten numbers at once
@@ -51,7 +57,7 @@ WITHHELD = frozenset({"+266696687", "+86282452253", "+7378742833", "+8656696", "
 class CallState(msgspec.Struct, rename={
         "version": "v", "flow": "f", "flow_version": "fv", "lang": "l", "node": "n", "section": "s",
         "pending": "pe", "tries": "t", "answers": "a", "history": "h", "turn": "tu", "ended": "e", "call": "c",
-        "tried": "tr"}):
+        "tried": "tr", "chosen": "lc"}):
     """Where one call stands, as plain data (stored as compact JSON with the schema version)."""
 
     flow: str
@@ -67,6 +73,7 @@ class CallState(msgspec.Struct, rename={
     ended: bool = False
     call: str = ""
     tried: list[str] = []  # members already rung by a transfer that hunts
+    chosen: str = ""  # who set the language: "" nobody yet, LINE (the call came with it), CALLER (a key)
     version: int = STATE_VERSION
 
     def copy(self) -> CallState:
@@ -129,9 +136,10 @@ def phase_of(node: AnyNode, state: CallState) -> Phase | None:
 
 
 def new_state(flow: Flow, lang: str | None = None) -> CallState:
-    """The state of a call that has not started yet."""
-    return CallState(flow=flow.id, flow_version=flow.version,
-                     lang=lang if lang is not None and lang in flow.languages else flow.languages[0])
+    """The state of a call that has not started yet (`lang`: the language it comes with, if any)."""
+    given = lang if lang is not None and lang in flow.languages else None
+    return CallState(flow=flow.id, flow_version=flow.version, lang=given or flow.languages[0],
+                     chosen=LINE if given or not flow.chooses_language else "")
 
 
 Turned = tuple[CallState, tuple[Command, ...], tuple[trail.Happening, ...]]
@@ -177,9 +185,22 @@ class _Turn:
 
     # -- speaking ------------------------------------------------------------------
     def context(self, lang: str | None = None) -> dict:
-        """What templates and conditions may read: constants, answers, the language, today."""
-        return {**self.flow.values, **self.st.answers, "lang": lang or self.st.lang,
-                "today": self.now.date().isoformat(), "business_days_until": self.business_days_until}
+        """What templates and conditions may read: constants, answers, the language, today, and whether
+        a team is open and its hours (spoken in the language)."""
+        lang = lang or self.st.lang
+        return {**self.flow.values, **self.st.answers, "lang": lang, "today": self.now.date().isoformat(),
+                "business_days_until": self.business_days_until, "is_open": self.is_open,
+                "team_hours": lambda team: self.team_hours(team, lang)}
+
+    def is_open(self, team_id) -> bool:
+        """Whether a team takes calls now (False for a team the flow does not know)."""
+        team = self.flow.teams.get(str(team_id))
+        return team is not None and is_open(self.flow.calendar, team, self.now)
+
+    def team_hours(self, team_id, lang: str) -> str:
+        """A team's weekly hours in words ("" for a team the flow does not know)."""
+        team = self.flow.teams.get(str(team_id))
+        return speech.hours_spoken(team.hours, lang) if team is not None else ""
 
     def business_days_until(self, iso_date) -> int:
         """Business days after today up to and including a saved date (-1 for a date that is not one)."""
@@ -189,19 +210,27 @@ class _Turn:
             return -1
         return self.flow.calendar.business_days_after(self.now.date(), end)
 
-    def says(self, text: Text, value: str | None = None, every: bool = False) -> list[Say]:
-        """Text as speech in the call's language, or in each of the flow's languages in turn."""
-        langs = self.flow.languages if every else (self.st.lang,)
+    def says(self, text: Text, value: Callable[[str], str] | None = None, every: bool = False) -> list[Say]:
+        """Text as speech in the call's language, or in each of the flow's languages in turn: until the
+        caller has chosen, or for `every` unless the call came with its language.
+
+        `value(lang)` fills the text's {value} (a read-back, an opening time) in each language."""
         out = []
-        for lang in langs:
+        chosen = self.st.chosen
+        for lang in self.flow.languages if not chosen or (every and chosen != LINE) else (self.st.lang,):
             source = text.get(lang)
             personal = value is not None or templates.is_template(source)
             if value is not None:  # a read-back: the entry goes where the message says {value}
-                spoken = source.replace("{value}", value)
+                spoken = source.replace("{value}", value(lang))
             else:
                 spoken = templates.render(source, self.context(lang)) if personal else source
             out.append(Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang], personal))
         return out
+
+    @staticmethod
+    def taglines(node: SayNode | MenuNode) -> list[Say | Play]:
+        """A node's lines in other languages, each in its own voice (or played)."""
+        return [Play(t.url) if t.url else Say(t.text or "", t.voice or "", t.language or "") for t in node.taglines]
 
     def message(self, name: str) -> Text:
         return self.flow.messages[name]
@@ -236,6 +265,12 @@ class _Turn:
     def on_no_input(self, node) -> None:
         self.fail(node, "no_input")
 
+    def on_no_answer(self, node: AskNode) -> None:
+        if node.optional:  # nothing entered is an answer too
+            self.save(node, "")
+        else:
+            self.fail(node, "no_input")
+
     def on_menu_keys(self, node: MenuNode) -> None:
         digits = self.digits()
         if self.global_key(node, digits):
@@ -259,7 +294,7 @@ class _Turn:
         else:
             value = self.check_digits(node, digits)
         if value is None:
-            self.fail(node, "reprompt" if node.expect != "digits" else "invalid_entry")
+            self.fail(node, "reprompt" if node.expect != "digits" else validators.problem(node.validate, digits, self.now))
         elif node.readback:
             self.st.pending = value
             self.present(node)
@@ -363,7 +398,7 @@ class _Turn:
             if target:
                 self.walk(target)
             else:
-                self.end(self.message("goodbye"))
+                self.end(self.message("call_back_later"))
             return
         self.happened.append(trail.Reprompted(node.id, kind))
         prefix = node.wait.reprompt if kind != "no_input" and node.wait.reprompt else self.message(kind)
@@ -402,9 +437,11 @@ class _Turn:
     def apply(self, sets) -> None:
         for name, value in sets:
             if name == "lang":
-                if value in self.flow.languages and value != self.st.lang:
+                if value in self.flow.languages:
+                    if value != self.st.lang or not self.st.chosen:
+                        self.happened.append(trail.LanguageChosen(value))
                     self.st.lang = value
-                    self.happened.append(trail.LanguageChosen(value))
+                    self.st.chosen = CALLER
             else:
                 self.st.answers[name] = value
 
@@ -425,10 +462,16 @@ class _Turn:
             match node:
                 case SayNode() if len(node.sections) == 1:
                     self.out.extend(self.says(node.sections[0], every=node.every_language))
+                    if node.taglines:
+                        self.out.extend(self.taglines(node))
                     if node.next is None:
                         self.end()
                         return
                     node_id = node.next
+                case MenuNode() if (preset := self.preset_language(node)) is not None:
+                    self.apply(preset.sets)  # the call came with its language: no need to ask for it
+                    self.st.chosen = LINE
+                    node_id = preset.next
                 case SayNode() | MenuNode() | AskNode():
                     self.enter(node)
                     return
@@ -452,6 +495,12 @@ class _Turn:
                     self.end(node.say)
                     return
 
+    def preset_language(self, node: MenuNode) -> Option | None:
+        """The option of a language menu that picks the language a call came with, if it has one."""
+        if self.st.chosen != LINE:
+            return None
+        return next((opt for opt in node.options.values() if ("lang", self.st.lang) in opt.sets), None)
+
     def action(self, node: ActionNode) -> None:
         """Request a side effect; the answers its action saves (a confirmation number) are known at once."""
         key = f"{self.flow.id}:{node.id}:{self.st.turn}:{self.steps}"
@@ -473,8 +522,10 @@ class _Turn:
                 matched = False
             if matched:
                 self.apply(branch.sets)
+                self.happened.append(trail.Decided(node.id, branch.next))
                 return branch.next
         self.apply(node.default_sets)
+        self.happened.append(trail.Decided(node.id, node.default))
         return node.default
 
     def transfer(self, node: TransferNode) -> None:
@@ -485,11 +536,14 @@ class _Turn:
         if not is_open(self.flow.calendar, team, self.now):
             self.happened.append(trail.TeamUnavailable(node.id, node.team, "closed"))
             self.out.extend(self.says(self.message("team_closed")))
+            if team.hours is not None:
+                self.out.extend(self.says(self.message("team_hours"),
+                                          value=lambda lang: speech.hours_spoken(team.hours, lang)))
             opening = next_opening(self.flow.calendar, team, self.now)
             if opening is not None:
-                when = speech.opening_spoken(opening, self.now, self.st.lang)
-                self.out.extend(self.says(self.message("team_opens"), value=when))
-            self.give_up(node, node.closed or node.no_answer, "goodbye")
+                self.out.extend(self.says(self.message("team_opens"),
+                                          value=lambda lang: speech.opening_spoken(opening, self.now, lang)))
+            self.give_up(node, node.closed or node.no_answer, "no_one_available")
             return
         if not self.members(node):
             self.happened.append(trail.TeamUnavailable(node.id, node.team, "nobody"))
@@ -519,7 +573,8 @@ class _Turn:
         self.st.tried = [*self.st.tried, *(m.name for m in members)] if team.strategy == "hunt" else []
         self.out.append(Dial(team=node.team, numbers=tuple(m.phone for m in members),
                              timeout=node.timeout or team.ring_seconds,
-                             language=self.flow.speech_languages[self.st.lang], whisper=self.whisper(node)))
+                             language=self.flow.speech_languages[self.st.lang], whisper=self.whisper(node),
+                             details=self.details(node)))
         self.happened.append(trail.TransferRang(node.id, node.team, len(members)))
 
     def whisper(self, node: TransferNode) -> tuple[tuple[str, str], ...]:
@@ -527,12 +582,22 @@ class _Turn:
         out = []
         for lang in self.flow.languages:
             names = LANGUAGE_NAMES.get(lang, LANGUAGE_NAMES["en"])
-            parts = [self.message("whisper_intro").get(lang).replace("{value}", names.get(self.st.lang, self.st.lang))]
+            if self.st.chosen:
+                intro = self.message("whisper_intro").get(lang).replace("{value}", names.get(self.st.lang, self.st.lang))
+            else:
+                intro = self.message("whisper_no_language").get(lang)
+            parts = [intro]
             if node.whisper is not None:
                 parts.append(templates.render(node.whisper.get(lang), self.context(lang)))
             parts.append(self.message("whisper_accept").get(lang))
             out.append((lang, " ".join(p for p in parts if p)))
         return tuple(out)
+
+    def details(self, node: TransferNode) -> tuple[tuple[str, str], ...]:
+        """What the coordinator who accepted hears before the caller is put through, in each language."""
+        if node.details is None:
+            return ()
+        return tuple((lang, templates.render(node.details.get(lang), self.context(lang))) for lang in self.flow.languages)
 
     def wait_at(self, node) -> None:
         st = self.st
@@ -559,7 +624,7 @@ class _Turn:
             self.walk(node.id)
             return
         every = getattr(node, "every_language", False)
-        prompts = self.says(prefix, every=every) if prefix is not None else []
+        prompts: list[Prompt] = list(self.says(prefix, every=every)) if prefix is not None else []
         num_digits: int | None = 1
         finish = "#"
         if isinstance(node, SayNode):
@@ -568,9 +633,12 @@ class _Turn:
             prompts += self.says(self.message("section_last" if last else "section_next"), every=every)
         elif isinstance(node, MenuNode):
             prompts += self.says(node.prompt, every=every)
+            if node.taglines:
+                prompts += self.taglines(node)
         elif st.pending is not None:
-            spoken = speech.readback(node.validate, st.pending, st.lang)
-            prompts += self.says(self.message("readback"), value=spoken)
+            pending = st.pending
+            prompts += self.says(self.message("readback"),
+                                 value=lambda lang: speech.readback(node.validate, pending, lang, self.now.date()))
         else:
             prompts += self.says(node.prompt)
             if node.expect == "yesno":
@@ -578,6 +646,9 @@ class _Turn:
             elif node.expect == "digits":
                 num_digits = node.max_length if node.min_length == node.max_length else None
                 finish = node.finish_key
+                if node.wait.warn_after:  # 36 CFR 1194.23(d): warn before the time runs out, offer more
+                    prompts.append(Pause(node.wait.warn_after))
+                    prompts += self.says(self.message("time_warning"))
         timeout = node.wait.timeout + node.wait.timeout * st.tries // 2  # more time after each miss
         st.node = node.id
         self.out.append(Gather(prompts=tuple(prompts), timeout=timeout, num_digits=num_digits, finish_on_key=finish))
@@ -604,7 +675,7 @@ HANDLERS: dict[tuple[Phase, type], Handler] = {
     (Phase.CHOOSING, Digits): _Turn.on_menu_keys,
     (Phase.CHOOSING, NoInput): _Turn.on_no_input,
     (Phase.ANSWERING, Digits): _Turn.on_answer,
-    (Phase.ANSWERING, NoInput): _Turn.on_no_input,
+    (Phase.ANSWERING, NoInput): _Turn.on_no_answer,
     (Phase.CONFIRMING, Digits): _Turn.on_confirm,
     (Phase.CONFIRMING, NoInput): _Turn.on_no_input,
     (Phase.READING, Digits): _Turn.on_section_keys,

@@ -60,8 +60,19 @@ class AnswerSaved(Happened):
 
 
 @dataclass(frozen=True, slots=True)
+class Decided(Happened):
+    """A decide node chose its way: which node it led to (by its condition, or by default)."""
+
+    TAG = "decide"
+
+    node: str
+    next: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reprompted(Happened):
-    """A node asked again: `reason` is no_input, invalid_entry or reprompt (a key it does not take)."""
+    """A node asked again: `reason` is no_input, reprompt (a key it does not take) or the message naming
+    what was wrong with an entry (invalid_entry, not_california, ...)."""
 
     TAG = "reprompt"
 
@@ -145,5 +156,5 @@ class CallEnded(Happened):
 
 
 
-Happening = (Entered | LanguageChosen | AnswerSaved | Reprompted | TriesExhausted | TransferRang | TransferEnded
+Happening = (Entered | LanguageChosen | AnswerSaved | Decided | Reprompted | TriesExhausted | TransferRang | TransferEnded
              | TeamUnavailable | ActionRequested | Apologised | CallEnded)

@@ -216,10 +216,12 @@ class RideRequest(Record, frozen=True, kw_only=True, tag="ride"):
             raise RecordError("ride record: fields must hold JSON values only")  # values unshown: they are a member's
 
 
-# What a ride request may carry besides its callback number, date and time.
+# What a ride request may carry besides its callback number, date and time (`text_sender` and `text_phone`:
+# the name its text is signed with and the number it gives for changes).
 RIDE_FIELDS = frozenset({
     "appt_ampm", "member_id", "dob", "pickup_zip", "mobility", "attendant", "pcs", "return_trip", "return_time",
-    "address_recording", "address_seconds", "door_to_door", "summary",
+    "address_recording", "address_seconds", "door_to_door", "summary", "health_plan", "no_other_way",
+    "text_sender", "text_phone",
 })
 
 
@@ -256,7 +258,8 @@ class BookRide(Action):
             raise ValueError("book_ride needs its ride record")
         lang = params.get("lang", "")
         body = sms.ride_received(lang, params.get("appt_date", ""), params.get("appt_time", ""),
-                                 params.get("appt_ampm"), params.get("confirmation", ""))
+                                 params.get("appt_ampm"), params.get("confirmation", ""),
+                                 sender=params.get("text_sender", ""), phone=params.get("text_phone", ""))
         text = Delivery("sms", SMS, sms_payload(params.get("callback"), body, lang, now))
         if settings.get("RIDES_WEBHOOK_URL"):
             return text, Delivery("ride", RIDE, ride_payload(record))

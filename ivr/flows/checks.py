@@ -13,7 +13,7 @@ from ivr.flows.model import AskNode, HangupNode, TransferNode, saved_names, succ
 from ivr.flows.problems import quoted
 
 IDENTIFYING_VALIDATORS = frozenset({"member_id", "dob", "phone"})
-ALWAYS_KNOWN = frozenset({"lang", "today", "business_days_until", "caller_id"})
+ALWAYS_KNOWN = frozenset({"lang", "today", "business_days_until", "caller_id", "is_open", "team_hours"})
 
 
 def _edges(nodes: dict, operator: str | None) -> dict[str, list[str]]:
@@ -62,13 +62,19 @@ def check_graph(reader, facts, nodes: dict, start: str | None, operator: str | N
 
 
 def _check_whispers(reader, facts, nodes: dict) -> None:
-    """A coordinator is told why someone calls, never who they are: no ids or birth dates."""
+    """A coordinator is told why someone calls, never who they are: no ids or birth dates, in the whisper
+    or the details; and a health answer (an ask marked sensitive) only after accepting, in the details."""
     identifying = {node.save for node in nodes.values()
                    if isinstance(node, AskNode) and node.validate in IDENTIFYING_VALIDATORS} | {"caller_id"}
-    for where, node_id, name in facts.whisper_reads:
+    sensitive = {node.save for node in nodes.values() if isinstance(node, AskNode) and node.sensitive}
+    for where, node_id, name, key in facts.whisper_reads:
         if name in identifying:
-            reader.error(where, f'whisper of "{node_id}" reads "{name}", which identifies the member; '
-                                'a coordinator hears only what they need before accepting', "phi-in-whisper")
+            reader.error(where, f'{key} of "{node_id}" reads "{name}", which identifies the member; '
+                                'a coordinator hears only what they need to help', "phi-in-whisper")
+        elif name in sensitive and key == "whisper":
+            reader.error(where, f'whisper of "{node_id}" reads "{name}", a sensitive answer that a phone\'s own '
+                                'voicemail could record before anyone accepts; read it under details:, which the '
+                                'coordinator hears after pressing 1', "sensitive-in-whisper")
 
 
 def _check_dead_ends(reader, facts, nodes: dict, order: list[str]) -> None:

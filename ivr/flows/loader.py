@@ -16,13 +16,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import yaml
 
 from ivr.flows import messages, validators
 from ivr.flows.actions import ACTIONS
 from ivr.flows.model import (ASK_TYPES, NODE_KINDS, ActionNode, AskNode, Branch, DecideNode, Flow, HangupNode, Keys,
-                   MenuNode, Option, RecordNode, SayNode, Text, TransferNode, Wait)
+                   MenuNode, Option, RecordNode, SayNode, Tagline, Text, TransferNode, Wait, sets_language)
 from ivr.flows.checks import check_graph
 from ivr.flows.problems import FlowError, Problem
 from ivr.flows.teams import Calendar, Team, Teams, inline_team
@@ -34,6 +35,9 @@ ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 VOICE_RE = re.compile(r"^(man|woman|Polly\.[A-Za-z]+)$")
+SPEECH_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
+URL_RE = re.compile(r"^https://[^\s]+$")
+TAGLINE_KEYS = {"say", "voice", "language", "play"}
 KEYPAD = frozenset("0123456789*#")
 RESERVED_NAMES = frozenset({"lang"})
 DEFAULT_VOICES = {"en": "Polly.Joanna", "es": "Polly.Lupe"}
@@ -41,19 +45,25 @@ DEFAULT_SPEECH_LANGUAGES = {"en": "en-US", "es": "es-US"}
 WORDS_PER_PROMPT = 50  # about 20 seconds at a normal speaking rate (150 words a minute)
 
 TOP_KEYS = {"flow", "start", "languages", "settings", "teams", "values", "nodes", "description"}
-SETTINGS_KEYS = {"voices", "speech_languages", "timeout", "retries", "on_fail", "operator", "keys", "messages"}
+SETTINGS_KEYS = {"voices", "speech_languages", "timeout", "digits_timeout", "warn_after", "retries", "on_fail",
+                 "operator", "keys", "messages"}
+DEFAULT_TIMEOUT = 6
+DEFAULT_WARN_AFTER = 5
 WAIT_KEYS = {"timeout", "retries", "on_fail", "reprompt"}
 KIND_KEYS = {
-    "say": {"say", "next", "every_language"} | WAIT_KEYS,
-    "menu": {"menu", "options", "every_language"} | WAIT_KEYS,
+    "say": {"say", "next", "every_language", "taglines"} | WAIT_KEYS,
+    "menu": {"menu", "options", "every_language", "taglines"} | WAIT_KEYS,
     "ask": {"ask", "expect", "save", "next", "choices", "length", "min_length", "max_length", "finish_key",
-            "validate", "readback"} | WAIT_KEYS,
+            "validate", "readback", "sensitive", "optional"} | WAIT_KEYS,
     "decide": {"decide", "default"},
-    "transfer": {"transfer", "announce", "whisper", "timeout", "no_answer", "closed"},
+    "transfer": {"transfer", "announce", "whisper", "details", "timeout", "no_answer", "closed"},
     "record": {"record", "save", "max_length", "next", "timeout", "silent"},
     "action": {"action", "params", "next"},
     "hangup": {"hangup"},
 }
+
+
+NODE_KEYS = frozenset().union(*KIND_KEYS.values())  # a node id among these, with a value, is a key dedented
 
 
 @dataclass
@@ -64,7 +74,7 @@ class Facts:
     reads: dict[str, list[tuple[yaml.Node, str]]] = field(default_factory=dict)  # node id -> names read
     positions: dict[str, yaml.Node] = field(default_factory=dict)  # node id -> its key node
     constants: set[str] = field(default_factory=set)  # names under `values:`
-    whisper_reads: list[tuple[yaml.Node, str, str]] = field(default_factory=list)  # (where, node id, name)
+    whisper_reads: list[tuple[yaml.Node, str, str, str]] = field(default_factory=list)  # (where, node, name, key)
 
 
 class _Reading:
@@ -75,7 +85,9 @@ class _Reading:
         self.facts = Facts()
         self.languages: tuple[str, ...] = ("en",)
         self.current = ""  # the node being read, for recording template reads
+        self.teams_broken = False  # the teams file beside the flow has errors: its teams are unknown
         self.defaults = Wait(timeout=6, retries=2, on_fail=None, reprompt=None)
+        self.digits_defaults = (6, 5)  # (timeout, warn_after) of digit entries
 
     # -- values ------------------------------------------------------------------
     def ref(self, node: yaml.Node, what: str) -> str | None:
@@ -197,19 +209,32 @@ class _Reading:
             teams=MappingProxyType(teams), nodes=MappingProxyType(nodes), values=MappingProxyType(values),
             calendar=shared.calendar if shared is not None else Calendar(),
             source=source, teams_file=shared,
+            chooses_language=len(self.languages) > 1 and any(sets_language(n) for n in nodes.values()),
         )
 
-    def values(self, node: yaml.Node) -> dict[str, str]:
-        """Admin-set constants that templates and conditions may read (e.g. notice_days: 2)."""
+    def values(self, node: yaml.Node) -> dict[str, Any]:
+        """Admin-set constants that templates and conditions may read (e.g. notice_days: 2), or tables of them
+        (notice_days: {lacare: {car: 2}}, read as notice_days[plan][mode])."""
         out = {}
         for name, (key_node, value_node) in (self.r.mapping(node, "values") or {}).items():
             if self.name(key_node, "value name") is None:
                 continue
-            value = self.r.string(value_node, f"value {name}")
+            value = self.value(value_node, f"value {name}")
             if value is not None:
                 out[name] = value
         self.facts.constants.update(out)
         return out
+
+    def value(self, node: yaml.Node, what: str, depth: int = 0) -> Any:
+        """Text, or a mapping of values (up to three levels deep)."""
+        if isinstance(node, yaml.MappingNode) and depth < 3:
+            table = {}
+            for key, (_, item) in (self.r.mapping(node, what) or {}).items():
+                value = self.value(item, f"{what}.{key}", depth + 1)
+                if value is not None:
+                    table[key] = value
+            return MappingProxyType(table)
+        return self.r.string(node, what)
 
     def settings(self, node: yaml.Node | None, key_node: yaml.Node | None = None) -> dict:
         entries = self.r.mapping(node, "settings") or {} if node is not None else {}
@@ -217,7 +242,7 @@ class _Reading:
         voices = self.per_language(entries.get("voices"), DEFAULT_VOICES, "settings.voices", VOICE_RE,
                                    "a voice Twilio's schema accepts (Polly.Name, man or woman)", "bad-voice")
         speech = self.per_language(entries.get("speech_languages"), DEFAULT_SPEECH_LANGUAGES,
-                                   "settings.speech_languages", re.compile(r"^[a-z]{2,3}-[A-Z]{2}$"),
+                                   "settings.speech_languages", SPEECH_LANGUAGE_RE,
                                    "a language tag such as es-US", "bad-language-tag")
         keys = self.keys(entries.get("keys"))
         operator = self.ref(entries["operator"][1], "settings.operator") if "operator" in entries else None
@@ -228,9 +253,15 @@ class _Reading:
                                     'to), or set keys.operator to null', "missing-operator")
             keys = Keys(keys.repeat, keys.back, None)
         timeout = self.r.integer(entries["timeout"][1], "settings.timeout", 1, 60) if "timeout" in entries else None
+        digits_timeout = (self.r.integer(entries["digits_timeout"][1], "settings.digits_timeout", 1, 60)
+                          if "digits_timeout" in entries else None)
+        warn_after = (self.r.integer(entries["warn_after"][1], "settings.warn_after", 0, 30)
+                      if "warn_after" in entries else None)
+        self.digits_defaults = (digits_timeout or timeout or DEFAULT_TIMEOUT,
+                                DEFAULT_WARN_AFTER if warn_after is None else warn_after)
         retries = self.r.integer(entries["retries"][1], "settings.retries", 0, 9) if "retries" in entries else None
         on_fail = self.ref(entries["on_fail"][1], "settings.on_fail") if "on_fail" in entries else None
-        self.defaults = Wait(timeout=timeout or 6, retries=2 if retries is None else retries,
+        self.defaults = Wait(timeout=timeout or DEFAULT_TIMEOUT, retries=2 if retries is None else retries,
                              on_fail=on_fail or operator, reprompt=None)
         return {"voices": voices, "speech_languages": speech, "keys": keys, "operator": operator,
                 "messages": self.messages(entries.get("messages"))}
@@ -341,6 +372,10 @@ class _Reading:
         return out
 
     def node(self, node_id: str, key_node: yaml.Node, value_node: yaml.Node, teams: dict):
+        if node_id in NODE_KEYS and not isinstance(value_node, yaml.MappingNode):
+            self.r.error(key_node, f'"{node_id}" stands among the nodes, as if it were one; it is a key of a node: '
+                                   'indent it under the node it belongs to', "type")
+            return None
         entries = self.r.mapping(value_node, f'node "{node_id}"')
         if entries is None:
             return None
@@ -373,22 +408,67 @@ class _Reading:
             return None
         return self.ref(entries[key][1], what)
 
-    def wait(self, entries, node_id: str) -> Wait:
+    def wait(self, entries, node_id: str, digits: bool = False) -> Wait:
         d = self.defaults
         timeout = self.r.integer(entries["timeout"][1], "timeout", 1, 60) if "timeout" in entries else None
         retries = self.r.integer(entries["retries"][1], "retries", 0, 9) if "retries" in entries else None
         on_fail = self.optional_ref(entries, "on_fail", f'on_fail of "{node_id}"')
         reprompt = self.text(entries["reprompt"][1], f'reprompt of "{node_id}"') if "reprompt" in entries else None
-        return Wait(timeout=timeout or d.timeout, retries=d.retries if retries is None else retries,
-                    on_fail=on_fail or d.on_fail, reprompt=reprompt)
+        default_timeout, warn_after = self.digits_defaults if digits else (d.timeout, 0)
+        return Wait(timeout=timeout or default_timeout, retries=d.retries if retries is None else retries,
+                    on_fail=on_fail or d.on_fail, reprompt=reprompt, warn_after=warn_after)
 
-    def long_prompt(self, node: yaml.Node, text: Text | None, node_id: str) -> None:
+    def long_prompt(self, node: yaml.Node, text: Text | None, node_id: str, kind: str = "say") -> None:
         if text is None:
             return
         words = max(word_count(t) for t in text.by_lang.values())
         if words > WORDS_PER_PROMPT:
+            advice = {"say": "split it into sections (a list under say) or shorten it",
+                      "menu": "shorten it, or move some options to a second menu",
+                      "ask": "shorten it, or say the explanation in a say node before the question"}[kind]
             self.r.warn(node, f'prompt of "{node_id}" takes about {round(words / 2.5)} seconds to speak',
-                        "long-prompt", "split it into sections (a list under say) or shorten it")
+                        "long-prompt", advice)
+
+    def taglines(self, entries, node_id: str) -> tuple[Tagline, ...]:
+        """Lines in other languages, each `{say, voice, language}` or `{play: URL}`."""
+        if "taglines" not in entries:
+            return ()
+        out = []
+        for item in self.r.sequence(entries["taglines"][1], f'taglines of "{node_id}"') or []:
+            what = f'a tagline of "{node_id}"'
+            fields = self.r.mapping(item, what)
+            if fields is None:
+                continue
+            self.r.check_keys(fields, TAGLINE_KEYS, what)
+            if "play" in fields:
+                url = self.r.string(fields["play"][1], f"{what} play")
+                if url is not None and not URL_RE.match(url):
+                    self.r.error(fields["play"][1], f'{what} plays "{url}", which is not an https URL', "bad-value")
+                elif url is not None:
+                    out.append(Tagline(url=url))
+                for key in ("say", "voice", "language"):
+                    if key in fields:
+                        self.r.error(fields[key][0], f'{what} plays a recording, so it takes no "{key}"',
+                                     "unknown-key")
+                continue
+            missing = [key for key in ("say", "voice", "language") if key not in fields]
+            if missing:
+                self.r.error(item, f'{what} needs {", ".join(missing)} (or play: a recording\'s URL)', "missing-key")
+                continue
+            text = self.r.string(fields["say"][1], f"{what} say")
+            voice = self.r.string(fields["voice"][1], f"{what} voice")
+            language = self.r.string(fields["language"][1], f"{what} language")
+            if voice is not None and not VOICE_RE.match(voice):
+                self.r.error(fields["voice"][1], f'voice "{voice}" of {what} is not a voice Twilio\'s schema accepts '
+                                                 '(Polly.Name, man or woman)', "bad-voice")
+                voice = None
+            if language is not None and not SPEECH_LANGUAGE_RE.match(language):
+                self.r.error(fields["language"][1], f'language "{language}" of {what} is not a language tag such as '
+                                                    'cmn-CN', "bad-language-tag")
+                language = None
+            if text and voice and language:
+                out.append(Tagline(text=text, voice=voice, language=language))
+        return tuple(out)
 
     def node_say(self, node_id, key_node, entries, where, teams):
         value = entries["say"][1]
@@ -396,7 +476,7 @@ class _Reading:
             sections = []
             for item in value.value:
                 text = self.text(item, f'a section of "{node_id}"')
-                self.long_prompt(item, text, node_id)
+                self.long_prompt(item, text, node_id, "say")
                 if text is not None:
                     sections.append(text)
             if not sections:
@@ -406,12 +486,16 @@ class _Reading:
             self.long_prompt(value, text, node_id)
             sections = [text] if text is not None else []
         next_id = self.optional_ref(entries, "next", f'next of "{node_id}"')
+        taglines = self.taglines(entries, node_id)
+        if taglines and len(sections) > 1:
+            self.r.error(entries["taglines"][0], f'taglines go with a one-part say, not the sections of "{node_id}"',
+                         "unknown-key")
         return SayNode(**where, sections=tuple(sections), next=next_id, wait=self.wait(entries, node_id),
-                       every_language=self.every_language(entries))
+                       every_language=self.every_language(entries), taglines=taglines)
 
     def node_menu(self, node_id, key_node, entries, where, teams):
         prompt = self.text(entries["menu"][1], f'menu prompt of "{node_id}"')
-        self.long_prompt(entries["menu"][1], prompt, node_id)
+        self.long_prompt(entries["menu"][1], prompt, node_id, "menu")
         options_node = self.required(entries, "options", node_id, key_node, "menu")
         options = {}
         for key, (opt_key_node, opt_value) in ((self.r.mapping(options_node, f'options of "{node_id}"') or {})
@@ -434,7 +518,8 @@ class _Reading:
             self.r.warn(entries["options"][0], f'menu "{node_id}" has {len(options)} options', "long-menu",
                         "callers remember four or five; split it into two menus")
         return MenuNode(**where, prompt=prompt or Text(MappingProxyType({})), options=MappingProxyType(options),
-                        wait=self.wait(entries, node_id), every_language=self.every_language(entries))
+                        wait=self.wait(entries, node_id), every_language=self.every_language(entries),
+                        taglines=self.taglines(entries, node_id))
 
     def every_language(self, entries) -> bool:
         return bool(self.r.boolean(entries["every_language"][1], "every_language")) if "every_language" in entries \
@@ -442,7 +527,7 @@ class _Reading:
 
     def node_ask(self, node_id, key_node, entries, where, teams):
         prompt = self.text(entries["ask"][1], f'question of "{node_id}"')
-        self.long_prompt(entries["ask"][1], prompt, node_id)
+        self.long_prompt(entries["ask"][1], prompt, node_id, "ask")
         expect_node = self.required(entries, "expect", node_id, key_node, "ask")
         expect = self.r.string(expect_node, "expect") if expect_node is not None else None
         if expect is not None and expect not in ASK_TYPES:
@@ -469,10 +554,13 @@ class _Reading:
             for key in digit_keys & entries.keys():
                 self.r.error(entries[key][0], f'"{key}" only goes with expect: digits', "unknown-key")
         next_id = self.optional_ref(entries, "next", f'next of "{node_id}"')
+        for flag in ("sensitive", "optional"):
+            if flag in entries:
+                extra[flag] = bool(self.r.boolean(entries[flag][1], flag))
         if prompt is None or expect is None or save is None:
             return None
         return AskNode(**where, prompt=prompt, expect=expect, save=save, next=next_id,
-                       wait=self.wait(entries, node_id), **extra)
+                       wait=self.wait(entries, node_id, digits=expect == "digits"), **extra)
 
     def digits_settings(self, entries, node_id: str) -> dict:
         out: dict = {}
@@ -548,26 +636,29 @@ class _Reading:
     def node_transfer(self, node_id, key_node, entries, where, teams):
         team_node = entries["transfer"][1]
         team = self.r.string(team_node, "transfer team")
-        if team is not None and team not in teams:
+        if team is not None and team not in teams and not self.teams_broken:
             self.r.error(team_node, f'transfer to unknown team "{team}"; teams: {", ".join(sorted(teams)) or "none"}',
                          "unknown-team")
         announce = self.text(entries["announce"][1], f'announce of "{node_id}"') if "announce" in entries else None
         whisper = self.text(entries["whisper"][1], f'whisper of "{node_id}"') if "whisper" in entries else None
-        if whisper is not None:
+        details = self.text(entries["details"][1], f'details of "{node_id}"') if "details" in entries else None
+        for key, text in (("whisper", whisper), ("details", details)):
+            if text is None:
+                continue
             read = set()
-            for source in whisper.by_lang.values():
+            for source in text.by_lang.values():
                 try:
                     read |= template_names(source)
                 except TemplateProblem:
                     pass  # reported by self.text already
-            self.facts.whisper_reads.extend((entries["whisper"][1], node_id, name) for name in sorted(read))
+            self.facts.whisper_reads.extend((entries[key][1], node_id, name, key) for name in sorted(read))
         timeout = self.r.integer(entries["timeout"][1], "timeout", 5, 600) if "timeout" in entries else None
         no_answer = self.optional_ref(entries, "no_answer", f'no_answer of "{node_id}"')
         closed = self.optional_ref(entries, "closed", f'closed of "{node_id}"')
         if team is None:
             return None
         return TransferNode(**where, team=team, announce=announce, timeout=timeout, no_answer=no_answer,
-                            closed=closed, whisper=whisper)
+                            closed=closed, whisper=whisper, details=details)
 
     def node_record(self, node_id, key_node, entries, where, teams):
         prompt = self.text(entries["record"][1], f'record prompt of "{node_id}"')
@@ -616,17 +707,19 @@ class _Reading:
 TEAMS_FILE = "teams.yaml"
 
 
-def lint_text(text: str, path: str, shared: Teams | None = None) -> tuple[Flow | None, list[Problem]]:
+def lint_text(text: str, path: str, shared: Teams | None = None, *, teams_broken: bool = False
+              ) -> tuple[Flow | None, list[Problem]]:
     """Read a flow from text: the flow (None if it has errors) and every problem, sorted.
 
-    `shared` is the teams file beside the flow, if there is one.
+    `shared` is the teams file beside the flow, if there is one; `teams_broken` says there is one
+    that has errors, so a transfer to a team it may define is not reported again here.
     """
     # A flow's YAML tree is many small objects and no cycles: the collector would only
     # rescan it again and again as it grows, making loading worse than linear.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _lint_text(text, path, shared)
+        return _lint_text(text, path, shared, teams_broken)
     finally:
         if collecting:
             gc.enable()
@@ -640,12 +733,15 @@ def flow_version(text: str, teams: Teams | None) -> str:
     return digest.hexdigest()[:12]
 
 
-def _lint_text(text: str, path: str, shared: Teams | None) -> tuple[Flow | None, list[Problem]]:
+def _lint_text(text: str, path: str, shared: Teams | None, teams_broken: bool = False
+               ) -> tuple[Flow | None, list[Problem]]:
     reader = Reader(path)
     root = reader.compose(text)
     flow = None
     if root is not None:
-        flow = _Reading(reader).flow(root, path, text, shared)
+        reading = _Reading(reader)
+        reading.teams_broken = teams_broken
+        flow = reading.flow(root, path, text, shared)
     elif not reader.problems:
         reader.problems.append(Problem(path, 1, 1, "the flow file is empty", "missing-start"))
     return flow, sorted(set(reader.problems))
@@ -675,7 +771,8 @@ def lint_file(path: str | Path, shared: tuple[Teams | None, list[Problem]] | Non
     if text is None:
         return None, unread
     teams, teams_problems = shared if shared is not None else teams_in(path.parent)
-    flow, problems = lint_text(text, str(path), teams)
+    broken = any(p.is_error for p in teams_problems)
+    flow, problems = lint_text(text, str(path), teams, teams_broken=broken)
     if any(p.is_error for p in teams_problems):
         problems.append(Problem(str(path), 1, 1, f"{TEAMS_FILE} beside this flow has errors", "teams-file"))
         flow = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr.flows.model import (ActionNode, AskNode, DecideNode, Flow, HangupNode, MenuNode, RecordNode, SayNode,
-                   TransferNode)
+                             TransferNode, waits_for_keys)
 
 
 def _label(text: str) -> str:
@@ -41,7 +41,7 @@ def _edges(node) -> list[tuple[str, str]]:
         case _:
             edges = []
     wait = getattr(node, "wait", None)
-    if wait is not None and wait.on_fail:
+    if wait is not None and wait.on_fail and waits_for_keys(node):  # a one-part read-out never waits: no tries
         edges.append(("too many tries", wait.on_fail))
     return edges
 

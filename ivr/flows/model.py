@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 from ivr.flows.actions import ACTIONS
 from ivr.flows.teams import Calendar, Team, Teams
@@ -40,6 +40,7 @@ class Wait:
     retries: int
     on_fail: str | None
     reprompt: Text | None
+    warn_after: int = 0  # digit entries: seconds of silence after the question before "take your time" (0: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,16 @@ class Branch:
 
 
 @dataclass(frozen=True, slots=True)
+class Tagline:
+    """A line in a language the flow has no menus in: said in its own voice, or a recording played."""
+
+    text: str | None = None
+    voice: str | None = None
+    language: str | None = None  # the speech language tag, e.g. cmn-CN
+    url: str | None = None  # a recording to play instead
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
     """Fields every node has."""
 
@@ -77,6 +88,7 @@ class SayNode(Node):
     next: str | None
     wait: Wait
     every_language: bool = False
+    taglines: tuple[Tagline, ...] = ()  # said after the text (one-section read-outs only)
     kind = "say"
 
 
@@ -88,6 +100,7 @@ class MenuNode(Node):
     options: Mapping[str, Option]
     wait: Wait
     every_language: bool = False
+    taglines: tuple[Tagline, ...] = ()  # said after the prompt
     kind = "menu"
 
 
@@ -106,6 +119,8 @@ class AskNode(Node):
     finish_key: str = "#"
     validate: str | None = None
     readback: bool = False
+    sensitive: bool = False  # a health answer: only for the coordinator who took the call (details, not whisper)
+    optional: bool = False  # no keys (silence, or the finish key alone) saves "" and goes on
     kind = "ask"
 
 
@@ -129,6 +144,7 @@ class TransferNode(Node):
     no_answer: str | None
     closed: str | None = None  # where callers go outside the team's hours (default: no_answer)
     whisper: Text | None = None  # what the coordinator hears before accepting
+    details: Text | None = None  # what the coordinator hears after accepting, before the caller is bridged
     kind = "transfer"
 
 
@@ -191,14 +207,26 @@ class Flow:
     messages: Mapping[str, Text]
     teams: Mapping[str, Team]
     nodes: Mapping[str, AnyNode]
-    values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # text, or tables of it
     calendar: Calendar = field(default_factory=Calendar)  # weekdays only, unless a teams file says more
     source: str = ""  # the flow file's text
     teams_file: Teams | None = None  # the teams file it was built with; `version` covers both texts
+    chooses_language: bool = False  # some option or branch sets lang: callers pick their language
 
     def node(self, node_id: str | None) -> AnyNode | None:
         """The node with this id, or None when it does not exist."""
         return self.nodes.get(node_id) if node_id else None
+
+
+def sets_language(node: AnyNode) -> bool:
+    """True for a node with an option or branch that sets the call's language."""
+    match node:
+        case MenuNode():
+            return any(name == "lang" for opt in node.options.values() for name, _ in opt.sets)
+        case DecideNode():
+            return any(name == "lang" for b in node.branches for name, _ in b.sets) or \
+                any(name == "lang" for name, _ in node.default_sets)
+    return False
 
 
 def successors(node: AnyNode) -> list[str]:

@@ -21,7 +21,7 @@ class Problem:
     hint: str = ""
 
     def __str__(self) -> str:
-        label = "warning: " if self.severity == WARNING else ""
+        label = "warning: " if self.severity == WARNING else "error: "
         hint = f"; {self.hint}" if self.hint else ""
         return f"{self.path}:{self.line}:{self.col}: {label}{self.message}{hint} [{self.rule}]"
 

@@ -46,6 +46,17 @@ TEAM_KEYS = {"strategy", "ring_seconds", "hours", "members", "description", "tit
 NOTIFY_MINUTES = (1, 1440)
 MEMBER_KEYS = {"name", "phone", "languages", "active"}
 HOURS_SHAPE = '"HH:MM-HH:MM", a list of such ranges, or "closed"'
+# The two-letter codes of ISO 639-1 (three-letter codes, ISO 639-2 and -3, such as hmn or yue, are taken as written).
+ISO_639_1 = frozenset("""
+    aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el
+    en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it
+    iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt
+    my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl
+    sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo
+    za zh zu""".split())
+# Country codes and old spellings often written for a language.
+LIKELY_MEANT = {"sp": "es", "jp": "ja", "kr": "ko", "cn": "zh", "vn": "vi", "gr": "el", "dk": "da", "ua": "uk",
+                "cz": "cs", "iw": "he", "in": "id", "ji": "yi", "ph": "tl", "ir": "fa"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,6 +487,13 @@ class _Reading:
         for item, code in bad:
             self.r.error(item, f'"{code}" in languages of {what} is not a language code (2 or 3 lowercase '
                                'letters, e.g. en, es)', "bad-language")
+        unknown = [(item, code) for item, code in items if len(code) == 2 and LANGUAGE_RE.match(code)
+                   and code not in ISO_639_1]
+        for item, code in unknown:
+            meant = f'; did you mean "{LIKELY_MEANT[code]}"?' if code in LIKELY_MEANT else \
+                "; use an ISO 639-1 code, e.g. en, es, zh, vi, ko, tl, hy, ru, fa"
+            self.r.error(item, f'"{code}" in languages of {what} is not a language code{meant}', "unknown-language")
+        bad += unknown
         if bad or not items:
             return None
         return tuple(dict.fromkeys(code for _, code in items))

@@ -15,7 +15,7 @@ from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes, pass_context
 from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
-from ivr.flows.speech import MONTHS, date_spoken, digits_spoken, hhmm24, phone_spoken, time_spoken
+from ivr.flows.speech import MONTHS, date_spoken, digits_spoken, hhmm24, phone_spoken, time_at, time_spoken
 
 
 def _lang(ctx) -> str:
@@ -24,8 +24,8 @@ def _lang(ctx) -> str:
 
 
 @pass_context
-def _f_digits(ctx, value):
-    return digits_spoken(value, _lang(ctx))
+def _f_digits(ctx, value, group=0):
+    return digits_spoken(value, _lang(ctx), group=group)
 
 
 @pass_context
@@ -34,8 +34,8 @@ def _f_date(ctx, value, weekday=True, year=False):
 
 
 @pass_context
-def _f_time(ctx, value, meridiem=None):
-    return time_spoken(value, _lang(ctx), meridiem)
+def _f_time(ctx, value, meridiem=None, at=False):
+    return (time_at if at else time_spoken)(value, _lang(ctx), meridiem)
 
 
 @pass_context
@@ -76,6 +76,7 @@ MAX_ANSWER_CHARS = 256  # an answer is at most this long: keys (digits only), a 
 MAX_LOOP_ITEMS = 20
 MAX_TIMES = 10  # the largest written number a value may be multiplied by (a string times it repeats)
 _NUMBER_CHARS = 24
+_HELPER_CHARS = {"team_hours": 400}  # helpers of the call's context that give text, and the most they give
 # Filters whose output is bounded by their input: how many characters each may make of one.
 _FILTER_GROWTH = {
     "spoken_digits": 2, "spoken_phone": 2, "spoken_date": 1, "spoken_time": 1, "hhmm24": 1,
@@ -144,7 +145,7 @@ def _quick_names(expression: str) -> tuple[set[str], int]:
                 names.add(name)
                 for arg in args:
                     visit(arg)
-                return _NUMBER_CHARS
+                return _HELPER_CHARS.get(name, _NUMBER_CHARS)
             case ast.Dict(keys=keys, values=values) if None not in keys:
                 return sum(visit(key) + visit(value) + 4 for key, value in zip(keys, values))
             case ast.Name(id=name):
@@ -235,7 +236,7 @@ def _bound(node: nodes.Node) -> int:
             # a helper the call's context gives (business_days_until), not one of Jinja's (range)
             for arg in args:
                 _bound(arg)
-            return _NUMBER_CHARS
+            return _HELPER_CHARS.get(name, _NUMBER_CHARS)
         case nodes.Filter(name=name, node=inner, args=args) if inner is not None:
             if name in _FIXED_FILTERS:
                 return _FIXED_FILTERS[name]

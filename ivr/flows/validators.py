@@ -1,7 +1,8 @@
 """Named checks for keypad answers, each normalising what it accepts.
 
 A validator takes the keys pressed and the time of the call and returns the value
-to save, or None when the entry is not acceptable (`speech.readback` says it back).
+to save, or None when the entry is not acceptable (`speech.readback` says it back;
+`problem` names the message that says what was wrong).
 """
 
 from __future__ import annotations
@@ -48,11 +49,14 @@ def dob(digits: str, now: datetime) -> str | None:
 
 
 def time_hhmm(digits: str, now: datetime) -> str | None:
-    """A clock time on a 12-hour clock (HHMM, 0100 to 1259)."""
-    if len(digits) != 4 or not digits.isdigit():
+    """A clock time, on a 12- or 24-hour clock, as 3 or 4 digits (930, 0930, 1330); saved as HHMM.
+
+    Hours 00 and 13-23 are the 24-hour clock's; 01-12 may be either, so a flow asks AM or PM."""
+    if len(digits) not in (3, 4) or not digits.isdigit():
         return None
+    digits = digits.zfill(4)
     hour, minute = int(digits[:2]), int(digits[2:])
-    return digits if 1 <= hour <= 12 and minute < 60 else None
+    return digits if hour <= 23 and minute < 60 else None
 
 
 def zip_code(digits: str, now: datetime) -> str | None:
@@ -90,9 +94,22 @@ VALIDATORS: dict[str, Callable[[str, datetime], str | None]] = {
     "phone": phone,
 }
 
+def problem(name: str | None, digits: str, now: datetime) -> str:
+    """The built-in message that says what is wrong with an entry a validator refused."""
+    if name == "ca_zip" and zip_code(digits, now):
+        return "not_california"
+    return PROBLEMS.get(name or "", "invalid_entry")
+
+
+PROBLEMS = {
+    "date_mmdd": "invalid_date", "future_date_mmdd": "invalid_date", "dob": "invalid_dob",
+    "time_hhmm": "invalid_time", "zip": "invalid_zip", "ca_zip": "invalid_zip", "member_id": "invalid_member_id",
+    "phone": "invalid_phone",
+}
+
 # Entry lengths each validator implies, used when a node does not set its own.
 LENGTHS = {
-    "date_mmdd": (4, 4), "future_date_mmdd": (4, 4), "dob": (8, 8), "time_hhmm": (4, 4),
+    "date_mmdd": (4, 4), "future_date_mmdd": (4, 4), "dob": (8, 8), "time_hhmm": (3, 4),
     "zip": (5, 5), "ca_zip": (5, 5), "member_id": (8, 14), "phone": (10, 11),
 }
 

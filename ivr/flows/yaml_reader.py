@@ -60,6 +60,11 @@ class Reader:
             start = exc.context_mark
             if exc.problem and exc.context and start and exc.problem_mark and start.line != exc.problem_mark.line:
                 what += f" ({exc.context} that starts at line {start.line + 1})"
+            lines = text.splitlines()
+            if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][:mark.column + 1]:
+                what += "; a tab: YAML indents with spaces only"
+            elif "did not find expected key" in what or "mapping values are not allowed" in what:
+                what += "; check the indentation of this line and the one before"
             self.problems.append(Problem(self.path, line, col, f"YAML syntax: {what}", "yaml-syntax"))
         except yaml.YAMLError as exc:
             self.problems.append(Problem(self.path, 1, 1, f"YAML syntax: {exc}", "yaml-syntax"))

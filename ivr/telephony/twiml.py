@@ -1,8 +1,10 @@
 """Turn the engine's commands into TwiML: the one place that knows Twilio's idioms.
 
 Theory of operation: a turn is a tuple of commands ending with exactly one command
-that waits (Gather, Dial, Record) or with Hangup. Prompts before it become top-level
-verbs; a Gather nests its own prompts and is always followed by a Redirect, because
+that waits (Gather, Dial, Record) or with Hangup. Prompts before a Gather go inside it,
+so that keys pressed during them (a greeting, a welcome, a read-back before the next
+question) are heard, not lost; before anything else they become top-level verbs. A
+Gather is always followed by a Redirect, because
 Twilio carries on with the next verb when nobody presses a key, and handling that in
 the same round trip saves the caller a second webhook's worth of silence. A turn
 that ends without waiting gets a final Hangup so Twilio never falls off the end of
@@ -25,6 +27,7 @@ from ivr.engine.commands import (
     Hangup,
     Pause,
     Play,
+    Prompt,
     Record,
     Say,
 )
@@ -54,7 +57,7 @@ def _prompt(parent: VoiceResponse | GatherVerb, command: Say | Play | Pause) -> 
         parent.pause(length=command.seconds)
 
 
-def _gather(response: VoiceResponse, command: Gather, urls: TurnUrls) -> None:
+def _gather(response: VoiceResponse, command: Gather, urls: TurnUrls, before: Iterable[Prompt] = ()) -> None:
     verb = response.gather(
         action=urls.gather,
         method="POST",
@@ -62,7 +65,7 @@ def _gather(response: VoiceResponse, command: Gather, urls: TurnUrls) -> None:
         num_digits=command.num_digits,
         finish_on_key=command.finish_on_key,
     )
-    for prompt in command.prompts:
+    for prompt in (*before, *command.prompts):
         if not isinstance(prompt, (Say, Play, Pause)):
             raise ValueError(f"a Gather may only nest Say, Play and Pause, not {prompt!r}")
         _prompt(verb, prompt)
@@ -104,7 +107,8 @@ def _record(response: VoiceResponse, command: Record, urls: TurnUrls) -> None:
 def render(commands: Iterable[Command], urls: TurnUrls) -> str:
     """Render one turn's commands as a TwiML document."""
     response = VoiceResponse()
-    ended = None
+    ended: Command | None = None
+    pending: list[Prompt] = []  # prompts not yet placed: inside the next Gather, if one comes
     for command in commands:
         if isinstance(command, Effect):
             continue
@@ -112,11 +116,17 @@ def render(commands: Iterable[Command], urls: TurnUrls) -> str:
             # Twilio would never play it: a command after the turn ended is an engine bug.
             raise ValueError(f"{command!r} follows {ended!r}, which ends the turn")
         if isinstance(command, (Say, Play, Pause)):
-            _prompt(response, command)
+            pending.append(command)
             continue
         if isinstance(command, Gather):
-            _gather(response, command, urls)
-        elif isinstance(command, Dial):
+            _gather(response, command, urls, pending)
+            pending = []
+            ended = command
+            continue
+        for prompt in pending:
+            _prompt(response, prompt)
+        pending = []
+        if isinstance(command, Dial):
             _dial(response, command, urls)
         elif isinstance(command, Record):
             _record(response, command, urls)
@@ -125,6 +135,8 @@ def render(commands: Iterable[Command], urls: TurnUrls) -> str:
         else:
             raise TypeError(f"not a command: {command!r}")
         ended = command
+    for prompt in pending:
+        _prompt(response, prompt)
     if ended is None:
         response.hangup()
     return response.to_xml()
@@ -155,9 +167,12 @@ def render_whisper(say: Say, accept_url: str, timeout: int = 10) -> str:
     return response.to_xml()
 
 
-def render_accept(accepted: bool) -> str:
-    """After the coordinator's key: an empty document bridges the call, Hangup declines it."""
+def render_accept(accepted: bool, details: Say | None = None) -> str:
+    """After the coordinator's key: Hangup declines; otherwise the details (if any) are said to the
+    coordinator, and the end of the document bridges the call."""
     response = VoiceResponse()
     if not accepted:
         response.hangup()
+    elif details is not None:
+        _prompt(response, details)
     return response.to_xml()

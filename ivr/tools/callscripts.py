@@ -18,7 +18,7 @@ import yaml
 from ivr.engine.events import DIAL_STATUSES
 from ivr.flows.model import Flow
 from ivr.flows.loader import lint_file
-from ivr.tools.phone import Phone
+from ivr.tools.phone import Phone, entry_problem
 from ivr.flows.problems import Problem
 from ivr.flows.yaml_reader import Reader
 
@@ -50,6 +50,7 @@ class Case:
     saved: dict[str, str] = field(default_factory=dict)
     now: datetime = DEFAULT_NOW
     caller: str = DEFAULT_CALLER
+    lang: str | None = None  # the language the call comes with (None: the caller chooses)
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)  # "end", "saved KEY" -> (line, col)
 
 
@@ -108,13 +109,19 @@ def _case(reader: Reader, item: yaml.Node, flow: Flow | None, now: datetime) -> 
     entries = reader.mapping(item, "a case")
     if entries is None:
         return None
-    reader.check_keys(entries, {"name", "now", "caller", "steps", "end", "saved"}, "a case")
+    reader.check_keys(entries, {"name", "now", "caller", "lang", "steps", "end", "saved"}, "a case")
     if "now" in entries:
         now = _when(reader, entries["now"][1], now)
     name = reader.string(entries["name"][1], "name") if "name" in entries else f"line {item.start_mark.line + 1}"
     case = Case(name=name or "", path=reader.path, line=item.start_mark.line + 1, flow=flow, now=now)
     if "caller" in entries:
         case.caller = reader.string(entries["caller"][1], "caller") or ""
+    if "lang" in entries:
+        case.lang = reader.string(entries["lang"][1], "lang")
+        if flow is not None and case.lang not in flow.languages:
+            reader.error(entries["lang"][1], f'lang "{case.lang}" is not a language of the flow; languages: '
+                                             f'{", ".join(flow.languages)}', "bad-value")
+            case.lang = None
     for step_node in reader.sequence(entries["steps"][1], "steps") or [] if "steps" in entries else []:
         step = _step(reader, step_node)
         if step is not None:
@@ -168,7 +175,7 @@ def play_case(case: Case) -> tuple[list[str], Phone]:
     """Play a case; returns failure messages and the phone, to look at the call afterwards."""
     assert case.flow is not None, "cases are only made for flows that load"
     phone = Phone(case.flow, now=case.now, caller=case.caller)
-    since: list[str] = list(phone.start())
+    since: list[str] = list(phone.start(case.lang))
     failures: list[str] = []
 
     def fail(step: Step, message: str) -> None:
@@ -189,6 +196,12 @@ def play_case(case: Case) -> tuple[list[str], Phone]:
         elif step.kind in ("press", "silence", "dial", "record"):
             if phone.waiting is None:
                 fail(step, "the call has already ended")
+                break
+            entry = {"press": step.value, "silence": "silence", "dial": f"dial:{step.value}",
+                     "record": f"record:{step.value}"}[step.kind]
+            problem = entry_problem(entry, phone.waiting_for() or "keys")
+            if problem is not None:
+                fail(step, problem)
                 break
             if step.kind == "press":
                 since = phone.press(step.value)

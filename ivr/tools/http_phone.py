@@ -14,12 +14,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from typing import Callable
 
 from twilio.request_validator import RequestValidator
 
-from ivr.engine.events import DIAL_STATUSES
-from ivr.tools.phone import parse_entry
+from ivr.tools.phone import entry_problem, parse_entry
 
 MAX_DOCUMENTS = 500
 
@@ -32,10 +32,11 @@ class HttpPhone:
     """One call placed against a server's /voice URL."""
 
     def __init__(self, voice_url: str, token: str | None = None, caller: str = "+15555550100",
-                 called: str = "+16266696777", say: Callable[[str], None] = print, timeout: float = 15.0,
-                 call_sid: str | None = None):
+                 called: str = "+16265550100", say: Callable[[str], None] = print, timeout: float = 15.0,
+                 call_sid: str | None = None, at: datetime | None = None):
         self.voice_url = voice_url
         self.token = token
+        self.at = at  # the moment a development server should take the call to happen at
         self.say = say
         self.timeout = timeout
         self.call_sid = call_sid or "CA" + secrets.token_hex(16)
@@ -51,6 +52,8 @@ class HttpPhone:
         """POST Twilio's form (signed when a token is known); returns status and body."""
         form = {**self.base_form, **(extra or {})}
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if self.at is not None:
+            headers["X-IVR-Now"] = self.at.isoformat()
         if self.token:
             headers["X-Twilio-Signature"] = RequestValidator(self.token).compute_signature(url, form)
         data = urllib.parse.urlencode(form).encode()
@@ -162,12 +165,9 @@ def scripted(entries: list[str]) -> Callable[[str], str | None]:
         if not queue:
             return None
         entry = queue.pop(0)
-        got, value = parse_entry(entry)
-        if got != kind:
-            wanted = {"dial": "dial:STATUS (e.g. dial:no-answer)", "record": "record:SECONDS"}.get(kind, "keys")
-            raise CallFailed(f'the call waits for {wanted}, not "{entry}"')
-        if kind == "dial" and value not in DIAL_STATUSES:
-            raise CallFailed(f'"{value}" is not a transfer outcome; one of {", ".join(sorted(DIAL_STATUSES))}')
-        return value
+        problem = entry_problem(entry, kind)
+        if problem is not None:
+            raise CallFailed(problem)
+        return parse_entry(entry)[1]
 
     return answer

@@ -6,11 +6,13 @@ where the call stands, and turns the engine's commands into readable lines.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from ivr.engine.commands import Dial, Effect, Gather, Hangup, Pause, Play, Record, Say
 from ivr.engine.step import CallState, step
-from ivr.engine.events import EVERYONE_IN, CallStarted, DialDone, Digits, NoInput, RecordingDone, Staff
+from ivr.engine import trail
+from ivr.engine.events import DIAL_STATUSES, EVERYONE_IN, CallStarted, DialDone, Digits, NoInput, RecordingDone, Staff
 from ivr.flows.model import Flow
 
 
@@ -36,6 +38,24 @@ def describe(commands) -> list[str]:
             case Hangup():
                 lines.append("[hang up]")
     return lines
+
+
+KEYS_RE = re.compile(r"^[0-9*#]+$")
+
+
+def entry_problem(entry: str, waiting: str) -> str | None:
+    """What is wrong with a typed input for what the call waits for ("keys", "dial" or "record"), or None."""
+    got, value = parse_entry(entry)
+    if got != waiting:
+        wanted = {"dial": "dial:STATUS (e.g. dial:no-answer)", "record": "record:SECONDS"}.get(waiting, "keys")
+        return f'the call waits for {wanted}, not "{entry}"'
+    if got == "dial" and value not in DIAL_STATUSES:
+        return f'"{value}" is not a transfer outcome; one of {", ".join(sorted(DIAL_STATUSES))}'
+    if got == "record" and not value.isdigit():
+        return f'"{value}" is not a number of seconds'
+    if got == "keys" and value and not KEYS_RE.match(value):
+        return f'"{value}" is not phone keys (0-9, * and #) nor "silence"'
+    return None
 
 
 def parse_entry(entry: str) -> tuple[str, str]:
@@ -65,14 +85,17 @@ class Phone:
         self.effects: list[Effect] = []
         self.turns = 0
         self.call_id = "CA" + "0" * 32
-        self.visited: set[tuple[str, str]] = set()  # (node waited at, language)
+        self.visited: set[tuple[str, str]] = set()  # (node waited at, language it was spoken in)
+        self.decisions: list[tuple[str, str]] = []  # (decide node, where it led), in order
 
     def _send(self, event) -> list[str]:
         self.state, self.commands, self.happened = step(self.flow, self.state, event)
         self.turns += 1
         self.effects.extend(c for c in self.commands if isinstance(c, Effect))
-        if self.state.node:
-            self.visited.add((self.state.node, self.state.lang))
+        self.decisions.extend((h.node, h.next) for h in self.happened if isinstance(h, trail.Decided))
+        if self.state.node:  # before the caller chooses a language, each is spoken
+            langs = self.flow.languages if not self.state.chosen else (self.state.lang,)
+            self.visited.update((self.state.node, lang) for lang in langs)
         lines = describe(self.commands)
         self.heard.extend(lines)
         return lines
@@ -108,6 +131,13 @@ class Phone:
         if kind == "record":
             return self.record(int(value) if value.isdigit() else 0)
         return self.press(value) if value else self.silence()
+
+    def waiting_for(self) -> str | None:
+        """What the call waits for: "keys", "dial" or "record" (None when it has ended)."""
+        last = self.waiting
+        if last is None:
+            return None
+        return "dial" if isinstance(last, Dial) else "record" if isinstance(last, Record) else "keys"
 
     @property
     def waiting(self):

@@ -69,7 +69,8 @@ def create_app(config: dict | None = None) -> Flask:
     # Wrapping wsgi_app is Flask's documented way to put middleware in front of it.
     proxies = frozenset(a.strip() for a in (settings.get("IVR_TRUSTED_PROXIES") or DEFAULT_PROXIES).split(",") if a.strip())
     signing = Signing(settings.get("TWILIO_AUTH_TOKEN"), settings.get("PUBLIC_URL"), proxies)
-    app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app, signing, clock)  # type: ignore[method-assign]
+    app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app, signing, clock,  # type: ignore[method-assign]
+                            dev_clock=settings["IVR_DEV"])
     return app
 
 

@@ -3,8 +3,8 @@
 A call's stage comes from the node it waits at:
 
 - "transfer" at a transfer node (ringing);
-- otherwise by region. The hub is the first menu, from the start, whose keys lead to three or
-  more places (the main menu). Each of its options opens a region: the nodes reachable from
+- otherwise by region. The hub is the main menu: of the menus whose keys lead to three or more
+  places, the one most other nodes lead back to (the first, from the start, on a tie). Each of its options opens a region: the nodes reachable from
   the option without passing the hub again. A node in one region only is "booking" when that
   region books a ride, else "guide"; a node several regions share (where people leave a
   message or a call-back number) is "message" when it can lead to one, else "menu"; the hub
@@ -69,7 +69,12 @@ def stages(flow: Flow) -> dict[str, str]:
     if found is not None:
         return found
     nodes = flow.nodes
-    hub = next((n for n in _order(flow) if _fans_out(nodes[n])), None)
+    into: dict[str, int] = {}
+    for node in nodes.values():
+        for target in set(successors(node)):
+            into[target] = into.get(target, 0) + 1
+    menus = [n for n in _order(flow) if _fans_out(nodes[n])]
+    hub = max(menus, key=lambda n: into.get(n, 0), default=None)  # the first of those most led back to
     out = dict.fromkeys(nodes, "menu")
     hub_node = nodes[hub] if hub is not None else None
     if isinstance(hub_node, MenuNode):

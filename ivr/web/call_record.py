@@ -13,10 +13,12 @@ import msgspec
 from ivr.engine.step import STATE_VERSION, CallState
 
 
-class _Head(msgspec.Struct, rename={"state": "s", "answered": "a", "whisper": "w"}, omit_defaults=True):
+class _Head(msgspec.Struct, rename={"state": "s", "answered": "a", "whisper": "w", "details": "d"},
+            omit_defaults=True):
     state: CallState
     answered: int
     whisper: tuple[tuple[str, str], ...] = ()
+    details: tuple[tuple[str, str], ...] = ()
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -38,10 +40,11 @@ class CallRecord(msgspec.Struct, frozen=True):
     answered: int  # the last turn number answered; -1 for the first response
     twiml: str
     whisper: tuple[tuple[str, str], ...] = ()  # what coordinators hear while this turn's transfer rings
+    details: tuple[tuple[str, str], ...] = ()  # what the one who accepts hears next
 
     def pack(self) -> bytes:
         """Bytes for the store."""
-        head = _ENCODER.encode(_Head(self.state, self.answered, self.whisper))
+        head = _ENCODER.encode(_Head(self.state, self.answered, self.whisper, self.details))
         return zlib.compress(head + b"\0" + self.twiml.encode(), 6)
 
     @classmethod
@@ -54,4 +57,4 @@ class CallRecord(msgspec.Struct, frozen=True):
             raise UnreadableRecord("format", type(exc).__name__) from None
         if data.state.version != STATE_VERSION:
             raise UnreadableRecord("schema", f"state version {data.state.version}, not {STATE_VERSION}")
-        return cls(data.state, data.answered, body.decode(), data.whisper)
+        return cls(data.state, data.answered, body.decode(), data.whisper, data.details)

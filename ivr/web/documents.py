@@ -55,9 +55,9 @@ def whisper(say: Say, turn_number: int) -> str:
     return twiml.render_whisper(say, urls.accept_url(turn_number))
 
 
-def accept(accepted: bool) -> str:
-    """After the coordinator's key: bridge, or decline this leg."""
-    return twiml.render_accept(accepted)
+def accept(accepted: bool, details: Say | None = None) -> str:
+    """After the coordinator's key: the details and then the bridge, or decline this leg."""
+    return twiml.render_accept(accepted, details)
 
 
 DECLINE = accept(False)

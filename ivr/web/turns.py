@@ -37,7 +37,7 @@ import msgspec
 from ivr.engine.commands import Dial, Effect, Say
 from ivr.engine.events import EVERYONE_IN, CallStarted, Event, Staff
 from ivr.engine.step import NeedsStaff, step
-from ivr.flows.messages import BUILT_IN
+from ivr.flows.messages import BUILT_IN, CONNECTING
 from ivr.flows.model import Flow
 from ivr.stores.protocols import Store, StoreUnavailable
 from ivr.web import board, documents, effects
@@ -62,6 +62,14 @@ APOLOGY_NO_PERSON = (  # without a fallback number: no promise of a person
     Say(BUILT_IN["apology_no_person"]["en"], "Polly.Joanna", "en-US"),
     Say(BUILT_IN["apology_no_person"]["es"], "Polly.Lupe", "es-US"),
 )
+
+
+def apology_says(fallback_number: str | None) -> tuple[Say, ...]:
+    """Sorry in both languages, then what happens next: a person (the fallback number) or call again."""
+    if not fallback_number:
+        return APOLOGY_NO_PERSON
+    return tuple(Say(f"{say.text} {CONNECTING[lang]}", say.voice, say.language)
+                 for say, lang in zip(APOLOGY, ("en", "es"), strict=True))
 
 
 _LINE = msgspec.json.Encoder()  # the turn's log line: the same JSON as json.dumps's compact form, 10x faster
@@ -122,7 +130,7 @@ class CallService:
         self.clock = clock
         self.monotonic = monotonic
         self._store_paused_until = float("-inf")
-        self._apology = documents.apology(APOLOGY if fallback_number else APOLOGY_NO_PERSON, fallback_number)
+        self._apology = documents.apology(apology_says(fallback_number), fallback_number)
 
     def apology(self) -> str:
         """The safe route: sorry in both languages, then the main line (or goodbye)."""
@@ -192,7 +200,8 @@ class CallService:
                 state, commands, happened = step(flow, prior, replace(event, staff=self.staff()))
             twiml = documents.turn(commands, state.turn)
             dial = next((c for c in commands if isinstance(c, Dial)), None)
-            new = CallRecord(state, -1 if turn is None else turn, twiml, dial.whisper if dial else ())
+            new = CallRecord(state, -1 if turn is None else turn, twiml, dial.whisper if dial else (),
+                             dial.details if dial else ())
             # Effects first, keyed by call and turn: a lost race or a retry keeps one record.
             effects.perform(self.store, call_sid, [c for c in commands if isinstance(c, Effect)],
                             self.clock().timestamp(), caller=state.answers.get("caller_id") or None,
@@ -227,9 +236,10 @@ class CallService:
         except (ValueError, AttributeError):
             return {}
 
-    def accept(self, member_phone: str, digits: str) -> str:
+    def accept(self, member_phone: str, digits: str, parent_sid: str | None = None, turn: int | None = None) -> str:
         """A coordinator's key after the whisper: 1 takes the call (and sends them to the back of
-        the line for teams that hunt); anything else declines this leg."""
+        the line for teams that hunt), hearing the transfer's details first; anything else declines
+        this leg."""
         if digits != "1":
             return documents.DECLINE
         try:
@@ -238,7 +248,21 @@ class CallService:
             self.store.put_value(LAST_ANSWERED, json.dumps(known).encode(), LAST_ANSWERED_TTL)
         except StoreUnavailable:
             pass  # only the order of the next hunt suffers
-        return documents.accept(True)
+        return documents.accept(True, self._details(parent_sid, turn, member_phone))
+
+    def _details(self, parent_sid: str | None, turn: int | None, member_phone: str) -> Say | None:
+        """The details of the transfer a coordinator just accepted, in their language (None when there are none)."""
+        if parent_sid is None or turn is None:
+            return None
+        try:
+            blob, _ = self.store.load(parent_sid)
+            record = CallRecord.unpack(blob) if blob is not None else None
+            if record is None or record.state.turn != turn or not record.details:
+                return None
+            return self._to_member(record, record.details, member_phone)
+        except Exception as exc:  # the details are lost, not the call: bridge without them
+            log.error(json.dumps({"call": parent_sid, "event": "Accept", "error": type(exc).__name__}))
+            return None
 
     def whisper(self, parent_sid: str, turn: int, member_phone: str) -> str:
         """The coordinator's leg: who is calling and why, then press 1 to accept."""
@@ -247,15 +271,19 @@ class CallService:
             record = CallRecord.unpack(blob) if blob is not None else None
             if record is None or record.state.turn != turn or not record.whisper:
                 return documents.DECLINE
-            flow = self._flow(record)
-            texts = dict(record.whisper)
-            lang = self._member_language(flow, member_phone, texts) if flow is not None else next(iter(texts))
-            voice = flow.voices[lang] if flow is not None else APOLOGY[0].voice
-            language = flow.speech_languages[lang] if flow is not None else APOLOGY[0].language
-            return documents.whisper(Say(texts[lang], voice, language), turn)
+            return documents.whisper(self._to_member(record, record.whisper, member_phone), turn)
         except Exception as exc:  # a broken whisper declines this leg; the caller goes on ringing
             log.error(json.dumps({"call": parent_sid, "event": "Whisper", "error": type(exc).__name__}))
             return documents.DECLINE
+
+    def _to_member(self, record: CallRecord, by_lang: tuple[tuple[str, str], ...], member_phone: str) -> Say:
+        """Text of a transfer for the coordinator at `member_phone`, in their first language that it has."""
+        flow = self._flow(record)
+        texts = dict(by_lang)
+        lang = self._member_language(flow, member_phone, texts) if flow is not None else next(iter(texts))
+        voice = flow.voices[lang] if flow is not None else APOLOGY[0].voice
+        language = flow.speech_languages[lang] if flow is not None else APOLOGY[0].language
+        return Say(texts[lang], voice, language)
 
     @staticmethod
     def _member_language(flow: Flow, phone: str, texts: dict[str, str]) -> str:

@@ -5,6 +5,10 @@ a turn is on the path of every key a caller presses, and reading the form once (
 the signature and the event alike) is most of what a request layer has to do.
 Anything else (`/healthz`, unknown paths) goes on to the Flask app.
 
+A development server (no auth token, IVR_DEV) also takes the moment a call happens from an
+`X-IVR-Now` header (ISO, with its offset), so `ivr call --at` can try hours and dates; any other
+server ignores the header.
+
 A refused request gets a short plain-text 4xx: 403 for a missing or wrong signature
 (before anything is read from the store), 400 for a malformed CallSid, turn number,
 Digits or DialCallStatus, 405, 413 and 415. Anything that goes wrong after that gets
@@ -17,6 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote_plus
@@ -38,6 +43,8 @@ TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "canceled", "fa
 TWIML_HEADERS = (("Content-Type", "text/xml; charset=utf-8"),)
 SIGNATURE_SETTINGS = "HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS"
 SETTINGS_REFUSED = "not accepted: Twilio's Webhooks configuration API is not HIPAA eligible"
+DEV_NOW = "HTTP_X_IVR_NOW"  # a development server's clock override, per request
+_now_override: ContextVar[datetime | None] = ContextVar("ivr_now_override", default=None)
 
 
 class Refused(Exception):
@@ -87,11 +94,13 @@ class Signing:
 class Webhooks:
     """The WSGI callable for `POST /voice...`; `other` serves every other request."""
 
-    def __init__(self, service: CallService, other: Callable, signing: Signing, clock: Callable[[], datetime]):
+    def __init__(self, service: CallService, other: Callable, signing: Signing, clock: Callable[[], datetime],
+                 dev_clock: bool = False):
         self.service = service
         self.other = other
         self.signing = signing
         self.clock = clock
+        self.dev_clock = dev_clock and not signing.token  # only where signatures are not checked anyway
         # path -> (the route, what to answer if it fails unexpectedly): the caller gets the
         # apology and the safe route, a coordinator's leg is declined (the caller's call goes
         # on), a status callback gets its 204.
@@ -110,7 +119,10 @@ class Webhooks:
         if path not in self.routes:
             return self.other(environ, start_response)
         route, safe_answer = self.routes[path]
+        override = _now_override.set(None)
         try:
+            if self.dev_clock and environ.get(DEV_NOW):
+                _now_override.set(_moment(environ[DEV_NOW]))
             form = self._verified_form(environ)
             body = route(form, environ.get("QUERY_STRING", ""))
         except Refused as refused:
@@ -122,6 +134,8 @@ class Webhooks:
             log.error(json.dumps({"outcome": "error", "path": path, "error": type(exc).__name__},
                                  separators=(",", ":")))
             body = safe_answer()
+        finally:
+            _now_override.reset(override)
         if body is None:
             return _send(start_response, "204 No Content", (), b"")
         return _send(start_response, "200 OK", TWIML_HEADERS, body.encode())
@@ -141,9 +155,13 @@ class Webhooks:
 
     # -- the routes: (form, raw query) -> TwiML, or None for 204 -------------------------
 
+    def now(self) -> datetime:
+        """The moment of this request: the clock's, or a development server's override."""
+        return _now_override.get() or self.clock()
+
     def voice(self, form: Form, query: str) -> str:
         call_sid = _call_sid(form, "CallSid")
-        return self.service.start(call_sid, CallStarted(self.clock(), caller=form.get("From"), call=call_sid))
+        return self.service.start(call_sid, CallStarted(self.now(), caller=form.get("From"), call=call_sid))
 
     def turn(self, form: Form, query: str) -> str:
         call_sid = _call_sid(form, "CallSid")
@@ -163,12 +181,14 @@ class Webhooks:
         return self.service.whisper(parent, _turn_number(query), form.get("To", ""))
 
     def accept(self, form: Form, query: str) -> str:
-        _turn_number(query)
-        return self.service.accept(form.get("To", ""), form.get("Digits", ""))
+        turn = _turn_number(query)
+        parent = form.get("ParentCallSid", "")
+        return self.service.accept(form.get("To", ""), form.get("Digits", ""),
+                                   parent if CALL_SID_RE.fullmatch(parent) else None, turn)
 
     def _event(self, form: Form):
         """Twilio's fields for an action URL as one typed event."""
-        now = self.clock()
+        now = self.now()
         if "RecordingUrl" in form or "RecordingSid" in form:
             duration = form.get("RecordingDuration", "0")
             return RecordingDone(now, form.get("RecordingUrl", ""), int(duration) if duration.isdigit() else 0)
@@ -186,6 +206,16 @@ class Webhooks:
         # However many keys a caller pressed, the prompt answers (a re-prompt): Twilio ends the
         # call on a 4xx.
         return Digits(now, digits[:MAX_KEYS])
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise Refused("400 Bad Request", "X-IVR-Now must be an ISO date and time with its offset")
+    return moment
 
 
 def read_form(environ: dict) -> Form:

@@ -259,8 +259,8 @@ class _Turn:
         handler = HANDLERS.get((phase, type(self.event))) if phase is not None else None
         if handler is None:  # an event this node does not expect: ask again
             self.present(node)
-        else:
-            handler(self, node)
+        elif not (isinstance(self.event, Digits) and self.global_key(node, self.event.digits)):
+            handler(self, node)  # keys a node takes; repeat, back and operator were handled above
 
     def on_no_input(self, node) -> None:
         self.fail(node, "no_input")
@@ -273,8 +273,6 @@ class _Turn:
 
     def on_menu_keys(self, node: MenuNode) -> None:
         digits = self.digits()
-        if self.global_key(node, digits):
-            return
         option = node.options.get(digits)
         if option is None:
             self.fail(node, "reprompt")
@@ -284,8 +282,6 @@ class _Turn:
 
     def on_answer(self, node: AskNode) -> None:
         digits = self.digits()
-        if self.global_key(node, digits):
-            return
         value: str | None
         if node.expect == "yesno":
             value = {"1": "yes", "2": "no"}.get(digits)
@@ -303,8 +299,6 @@ class _Turn:
 
     def on_confirm(self, node: AskNode) -> None:
         digits = self.digits()
-        if self.global_key(node, digits):
-            return
         if digits == "1" and self.st.pending is not None:
             self.save(node, self.st.pending)
         elif digits == "2":
@@ -314,8 +308,6 @@ class _Turn:
 
     def on_section_keys(self, node: SayNode) -> None:
         digits = self.digits()
-        if self.global_key(node, digits):
-            return
         if digits == "1":
             self.present(node)
         elif digits == "2":

@@ -318,7 +318,7 @@ def test_the_worklist_shows_what_the_caller_left_masked_oldest_first(app, media,
     page = browser.get("/console/worklist").get_data(as_text=True)
     refs = re.findall(r'data-ref="([0-9a-f]+)"', page)
     assert refs == [rec.ref_of(first.id), rec.ref_of(second.id)]
-    assert "Voice message; decision guide: not taken." in page
+    assert "The caller asked to speak with a care coordinator from the main menu. Voice message; decision guide: not taken." in page
     assert "\u2022\u2022\u2022\u2022 " + CALLER[-4:] in page and CALLER not in page
     assert "Wed Nov 25, 10:00" in page and ">en<" in page
     assert '<span data-count="open">2</span>' in page and '<span data-count="done">0</span>' in page

@@ -110,7 +110,8 @@ def test_the_core_journey(served, page):
 
     row.get_by_role("link", name="Open").click()
     page.wait_for_url(re.compile(f"/console/records/{ref}$"))
-    assert page.locator("#summary").inner_text() == "Voice message; decision guide: not taken."
+    assert page.locator("#summary").inner_text() == ("The caller asked to speak with a care coordinator from the main menu. "
+                                                      "Voice message; decision guide: not taken.")
     page.get_by_role("button", name="Reveal number").click()
     page.locator("#number strong").wait_for()
     assert page.locator("#number").inner_text() == CALLER

@@ -666,3 +666,48 @@ nodes:
     assert "connect you" not in spoken and "call again" in spoken and "911" in spoken
     assert isinstance(commands[-1], Hangup) and state.ended
     assert [h.brief() for h in happened if not h.brief().startswith("decide:")] == ["apology:loop", "ended:"]
+
+
+VOICEMAIL_FLOW = """
+flow: vm
+start: menu
+settings:
+  keys: {operator: null}
+teams: {desk: ["+16266696777"]}
+nodes:
+  menu:
+    menu: "For rides, press 1."
+    options:
+      "1": {next: desk, set: {topic: rides}}
+  desk:
+    transfer: desk
+    whisper: "The caller wants {{ topic }}."
+    details: "More after you accept."
+    no_answer: message
+  message:
+    record: "Leave a message."
+    save: voicemail
+    next: keep
+  keep:
+    action: save_voicemail
+    params: {team: "{{ transfer_team }}", recording: "{{ voicemail }}", summary: "Voice message."}
+    next: bye
+  bye:
+    hangup: "Goodbye."
+"""
+
+
+def test_a_message_left_after_a_transfer_says_first_what_the_coordinators_would_have_heard():
+    flow, problems = lint_text(VOICEMAIL_FLOW, "vm.yaml")
+    assert flow is not None, [str(p) for p in problems]
+    state, _, _ = step(flow, None, CallStarted(NOW))
+    state, commands, _ = step(flow, state, Digits(NOW, "1"))
+    dial = commands[-1]
+    assert isinstance(dial, Dial) and dial.whisper[0][1].endswith(
+        "The caller wants rides. You will hear the caller's answers after you accept. "
+        "To take the call, press 1. To decline, hang up.")
+    state, _, _ = step(flow, state, DialDone(NOW, "no-answer"))
+    state, commands, _ = step(flow, state, RecordingDone(NOW, "https://api.example/rec/RE1", 9))
+    effect = next(c for c in commands if isinstance(c, Effect))
+    assert dict(effect.params)["summary"] == "The caller wants rides. Voice message."
+    assert "More after you accept." not in dict(effect.params)["summary"]

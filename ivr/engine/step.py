@@ -500,10 +500,21 @@ class _Turn:
         self.st.answers.update(saved)
         context = self.context()
         params = [(k, templates.render(v, context)) for k, v in node.params]
+        told = self.told_coordinators()
+        if told:  # a message left for a team says first what its coordinators would have heard
+            params = [(k, f"{told} {v}" if k == "summary" else v) for k, v in params]
         params.append(("lang", self.st.lang))
         params.extend(saved.items())
         self.out.append(Effect(action=node.action, key=key, params=tuple(params)))
         self.happened.append(trail.ActionRequested(node.id, node.action))
+
+    def told_coordinators(self) -> str:
+        """The whisper of the last transfer the call reached, in the flow's first language ("" if none)."""
+        transfer = self.flow.node(self.st.answers.get("transfer_node"))
+        if not isinstance(transfer, TransferNode) or transfer.whisper is None:
+            return ""
+        lang = self.flow.languages[0]
+        return templates.render(transfer.whisper.get(lang), self.context(lang))
 
     def decide(self, node: DecideNode) -> str:
         context = self.context()
@@ -525,6 +536,7 @@ class _Turn:
         team = self.flow.teams[node.team]
         self.st.tried = []
         self.st.answers["transfer_team"] = node.team
+        self.st.answers["transfer_node"] = node.id
         if not is_open(self.flow.calendar, team, self.now):
             self.happened.append(trail.TeamUnavailable(node.id, node.team, "closed"))
             self.out.extend(self.says(self.message("team_closed")))
@@ -581,6 +593,8 @@ class _Turn:
             parts = [intro]
             if node.whisper is not None:
                 parts.append(templates.render(node.whisper.get(lang), self.context(lang)))
+            if node.details is not None:
+                parts.append(self.message("whisper_details").get(lang))
             parts.append(self.message("whisper_accept").get(lang))
             out.append((lang, " ".join(p for p in parts if p)))
         return tuple(out)

@@ -120,6 +120,10 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "en": "Support line call. The caller has not chosen English or Spanish.",
         "es": "Llamada de la línea de apoyo. La persona no eligió inglés ni español.",
     },
+    "whisper_details": {
+        "en": "You will hear the caller's answers after you accept.",
+        "es": "Escuchará las respuestas de la persona después de aceptar.",
+    },
     "whisper_accept": {
         "en": "To take the call, press 1. To decline, hang up.",
         "es": "Para tomar la llamada, oprima 1. Para rechazarla, cuelgue.",

@@ -268,5 +268,5 @@ def saved_names(node: AnyNode) -> set[str]:
         case ActionNode():
             return set(ACTIONS[node.action].outputs)
         case TransferNode():
-            return {"transfer_team"}
+            return {"transfer_team", "transfer_node"}
     return set()

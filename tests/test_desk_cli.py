@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from desk_sim import FAST_HASHER
 
 from ivr import records as rec
-from ivr.cli import admin as cli_admin
+from ivr.cli import common as cli_common
 from ivr.cli import desk as cli_desk
 from ivr.cli import main
 from ivr.console import accounts
@@ -25,8 +25,7 @@ def instance(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("IVR_INSTANCE_PATH", str(tmp_path / "instance"))
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("IVR_FLOWS_DIR", str(FLOWS))
-    monkeypatch.setattr(cli_admin, "_now", lambda: T0)
-    monkeypatch.setattr(cli_desk, "_now", lambda: T0)
+    monkeypatch.setattr(cli_common, "now", lambda: T0)
     monkeypatch.setattr(cli_desk, "_operator", lambda: "ops")
     return tmp_path / "instance"
 

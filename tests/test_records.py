@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import ivr
-from ivr.cli import admin as cli_admin
+from ivr.cli import common as cli_common
 from ivr import records as rec
 from ivr.cli import main
 from ivr.stores.sqlite import SqliteStore
@@ -455,7 +455,7 @@ def test_records_export_survives_summaries_with_commas_quotes_and_newlines(insta
 
 def test_coordinators(instance, monkeypatch):
     clock = iter([WINTER, WINTER + 60, WINTER + 120, SUMMER])
-    monkeypatch.setattr(cli_admin, "_now", lambda: next(clock))
+    monkeypatch.setattr(cli_common, "now", lambda: next(clock))
     assert run("coordinators", "list").stdout == "no coordinator has been marked available or away yet\n"
 
     result = run("coordinators", "available", "Ana Ruiz")
@@ -519,7 +519,7 @@ def test_a_name_not_in_the_teams_file_is_refused_with_the_closest(roster, instan
 
 
 def test_names_match_the_teams_file_in_any_case_and_the_list_is_the_whole_roster(roster, instance, monkeypatch):
-    monkeypatch.setattr(cli_admin, "_now", lambda: SUMMER)  # a Friday, 17:00 in California
+    monkeypatch.setattr(cli_common, "now", lambda: SUMMER)  # a Friday, 17:00 in California
     result = run("coordinators", "away", "ana rivera")
     assert result.exit_code == 0, result.output
     assert result.stdout == "Ana Rivera is away since 2024-05-31 17:00 PDT\n"
@@ -530,7 +530,7 @@ def test_names_match_the_teams_file_in_any_case_and_the_list_is_the_whole_roster
         "coordinators    Dana Whitfield  no      available  -                     yes",
         "transportation  Ana Rivera      yes     away       2024-05-31 17:00 PDT  yes",
     ]
-    monkeypatch.setattr(cli_admin, "_now", lambda: SUMMER + 3600)  # 18:00: the coordinators have closed
+    monkeypatch.setattr(cli_common, "now", lambda: SUMMER + 3600)  # 18:00: the coordinators have closed
     assert run("coordinators", "list").stdout.splitlines()[1].endswith("no")
 
 
@@ -538,7 +538,7 @@ def test_a_name_marked_before_the_roster_is_listed_as_not_in_it(roster, instance
     store = SqliteStore(str(instance / "ivr.sqlite3"))
     store.set_availability("ana", False, WINTER)
     store.close()
-    monkeypatch.setattr(cli_admin, "_now", lambda: WINTER)
+    monkeypatch.setattr(cli_common, "now", lambda: WINTER)
     lines = run("coordinators", "list").stdout.splitlines()
     assert lines[-1].split() == ["-", "ana", "(not", "in", "teams.yaml)", "-", "away", "2023-12-31", "16:00", "PST", "-"]
 
@@ -563,9 +563,9 @@ def test_store_option_and_redis_url_choose_the_store(instance, tmp_path, monkeyp
 
 def test_default_instance_folder_is_the_web_apps(monkeypatch):
     monkeypatch.delenv("IVR_INSTANCE_PATH", raising=False)
-    assert cli_admin.instance_path() == str(Path(ivr.__file__).resolve().parent.parent / "instance")
+    assert cli_common.instance_path() == str(Path(ivr.__file__).resolve().parent.parent / "instance")
     monkeypatch.setenv("IVR_INSTANCE_PATH", "/somewhere/else")
-    assert cli_admin.instance_path() == "/somewhere/else"
+    assert cli_common.instance_path() == "/somewhere/else"
 
 
 def test_bad_store_url_is_an_error(instance):
@@ -598,7 +598,7 @@ def test_commands_against_redis(redis_url, monkeypatch, tmp_path):
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("IVR_INSTANCE_PATH", str(tmp_path / "unused"))
     monkeypatch.setenv("IVR_FLOWS_DIR", str(tmp_path / "no-flows-here"))
-    monkeypatch.setattr(cli_admin, "_now", lambda: WINTER)
+    monkeypatch.setattr(cli_common, "now", lambda: WINTER)
     tag = uuid.uuid4().hex
     mine = [
         rec.Voicemail(id=f"CA{tag}:voicemail", created_at=SUMMER, team="rides", summary="redis voicemail",

@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from ivr.tools import callscripts
-from ivr.cli.admin import register as register_admin
+from ivr.cli.coordinators import register as register_coordinators
+from ivr.cli.records import register as register_records
 from ivr.cli.outbox import register as register_outbox
 from ivr.cli.serve import register as register_serve
 from ivr.cli.desk import register as register_desk
@@ -219,7 +220,8 @@ def schema(which: str, show_path: bool) -> None:
     click.echo(str(resource) if show_path else resource.read_text(encoding="utf-8"), nl=show_path)
 
 
-register_admin(main)
+register_records(main)
+register_coordinators(main)
 register_outbox(main)
 register_serve(main)
 register_desk(main)

@@ -16,7 +16,9 @@ from datetime import datetime
 import click
 
 from ivr import records as rec
-from ivr.cli.admin import _now, _table, line_zone, records_group, with_store
+from ivr.cli import common
+from ivr.cli.common import line_zone, with_store
+from ivr.cli.records import records_group
 from ivr.console import audit
 from ivr.console.accounts import (AccountError, check_password, did_you_mean, disabled, new_account, require,
                                   with_password)
@@ -96,10 +98,10 @@ def users_add(store: Store, name: str, roles: tuple[str, ...], teams: tuple[str,
     if store.get_account(name) is not None:
         raise AccountError(f'an account "{name}" exists already')
     account = new_account(name, check_password(_password("Password")), roles, teams=teams, member=member,
-                          at=_now())
+                          at=common.now())
     if not store.add_account(account):
         raise AccountError(f'an account "{name}" exists already')
-    audit.record(store, _now(), _operator(), CLI_ROLE, audit.USER_ADDED, detail=f"{name}: {', '.join(roles)}")
+    audit.record(store, common.now(), _operator(), CLI_ROLE, audit.USER_ADDED, detail=f"{name}: {', '.join(roles)}")
     click.echo(f"added {name} ({', '.join(account.roles)}" + (f"; teams {', '.join(account.teams)}" if account.teams
                                                               else "") + ")")
 
@@ -114,7 +116,7 @@ def users_list(store: Store) -> None:
         return
     rows = [(a.name, ",".join(a.roles), ",".join(a.teams) or "-", a.member or "-",
              "disabled" if a.disabled else "active") for a in accounts]
-    for line in _table(("NAME", "ROLES", "TEAMS", "MEMBER", "STATE"), rows):
+    for line in common.table(("NAME", "ROLES", "TEAMS", "MEMBER", "STATE"), rows):
         click.echo(line)
 
 
@@ -126,7 +128,7 @@ def users_disable(store: Store, name: str) -> None:
     """Disable an account: it can no longer sign in, and its sessions end."""
     account = require(store, name)
     store.put_account(disabled(account))
-    audit.record(store, _now(), _operator(), CLI_ROLE, audit.USER_DISABLED, detail=name)
+    audit.record(store, common.now(), _operator(), CLI_ROLE, audit.USER_DISABLED, detail=name)
     click.echo(f"disabled {name}")
 
 
@@ -138,7 +140,7 @@ def users_enable(store: Store, name: str) -> None:
     """Let a disabled account sign in again."""
     account = require(store, name)
     store.put_account(disabled(account, False))
-    audit.record(store, _now(), _operator(), CLI_ROLE, audit.USER_ENABLED, detail=name)
+    audit.record(store, common.now(), _operator(), CLI_ROLE, audit.USER_ENABLED, detail=name)
     click.echo(f"enabled {name}")
 
 
@@ -150,7 +152,7 @@ def users_password(store: Store, name: str) -> None:
     """Set an account's password (from a prompt, or standard input); its sessions end."""
     account = require(store, name)
     store.put_account(with_password(account, _password("New password")))
-    audit.record(store, _now(), _operator(), CLI_ROLE, audit.PASSWORD_SET, detail=name)
+    audit.record(store, common.now(), _operator(), CLI_ROLE, audit.PASSWORD_SET, detail=name)
     click.echo(f"password set for {name}")
 
 
@@ -187,7 +189,7 @@ def audit_list(store: Store, since: float | None, user: str | None, limit: int) 
     zone = line_zone()
     rows = [(datetime.fromtimestamp(e.at, zone).strftime("%Y-%m-%d %H:%M:%S"), e.user, e.role, e.action,
              e.record or "-", e.address or "-", e.detail) for e in events]
-    for line in _table(("TIME", "USER", "ROLE", "ACTION", "RECORD", "ADDRESS", "DETAIL"), rows):
+    for line in common.table(("TIME", "USER", "ROLE", "ACTION", "RECORD", "ADDRESS", "DETAIL"), rows):
         click.echo(line)
 
 
@@ -201,7 +203,7 @@ def _as_option(command: Callable) -> Callable:
 def _change(store: Store, given: str, who: str | None, how: str, note: str = "") -> None:
     item = rec.find(store, given)
     by = who or _operator()
-    at = _now()
+    at = common.now()
     if how == "claim":
         new = rec.claim(store, item, by, at)
     elif how == "release":
@@ -263,7 +265,7 @@ def records_done(store: Store, record_id: str, who: str | None, note: str) -> No
 @with_store
 def records_purge(store: Store, days: float) -> None:
     """Delete old done records (never open ones, never the audit log)."""
-    now = _now()
+    now = common.now()
     purged = rec.purge(store, now - days * DAY)
     for item in purged:
         audit.record(store, now, _operator(), CLI_ROLE, audit.PURGED, record=item.id)

@@ -21,7 +21,7 @@ import time
 import click
 
 from ivr.outbox import worker
-from ivr.cli.admin import _local, _short, _table, line_zone, with_store
+from ivr.cli.common import line_zone, local, short, table, with_store
 from ivr.stores.protocols import DEAD, DONE, OUTBOX_STATES, Outbox, Store
 
 DAY = 86400.0
@@ -111,9 +111,9 @@ def outbox_list(store: Outbox, state: str | None, limit: int) -> None:
         click.echo("no outbox items" + (f" {state}" if state else ""))
         return
     zone = line_zone()
-    rows = [(item.id, item.kind, item.state, str(item.attempts), _local(item.due_at, zone),
-             _short(item.note if item.state == "done" else item.last_error)) for item in items]
-    for line in _table(("ID", "KIND", "STATE", "TRIES", "DUE", "NOTE/ERROR"), rows):
+    rows = [(item.id, item.kind, item.state, str(item.attempts), local(item.due_at, zone),
+             short(item.note if item.state == "done" else item.last_error)) for item in items]
+    for line in table(("ID", "KIND", "STATE", "TRIES", "DUE", "NOTE/ERROR"), rows):
         click.echo(line)
 
 

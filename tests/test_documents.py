@@ -43,3 +43,40 @@ def test_the_same_prompts_at_another_turn_share_one_rendering():
     first, later = documents.turn(commands, 0), documents.turn(commands, 7)
     assert documents._rendered.cache_info().hits == 1
     assert first.replace("t=0", "t=7") == later and "t=0" not in later
+
+
+def test_a_template_that_reads_only_the_flows_constants_is_cached_one_that_reads_an_answer_is_not():
+    text = """
+flow: t
+start: menu
+settings:
+  keys: {operator: null}
+values: {line_name: "the care line"}
+nodes:
+  menu:
+    menu: "Welcome to {{ line_name }}. For your number, press 1."
+    options:
+      "1": {next: number}
+  number:
+    ask: "Enter a number."
+    expect: digits
+    save: n
+    next: said
+  said:
+    say: "You keyed {{ n }}, on {{ line_name }}."
+    next: bye
+  bye:
+    hangup: "Goodbye."
+"""
+    flow, problems = lint_text(text, "t.yaml")
+    assert flow is not None, problems
+    documents._rendered.cache_clear()
+    state, commands, _ = step(flow, None, CallStarted(NOW))
+    assert not documents.personal(commands)
+    documents.turn(commands, state.turn)
+    assert documents._rendered.cache_info().currsize == 1
+    state, commands, _ = step(flow, state, Digits(NOW, "1"))
+    documents.turn(commands, state.turn)
+    state, commands, _ = step(flow, state, Digits(NOW, "42"))
+    assert documents.personal(commands) and "You keyed 42" in documents.turn(commands, state.turn)
+    assert documents._rendered.cache_info().currsize == 2  # the question, not the answer's echo

@@ -101,6 +101,10 @@ def decode_state(blob: bytes) -> CallState:
     return state
 
 
+# What a template may read that is not the caller's: the context's own names besides the answers.
+IMPERSONAL = frozenset({"lang", "today", "business_days_until", "is_open", "team_hours"})
+
+
 class NeedsStaff(Exception):
     """The turn rings someone and its event came without `staff`: step again with it.
 
@@ -219,13 +223,19 @@ class _Turn:
         chosen = self.st.chosen
         for lang in self.flow.languages if not chosen or (every and chosen != LINE) else (self.st.lang,):
             source = text.get(lang)
-            personal = value is not None or templates.is_template(source)
+            template = value is None and templates.is_template(source)
+            # Made from the caller's answers (a read-back, a template reading one): kept by no cache.
+            personal = value is not None or (template and self.reads_answers(source))
             if value is not None:  # a read-back: the entry goes where the message says {value}
                 spoken = source.replace("{value}", value(lang))
             else:
-                spoken = templates.render(source, self.context(lang)) if personal else source
+                spoken = templates.render(source, self.context(lang)) if template else source
             out.append(Say(spoken, self.flow.voices[lang], self.flow.speech_languages[lang], personal))
         return out
+
+    def reads_answers(self, source: str) -> bool:
+        """Whether a template reads anything but the flow's constants, the language, the date and the teams."""
+        return any(name not in IMPERSONAL and name not in self.flow.values for name in templates.names_read(source))
 
     @staticmethod
     def taglines(node: SayNode | MenuNode) -> list[Say | Play]:

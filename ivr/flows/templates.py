@@ -293,6 +293,12 @@ def template_names(source: str) -> set[str]:
     return _read_names(tree)
 
 
+@lru_cache(maxsize=4096)
+def names_read(source: str) -> frozenset[str]:
+    """The names a (linted) template reads, remembered by source: what a turn asks of a prompt."""
+    return frozenset(template_names(source))
+
+
 def expression_names(source: str) -> set[str]:
     """Names a condition reads; raises TemplateProblem if it is not one expression."""
     try:

@@ -19,6 +19,7 @@ from twilio_sim import FakeClock
 
 from ivr.stores.protocols import (
     Availability,
+    BoardMove,
     CallStates,
     Outbox,
     OutboxItem,
@@ -1563,6 +1564,29 @@ def test_board_counts_live_calls_by_stage_and_calls_started(records_backend):
     store.board_end("CA1")
     store.board_end("CA9")
     assert store.board(T0, T0) == ([("booking", T0 + 9)], 3)
+
+
+def test_a_save_carries_the_calls_move_on_the_board_only_when_it_succeeds(records_backend):
+    _moves_with_saves(records_backend.store)
+
+
+@pytest.mark.redis
+def test_a_save_on_a_cluster_moves_the_call_on_the_board_by_a_command_of_its_own(records_redis):
+    store = records_redis.store
+    store._own = None  # as on a cluster, where the board's keys are in a slot of their own
+    _moves_with_saves(store)
+
+
+def _moves_with_saves(store: Store) -> None:
+    assert store.save("CA1", b"one", 0, 60, BoardMove("menu", T0)) is True
+    assert store.save("CA2", b"two", 0, 60, BoardMove("menu", T0 + 1)) is True
+    assert store.save("CA1", b"lost", 0, 60, BoardMove("transfer", T0 + 2)) is False  # a lost race moves nothing
+    assert store.board(T0, T0) == ([("menu", T0), ("menu", T0 + 1)], 2)
+    assert store.save("CA1", b"one more", 1, 60, BoardMove("transfer", T0 + 5)) is True
+    assert store.save("CA2", b"ended", 1, 60, BoardMove(None, T0 + 6)) is True
+    assert store.save("CA1", b"same stage", 2, 60) is True
+    assert store.board(T0, T0) == ([("transfer", T0 + 5)], 2)
+    assert store.load("CA1") == (b"same stage", 3)
 
 
 def test_the_desk_roles_on_an_unreachable_store_raise_store_unavailable(unreachable):

@@ -539,10 +539,12 @@ def test_the_turns_log_line_written_directly_reads_as_logging_would_write_it(mon
 def test_a_plain_turn_makes_two_store_round_trips_and_a_transfer_reads_who_is_away(app, client, monkeypatch):
     store = app.extensions["ivr"].store
     calls: list[str] = []
-    for name in ("load", "save", "availability", "get_value", "put_value", "add_record", "enqueue"):
+    for name in ("load", "save", "availability", "get_value", "put_value", "add_record", "enqueue",
+                 "board_note", "board_end"):
         real = getattr(store, name)
         monkeypatch.setattr(store, name, lambda *args, _name=name, _real=real: calls.append(_name) or _real(*args))
     post(client, "/voice", form())
+    assert calls == ["load", "save"]  # the call starts on the desk's board with the same save
     calls.clear()
     post(client, "/voice/turn?t=0", form(Digits="1"))  # the main menu
     assert calls == ["load", "save"]

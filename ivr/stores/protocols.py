@@ -4,7 +4,8 @@
   Every save is a compare-and-set on the version the caller loaded, so two webhooks of one
   call racing (a retried request, a status callback overlapping a turn) cannot silently
   overwrite each other: the loser sees False and reloads. They expire, so an abandoned
-  call's state goes away on its own.
+  call's state goes away on its own. A save may carry the call's move on the desk's board
+  (`BoardMove`), applied only when the save succeeds, in the same round trip.
 - `SharedValues`: values every worker and host sees (a flow's source, who last answered), each
   expiring or kept until replaced.
 - `Records`: what must outlive a call (voicemails, callback requests, ...), written once
@@ -56,6 +57,14 @@ class OutboxItem:
     last_error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class BoardMove:
+    """Where a call went on the desk's board: to `stage` since `at`, or off it (stage None)."""
+
+    stage: str | None
+    at: float
+
+
 class CallStates(Protocol):
     """Each call's state: a versioned blob per CallSid that expires."""
 
@@ -63,9 +72,13 @@ class CallStates(Protocol):
         """The call's blob and version; (None, 0) when absent or expired."""
         ...
 
-    def save(self, call_sid: str, blob: bytes, expected_version: int, ttl_seconds: float) -> bool:
+    def save(self, call_sid: str, blob: bytes, expected_version: int, ttl_seconds: float,
+             board: BoardMove | None = None) -> bool:
         """Store `blob` as version expected_version + 1 if the current version is
-        expected_version (absent counts as 0), refreshing the TTL; False on conflict."""
+        expected_version (absent counts as 0), refreshing the TTL; False on conflict.
+        With `board`, a successful save also moves the call on the board (`CallBoard`), in the
+        same round trip where the backend can; a board that cannot be written then is logged
+        and the save still counts."""
         ...
 
 

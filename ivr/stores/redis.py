@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 import threading
@@ -65,8 +66,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ivr.stores import protocols
-from ivr.stores.protocols import DEAD, DONE, OUTBOX_STATES, PENDING, OutboxItem, StoreUnavailable
-from ivr.stores.redis_desk import RedisDesk
+from ivr.stores.protocols import DEAD, DONE, OUTBOX_STATES, PENDING, BoardMove, OutboxItem, StoreUnavailable
+from ivr.stores.redis_desk import BOARD_MOVE, RedisDesk
 
 CLUSTER_SCHEMES = {"redis-cluster": "redis", "rediss-cluster": "rediss"}
 
@@ -99,10 +100,11 @@ class _Unavailable:
 
 
 _unavailable = _Unavailable()
+log = logging.getLogger("ivr.stores")
 
 # KEYS[1] the call key; ARGV: expected version, blob, ttl in milliseconds.
 # A value that does not start with "<digits>:" is treated as absent (version 0).
-_SAVE = """
+_SAVED = """
 local current = redis.call('GET', KEYS[1])
 local version = 0
 if current then
@@ -112,6 +114,11 @@ if version ~= tonumber(ARGV[1]) then
   return 0
 end
 redis.call('SET', KEYS[1], (version + 1) .. ':' .. ARGV[2], 'PX', ARGV[3])
+"""
+_SAVE = _SAVED + "return 1\n"
+# The same, then the call's move on the board: KEYS[2], KEYS[3] and ARGV[4..7] as BOARD_MOVE takes them.
+_SAVE_MOVED = BOARD_MOVE + _SAVED + """
+board_move(KEYS[2], KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 return 1
 """
 
@@ -427,6 +434,7 @@ class RedisStore(RedisDesk):
         # Cluster clients route each command to its slot's node themselves.
         self._own = OwnConnection(client.connection_pool) if isinstance(client, redis.Redis) else None
         self._save = client.register_script(_SAVE)
+        self._save_moved = client.register_script(_SAVE_MOVED)
         self._add_record = client.register_script(_ADD_RECORD)
         self._list_records = client.register_script(_LIST_RECORDS)
         self._set_availability = client.register_script(_SET_AVAILABILITY)
@@ -473,18 +481,38 @@ class RedisStore(RedisDesk):
         with _unavailable:
             return _unpack(self.client.get(self.key(call_sid)))  # type: ignore[arg-type]
 
-    def save(self, call_sid: str, blob: bytes, expected_version: int, ttl_seconds: float) -> bool:
-        """Compare-and-set: store as expected_version + 1 if the version still matches."""
+    def save(self, call_sid: str, blob: bytes, expected_version: int, ttl_seconds: float,
+             board: BoardMove | None = None) -> bool:
+        """Compare-and-set: store as expected_version + 1 if the version still matches; then
+        the board move, in the same script (a cluster's board keys are in a slot of their own:
+        there, a second command)."""
         ttl_ms = round(ttl_seconds * 1000)
         if ttl_ms <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
-        key = self.key(call_sid)
+        keys, args = [self.key(call_sid)], [int(expected_version), blob, ttl_ms]
+        script = self._save
+        if board is not None and self._own is not None:
+            script = self._save_moved
+            keys += self.board_keys()
+            args += self.board_args(call_sid, board)
         if self._own is not None:
             try:
-                return self._own.call("EVALSHA", self._save.sha, 1, key, int(expected_version), blob, ttl_ms) == 1
+                return self._own.call("EVALSHA", script.sha, len(keys), *keys, *args) == 1
             except NoScriptError:  # a restarted or flushed server forgot the script: load it again
                 pass
-        return self._run(self._save, [key], [int(expected_version), blob, ttl_ms]) == 1
+        saved = self._run(script, keys, args) == 1
+        if saved and board is not None and script is self._save:
+            self._move_apart(call_sid, board)
+        return saved
+
+    def _move_apart(self, call_sid: str, board: BoardMove) -> None:
+        try:
+            if board.stage is None:
+                self.board_end(call_sid)
+            else:
+                self.board_note(call_sid, board.stage, board.at)
+        except StoreUnavailable:
+            log.warning('{"event":"BoardNotNoted"}')
 
     def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """Run a Lua script on the client's pool."""

@@ -35,6 +35,7 @@ from ivr.stores.protocols import (
     WORK_STATES,
     Account,
     AuditEvent,
+    BoardMove,
     WorkItem,
     account_from_json,
     account_json,
@@ -157,11 +158,23 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1
 """
 
-# KEYS: live, started; ARGV: CallSid, "<since> <stage>", at, the oldest start kept ("(<time>").
-_BOARD_NOTE = """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+# A call's move on the board, for scripts to call after their own work (a turn's save does):
+# the live hash and the started set, then `board_args`: CallSid, "<since> <stage>" ("" takes
+# the call off), at, the oldest start kept ("(<time>").
+BOARD_MOVE = """
+local function board_move(live, started, sid, value, at, oldest)
+  if value == '' then
+    redis.call('HDEL', live, sid)
+    return
+  end
+  redis.call('HSET', live, sid, value)
+  redis.call('ZADD', started, 'NX', at, sid)
+  redis.call('ZREMRANGEBYSCORE', started, '-inf', oldest)
+end
+"""
+
+_BOARD_NOTE = BOARD_MOVE + """
+board_move(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 return 1
 """
 
@@ -382,11 +395,20 @@ class RedisDesk:
         return self._call("throttle", _THROTTLE, [f"{self.prefix}:throttle:{key}"], args) == 1
 
     # -- the live board ----------------------------------------------------------------
+    def board_keys(self) -> list[str]:
+        """The board's keys, as `BOARD_MOVE` takes them: the live calls, the calls started."""
+        return [self.desk_key("board", "live"), self.desk_key("board", "started")]
+
+    @staticmethod
+    def board_args(call_sid: str, move: BoardMove) -> list[str]:
+        """`BOARD_MOVE`'s arguments for a move."""
+        at = float(move.at)
+        value = "" if move.stage is None else f"{at!r} {move.stage}"
+        return [call_sid, value, repr(at), f"({at - BOARD_KEEP_SECONDS!r}"]
+
     def board_note(self, call_sid: str, stage: str, at: float) -> None:
         """The call is at `stage` since `at`."""
-        keys = [self.desk_key("board", "live"), self.desk_key("board", "started")]
-        args = [call_sid, f"{float(at)!r} {stage}", repr(float(at)), f"({float(at) - BOARD_KEEP_SECONDS!r}"]
-        self._call("board_note", _BOARD_NOTE, keys, args)
+        self._call("board_note", _BOARD_NOTE, self.board_keys(), self.board_args(call_sid, BoardMove(stage, at)))
 
     def board_end(self, call_sid: str) -> None:
         """Off the board; still counted as started."""

@@ -45,8 +45,8 @@ from typing import NoReturn
 from urllib.parse import quote
 
 from ivr.stores import protocols
-from ivr.stores.protocols import DEAD, DONE, PENDING, OutboxItem, StoreUnavailable
-from ivr.stores.sqlite_desk import DESK_SCHEMA, SqliteDesk
+from ivr.stores.protocols import DEAD, DONE, PENDING, BoardMove, OutboxItem, StoreUnavailable
+from ivr.stores.sqlite_desk import DESK_SCHEMA, SqliteDesk, move_on_board
 
 log = logging.getLogger("ivr.stores")
 
@@ -326,20 +326,26 @@ class SqliteStore(SqliteDesk):
             ).fetchone()
         return (bytes(row[0]), row[1]) if row else (None, 0)
 
-    def save(self, call_sid: str, blob: bytes, expected_version: int, ttl_seconds: float) -> bool:
-        """Compare-and-set: store as expected_version + 1 if the version still matches."""
+    def save(self, call_sid: str, blob: bytes, expected_version: int, ttl_seconds: float,
+             board: BoardMove | None = None) -> bool:
+        """Compare-and-set: store as expected_version + 1 if the version still matches (and
+        then move the call on the board, in the same transaction)."""
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
         now = self._clock()
         expires_at = now + ttl_seconds
         with self._transaction() as conn:
             if expected_version == 0:
-                return self._insert(conn, call_sid, blob, now, expires_at)
-            return conn.execute(
-                "UPDATE ivr_call SET blob = ?, version = version + 1, expires_at = ?"
-                " WHERE call_sid = ? AND version = ? AND expires_at > ?",
-                (blob, expires_at, call_sid, expected_version, now),
-            ).rowcount == 1
+                saved = self._insert(conn, call_sid, blob, now, expires_at)
+            else:
+                saved = conn.execute(
+                    "UPDATE ivr_call SET blob = ?, version = version + 1, expires_at = ?"
+                    " WHERE call_sid = ? AND version = ? AND expires_at > ?",
+                    (blob, expires_at, call_sid, expected_version, now),
+                ).rowcount == 1
+            if saved and board is not None:
+                move_on_board(conn, call_sid, board)
+            return saved
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -17,6 +17,7 @@ from ivr.stores.protocols import (
     WORK_STATES,
     Account,
     AuditEvent,
+    BoardMove,
     WorkItem,
     account_from_json,
     account_json,
@@ -93,6 +94,20 @@ def _in(column: str, values: tuple[str, ...] | None, where: list[str], params: l
     if values is not None:
         where.append(f"{column} IN ({', '.join('?' * len(values))})" if values else "0")
         params.extend(values)
+
+
+def move_on_board(conn: sqlite3.Connection, call_sid: str, move: BoardMove) -> None:
+    """Move a call on the board, inside the caller's transaction (a save's, for a turn)."""
+    if move.stage is None:
+        conn.execute("UPDATE ivr_board SET stage = NULL WHERE call_sid = ?", (call_sid,))
+        return
+    at = float(move.at)
+    conn.execute("DELETE FROM ivr_board WHERE call_sid IN"
+                 " (SELECT call_sid FROM ivr_board WHERE started_at < ? LIMIT ?)",
+                 (at - BOARD_KEEP_SECONDS, PURGE_BATCH))
+    conn.execute("INSERT INTO ivr_board (call_sid, stage, since, started_at) VALUES (?, ?, ?, ?)"
+                 " ON CONFLICT (call_sid) DO UPDATE SET stage = excluded.stage, since = excluded.since",
+                 (call_sid, move.stage, at, at))
 
 
 class SqliteDesk:
@@ -271,16 +286,12 @@ class SqliteDesk:
     def board_note(self, call_sid: str, stage: str, at: float) -> None:
         """The call is at `stage` since `at`."""
         with self._transaction() as conn:
-            conn.execute("DELETE FROM ivr_board WHERE call_sid IN"
-                         " (SELECT call_sid FROM ivr_board WHERE started_at < ? LIMIT ?)",
-                         (float(at) - BOARD_KEEP_SECONDS, PURGE_BATCH))
-            conn.execute("INSERT INTO ivr_board (call_sid, stage, since, started_at) VALUES (?, ?, ?, ?)"
-                         " ON CONFLICT (call_sid) DO UPDATE SET stage = excluded.stage, since = excluded.since",
-                         (call_sid, stage, float(at), float(at)))
+            move_on_board(conn, call_sid, BoardMove(stage, at))
 
     def board_end(self, call_sid: str) -> None:
         """Off the board; still counted as started."""
-        self._write("UPDATE ivr_board SET stage = NULL WHERE call_sid = ?", (call_sid,))
+        with self._transaction() as conn:
+            move_on_board(conn, call_sid, BoardMove(None, 0.0))
 
     def board(self, started_since: float, live_since: float) -> tuple[list[tuple[str, float]], int]:
         """Live calls by stage, and calls started since a time."""

@@ -10,21 +10,18 @@ A call's stage comes from the node it waits at:
   message or a call-back number) is "message" when it can lead to one, else "menu"; the hub
   and everything before it are "menu" (a recording there: "message").
 
-Stages are worked out once per flow version. A turn writes to the board only when the call
-starts, changes stage or ends, and a board that cannot be written never troubles the turn:
-the board has no caller data, and it is not worth an apology.
+Stages are worked out once per flow version. A turn moves the call on the board only when
+it starts, changes stage or ends, and the move goes with the turn's save (`BoardMove`), in
+the same round trip: the board has no caller data, and costs the caller no wait.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from typing import Any
 
 from ivr.flows.model import ActionNode, Flow, MenuNode, RecordNode, TransferNode, successors
-from ivr.stores.protocols import CallBoard, StoreUnavailable
-
-log = logging.getLogger("ivr.web")
+from ivr.stores.protocols import BoardMove
 
 MESSAGE_ACTIONS = frozenset({"save_voicemail", "request_callback"})
 _cache: dict[tuple[str, str], dict[str, str]] = {}
@@ -101,23 +98,11 @@ def stage_of(flow: Flow, node_id: str) -> str:
     return stages(flow).get(node_id, "menu")
 
 
-def moved(store: CallBoard, call_sid: str, flow: Flow, prior: Any, state: Any, at: float) -> None:
-    """After a turn: note the call's stage if it started or changed, or take it off if it ended."""
-    try:
-        if state.ended:
-            if prior is None or not prior.ended:
-                store.board_end(call_sid)
-            return
-        stage = stage_of(flow, state.node)
-        if prior is None or prior.ended or stage_of(flow, prior.node) != stage:
-            store.board_note(call_sid, stage, at)
-    except StoreUnavailable:
-        log.warning('{"event":"BoardNotNoted"}')
-
-
-def ended(store: CallBoard, call_sid: str) -> None:
-    """The status callback: the call is over."""
-    try:
-        store.board_end(call_sid)
-    except StoreUnavailable:
-        log.warning('{"event":"BoardNotNoted"}')
+def move(flow: Flow, prior: Any, state: Any, at: float) -> BoardMove | None:
+    """After a turn: the call's move if it started, changed stage or ended (None when it stays)."""
+    if state.ended:
+        return BoardMove(None, at) if prior is None or not prior.ended else None
+    stage = stage_of(flow, state.node)
+    if prior is None or prior.ended or stage_of(flow, prior.node) != stage:
+        return BoardMove(stage, at)
+    return None

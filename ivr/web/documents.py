@@ -1,21 +1,30 @@
 """The TwiML documents the service answers with: a turn's, the apology, a coordinator's whisper.
 
 A turn's document is rendered once per set of prompts and reused at any turn (only `t=`
-differs), unless a prompt was made from the caller's answers (a read-back of a member id
-or a date of birth): those are rendered each time and kept nowhere but the call's record.
+differs). A prompt made from the caller's answers (a read-back of a member id or a date of
+birth) is kept nowhere but the call's record: the cache holds its turn with a numbered blank
+in its place, and each turn fills the blanks with its own texts, escaped as the renderer
+escapes them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 from functools import lru_cache
+from typing import TypeVar
+from xml.sax.saxutils import escape
 
 from ivr.engine.commands import Command, Dial, Effect, Gather, Say
 from ivr.telephony import twiml
 from ivr.web import urls
 
 RENDER_CACHE_SIZE = 4096
+_C = TypeVar("_C", bound=Command)
+# Private-use characters around a number: never in a flow's text, a URL or TwiML's markup.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_BLANK = re.compile(f"{_OPEN}([0-9]+){_CLOSE}")
 
 
 @lru_cache(maxsize=RENDER_CACHE_SIZE)
@@ -37,12 +46,37 @@ def personal(commands: Iterable[Command]) -> bool:
     return False
 
 
+def _blanked(commands: tuple[Command, ...]) -> tuple[tuple[Command, ...], list[str]] | None:
+    """The commands with each personal prompt's text a numbered blank, and those texts; None
+    when a text would not survive it (blank, or holding the blanks' own characters)."""
+    texts: list[str] = []
+    fit = True
+
+    def blank(prompt: _C) -> _C:
+        nonlocal fit
+        if not isinstance(prompt, Say):
+            return prompt
+        fit = fit and _OPEN not in prompt.text and (not prompt.personal or bool(prompt.text.strip()))
+        if not prompt.personal:
+            return prompt
+        texts.append(prompt.text)
+        return replace(prompt, text=f"{_OPEN}{len(texts) - 1}{_CLOSE}")
+
+    shape = tuple(replace(c, prompts=tuple(blank(p) for p in c.prompts)) if isinstance(c, Gather) else blank(c)
+                  for c in commands)
+    return (shape, texts) if fit else None
+
+
 def turn(commands: Iterable[Command], number: int) -> str:
     """The document of turn `number`."""
     sounding = tuple(_sounding(c) for c in commands if not isinstance(c, Effect))
-    if personal(sounding):
+    if not personal(sounding):
+        return urls.at_turn(_rendered(sounding), number)
+    blanked = _blanked(sounding)
+    if blanked is None:
         return twiml.render(sounding, urls.turn_urls(number))
-    return urls.at_turn(_rendered(sounding), number)
+    shape, texts = blanked
+    return _BLANK.sub(lambda m: escape(texts[int(m[1])]), urls.at_turn(_rendered(shape), number))
 
 
 def apology(says: Iterable[Say], fallback_number: str | None) -> str:

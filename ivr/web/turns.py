@@ -39,7 +39,7 @@ from ivr.engine.events import EVERYONE_IN, CallStarted, Event, Staff
 from ivr.engine.step import NeedsStaff, step
 from ivr.flows.messages import BUILT_IN, CONNECTING
 from ivr.flows.model import Flow
-from ivr.stores.protocols import Store, StoreUnavailable
+from ivr.stores.protocols import BoardMove, Store, StoreUnavailable
 from ivr.web import board, documents, effects
 from ivr.web.call_record import CallRecord, UnreadableRecord
 from ivr.web.registry import FlowRegistry
@@ -206,8 +206,8 @@ class CallService:
             effects.perform(self.store, call_sid, [c for c in commands if isinstance(c, Effect)],
                             self.clock().timestamp(), caller=state.answers.get("caller_id") or None,
                             settings=self.settings, flow=flow)
-            if self.store.save(call_sid, new.pack(), version, CALL_TTL_SECONDS):
-                board.moved(self.store, call_sid, flow, prior, state, self.clock().timestamp())  # the desk's board
+            moved = board.move(flow, prior, state, self.clock().timestamp())  # on the desk's board
+            if self.store.save(call_sid, new.pack(), version, CALL_TTL_SECONDS, moved):
                 fields.update(flow=flow.id, version=flow.version, node=state.node, outcome="ok",
                               ended=state.ended or None, did=[h.brief() for h in happened] or None)
                 return twiml
@@ -306,8 +306,8 @@ class CallService:
                                         separators=(",", ":")))
                     state.ended = True
                 ended = CallRecord(state, record.answered, record.twiml)
-                if self.store.save(call_sid, ended.pack(), version, CALL_TTL_SECONDS):
-                    board.ended(self.store, call_sid)  # off the desk's board
+                off = BoardMove(None, self.clock().timestamp())  # off the desk's board
+                if self.store.save(call_sid, ended.pack(), version, CALL_TTL_SECONDS, off):
                     return
         except (StoreUnavailable, ValueError) as exc:
             log.warning(json.dumps({"call": call_sid, "event": "CallEnded", "outcome": type(exc).__name__},

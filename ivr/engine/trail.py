@@ -20,8 +20,14 @@ class Happened:
     BRIEF: ClassVar[tuple[str, ...]] = ()  # the fields the short form names, in order (all by default)
 
     def brief(self) -> str:
-        names = self.BRIEF or tuple(f.name for f in fields(self))  # type: ignore[arg-type]
-        return ":".join([self.TAG, *(_text(getattr(self, name)) for name in names)])
+        kind = type(self)
+        names = _NAMES.get(kind)
+        if names is None:
+            names = _NAMES[kind] = self.BRIEF or tuple(f.name for f in fields(self))  # type: ignore[arg-type]
+        return ":".join([self.TAG, *[_text(getattr(self, name)) for name in names]])
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}  # each kind's fields in its short form
 
 
 def _text(value: object) -> str:

@@ -433,18 +433,8 @@ class RedisStore(RedisDesk):
         self.prefix = prefix
         # Cluster clients route each command to its slot's node themselves.
         self._own = OwnConnection(client.connection_pool) if isinstance(client, redis.Redis) else None
-        self._save = client.register_script(_SAVE)
-        self._save_moved = client.register_script(_SAVE_MOVED)
-        self._add_record = client.register_script(_ADD_RECORD)
-        self._list_records = client.register_script(_LIST_RECORDS)
-        self._set_availability = client.register_script(_SET_AVAILABILITY)
-        self._enqueue = client.register_script(_ENQUEUE)
-        self._claim = client.register_script(_CLAIM)
-        self._complete = client.register_script(_COMPLETE)
-        self._fail = client.register_script(_FAIL)
-        self._outbox = client.register_script(_OUTBOX)
-        self._requeue = client.register_script(_REQUEUE)
-        self._purge = client.register_script(_PURGE)
+        # The turn's two scripts, by SHA on its own connection; the rest register when first run (`_call`).
+        self._save, self._save_moved = client.register_script(_SAVE), client.register_script(_SAVE_MOVED)
         self._health: dict[tuple, redis.Redis] = {}  # check_writable's clients, by server and timeout
 
     @classmethod
@@ -550,7 +540,7 @@ class RedisStore(RedisDesk):
         protocols.check_record(record_id, kind, created_at)
         keys = [self.records_key("data"), self.records_key("time"), self.records_key(f"kind:{kind}")]
         args = [record_id, _pack_record(kind, created_at, blob), repr(float(created_at))]
-        return self._run(self._add_record, keys, args) == 1
+        return self._call("add_record", _ADD_RECORD, keys, args) == 1
 
     def get_record(self, record_id: str) -> tuple[str, float, bytes] | None:
         """A record's (kind, created_at, blob), or None."""
@@ -567,14 +557,14 @@ class RedisStore(RedisDesk):
             return []  # nothing asked for: no round trip
         index = self.records_key("time" if kind is None else f"kind:{kind}")
         highest = "+inf" if before is None else f"({float(before)!r}"
-        flat = self._run(self._list_records, [index, self.records_key("data")], [highest, limit])
+        flat = self._call("list_records", _LIST_RECORDS, [index, self.records_key("data")], [highest, limit])
         return [(record_id.decode(), *_unpack_record(value)) for record_id, value in zip(flat[::2], flat[1::2],
                                                                                           strict=True)]
 
     def set_availability(self, name: str, available: bool, at: float) -> None:
         """Record someone's availability; the same state again keeps the time it changed."""
         protocols.check_availability(name, at)
-        self._run(self._set_availability, [self.availability_key()], [name, "1" if available else "0", repr(float(at))])
+        self._call("set_availability", _SET_AVAILABILITY, [self.availability_key()], [name, "1" if available else "0", repr(float(at))])
 
     def availability(self) -> dict[str, tuple[bool, float]]:
         """name -> (available, when it changed), for everyone ever set."""
@@ -594,7 +584,7 @@ class RedisStore(RedisDesk):
         """Add a pending outbox item; True if new, False if the id was taken (nothing changes)."""
         protocols.check_item(item_id, kind, due_at)
         keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key("due")]
-        return self._run(self._enqueue, keys, [item_id, kind, payload, repr(float(due_at))]) == 1
+        return self._call("enqueue", _ENQUEUE, keys, [item_id, kind, payload, repr(float(due_at))]) == 1
 
     def claim(self, now: float, lease_seconds: float, limit: int) -> list[OutboxItem]:
         """Lease up to `limit` due pending items to the caller, in one Lua script."""
@@ -603,17 +593,17 @@ class RedisStore(RedisDesk):
             return []
         until = float(now) + lease_seconds
         keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key("due")]
-        return _outbox_items(self._run(self._claim, keys, [repr(float(now)), repr(until), limit]))
+        return _outbox_items(self._call("claim", _CLAIM, keys, [repr(float(now)), repr(until), limit]))
 
     def complete(self, item_id: str, note: str = "") -> bool:
         """Mark an item done; False if unknown or already done (its first note is kept)."""
         keys = [self.outbox_key(part) for part in ("items", "meta", "due", "done", "dead")]
-        return self._run(self._complete, keys, [item_id, note]) == 1
+        return self._call("complete", _COMPLETE, keys, [item_id, note]) == 1
 
     def _fail_item(self, item_id: str, to: str, due_at: str, error: str, attempt: int | None) -> bool:
         keys = [self.outbox_key(part) for part in ("items", "meta", "due", "dead")]
         args = [item_id, to, due_at, error, "" if attempt is None else str(attempt)]
-        return self._run(self._fail, keys, args) == 1
+        return self._call("fail", _FAIL, keys, args) == 1
 
     def retry(self, item_id: str, due_at: float, error: str, attempt: int | None = None) -> bool:
         """Leave a pending item for another attempt at due_at (if still at `attempt`, when given)."""
@@ -628,7 +618,7 @@ class RedisStore(RedisDesk):
         """Put a dead item back to pending at due_at with no attempts; False if it was not dead."""
         protocols.check_requeue(item_id, due_at)
         keys = [self.outbox_key(part) for part in ("items", "meta", "due", "dead")]
-        return self._run(self._requeue, keys, [item_id, repr(float(due_at))]) == 1
+        return self._call("requeue", _REQUEUE, keys, [item_id, repr(float(due_at))]) == 1
 
     def purge(self, state: str, before: float, limit: int) -> int:
         """Delete up to `limit` done or dead items due before `before`, soonest first, in one Lua script."""
@@ -636,7 +626,7 @@ class RedisStore(RedisDesk):
         if limit == 0:
             return 0
         keys = [self.outbox_key("items"), self.outbox_key("meta"), self.outbox_key(_STATE_SET[state])]
-        return int(self._run(self._purge, keys, [f"({float(before)!r}", limit, state]))
+        return int(self._call("purge", _PURGE, keys, [f"({float(before)!r}", limit, state]))
 
     def outbox(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Items of one state or all, by due_at then id."""
@@ -645,7 +635,7 @@ class RedisStore(RedisDesk):
             return []
         keys = [self.outbox_key("items"), self.outbox_key("meta")]
         keys += [self.outbox_key(_STATE_SET[each]) for each in (OUTBOX_STATES if state is None else (state,))]
-        items = _outbox_items(self._run(self._outbox, keys, [limit]))
+        items = _outbox_items(self._call("outbox", _OUTBOX, keys, [limit]))
         # Ids compare as their UTF-8 bytes, as Redis and SQLite order them.
         items.sort(key=lambda item: (item.due_at, item.id.encode()))
         return items[:limit]

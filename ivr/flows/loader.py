@@ -434,12 +434,8 @@ class _Reading:
         if "taglines" not in entries:
             return ()
         out = []
-        for item in self.r.sequence(entries["taglines"][1], f'taglines of "{node_id}"') or []:
-            what = f'a tagline of "{node_id}"'
-            fields = self.r.mapping(item, what)
-            if fields is None:
-                continue
-            self.r.check_keys(fields, TAGLINE_KEYS, what)
+        what = f'a tagline of "{node_id}"'
+        for item, fields in self.r.mappings(entries["taglines"][1], f'taglines of "{node_id}"', what, TAGLINE_KEYS):
             if "play" in fields:
                 url = self.r.string(fields["play"][1], f"{what} play")
                 if url is not None and not URL_RE.match(url):
@@ -593,12 +589,9 @@ class _Reading:
 
     def node_decide(self, node_id, key_node, entries, where, teams):
         branches = []
-        for item in self.r.sequence(entries["decide"][1], f'decide of "{node_id}"') or []:
-            what = f'a branch of "{node_id}"'
-            branch = self.r.mapping(item, what)
-            if branch is None:
-                continue
-            self.r.check_keys(branch, {"when", "next", "set"}, what)
+        what = f'a branch of "{node_id}"'
+        for item, branch in self.r.mappings(entries["decide"][1], f'decide of "{node_id}"', what,
+                                            {"when", "next", "set"}):
             for key in ("when", "next"):
                 if key not in branch:
                     self.r.error(item, f'{what} needs "{key}"', "missing-key")

@@ -8,6 +8,7 @@ PyYAML silently resolves to the last one, are reported here.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -141,6 +142,16 @@ class Reader:
             self.error(node, f"{what} must be a list", "type")
             return None
         return list(node.value)
+
+    def mappings(self, node: yaml.Node, what: str, each: str, allowed
+                 ) -> Iterator[tuple[yaml.Node, dict[str, tuple[yaml.Node, yaml.Node]]]]:
+        """A list of mappings (`each` names one), each with its keys checked against `allowed`;
+        items that are not mappings are reported and passed over."""
+        for item in self.sequence(node, what) or []:
+            entries = self.mapping(item, each)
+            if entries is not None:
+                self.check_keys(entries, allowed, each)
+                yield item, entries
 
     def strings(self, node: yaml.Node, what: str) -> list[tuple[yaml.Node, str]]:
         """A list of texts, each with its node."""

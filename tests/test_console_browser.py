@@ -142,6 +142,31 @@ def test_the_core_journey(served, page):
     assert complaints == []  # nothing the Content-Security-Policy refused, no script error
 
 
+def test_the_worklist_pages_forward_and_back(served, page, monkeypatch):
+    from ivr.console import views
+
+    monkeypatch.setattr(views, "PAGE", 2)
+    refs = []
+    for _ in range(3):
+        refs.append(rec.ref_of(served.voicemail().id))
+        served.clock.advance(60)
+    sign_in(page, served, "ana")
+    page.wait_for_url(re.compile(r"/console/worklist$"))
+    rows = page.locator("tr[data-ref]")
+    assert [rows.nth(i).get_attribute("data-ref") for i in range(rows.count())] == refs[:2]
+    assert page.locator("#showing").inner_text() == "Showing 1–2 of 3"
+    assert page.get_by_role("link", name="← Previous").count() == 0
+    page.get_by_role("link", name="Next →").click()
+    page.wait_for_url(re.compile(r"/console/worklist\?status=open&after=[0-9.]+_[0-9a-f]{20}$"))
+    assert page.locator("#showing").inner_text() == "Showing 3–3 of 3"
+    assert [rows.nth(i).get_attribute("data-ref") for i in range(rows.count())] == refs[2:]
+    assert page.get_by_role("link", name="Next →").count() == 0
+    page.get_by_role("link", name="← Previous").click()
+    page.wait_for_url(re.compile(r"/console/worklist\?status=open$"))
+    assert page.locator("#showing").inner_text() == "Showing 1–2 of 3"
+    assert [rows.nth(i).get_attribute("data-ref") for i in range(rows.count())] == refs[:2]
+
+
 def test_the_board_refreshes_itself(served, page):
     call = Call(served.app)
     call.start()

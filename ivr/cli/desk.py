@@ -36,12 +36,26 @@ def _operator() -> str:
         return "unknown"
 
 
+def _at_terminal() -> bool:
+    """Whether standard input is a terminal (someone to ask), not a pipe or a file."""
+    return sys.stdin.isatty()
+
+
 def _password(prompt: str) -> str:
-    """From a prompt (asked twice) at a terminal, else the first line of standard input."""
-    if sys.stdin.isatty():
-        return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+    """From a prompt at a terminal, hidden, asked again until it keeps the rules and is typed
+    the same twice; else the first line of standard input (refused if it breaks the rules)."""
+    if _at_terminal():
+        return click.prompt(prompt, hide_input=True, confirmation_prompt=True, value_proc=_kept_rules)
     line = sys.stdin.readline()
-    return line.rstrip("\r\n")
+    return check_password(line.rstrip("\r\n"))
+
+
+def _kept_rules(password: str) -> str:
+    """The password if it keeps the rules; else the reason, for the prompt to say before asking again."""
+    try:
+        return check_password(password)
+    except AccountError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _known_teams() -> dict[str, list[str]]:
@@ -97,8 +111,7 @@ def users_add(store: Store, name: str, roles: tuple[str, ...], teams: tuple[str,
         teams = tuple(team for team, people in known.items() if member in people)
     if store.get_account(name) is not None:
         raise AccountError(f'an account "{name}" exists already')
-    account = new_account(name, check_password(_password("Password")), roles, teams=teams, member=member,
-                          at=common.now())
+    account = new_account(name, _password("Password"), roles, teams=teams, member=member, at=common.now())
     if not store.add_account(account):
         raise AccountError(f'an account "{name}" exists already')
     audit.record(store, common.now(), _operator(), CLI_ROLE, audit.USER_ADDED, detail=f"{name}: {', '.join(roles)}")

@@ -107,13 +107,16 @@ def test_records_status_commands_take_prefixes_and_are_audited(instance):
     assert run("records", "done", "CA1234:vm", "--note", "Called back").stdout == "CA1234:vm: done by ops, " \
                                                                                    "1 attempt(s)\n"
     assert "no record 'CA9'" in run("records", "release", "CA9").output
+    assert run("records", "claim", "CA1299", "--as", "bo").stdout == "CA1299:cb: claimed by bo\n"
+    assert run("records", "release", "CA1299", "--as", "bo").stdout == "CA1299:cb: new\n"
     listed = run("records", "list").stdout.splitlines()
     assert listed[0].split()[4] == "STATUS" and "done (ops)" in listed[2] and " new " in listed[1]
     shown = run("records", "show", "CA1234").stdout.splitlines()
     assert shown[-2:] == ["status: done (ops), 1 attempt(s)", "note: Called back"]
     s = store(instance)
     assert [(e.user, e.action, e.record) for e in reversed(s.audit_events())] == [
-        ("ana", "claimed", "CA1234:vm"), ("ana", "tried-no-answer", "CA1234:vm"), ("ops", "closed", "CA1234:vm")]
+        ("ana", "claimed", "CA1234:vm"), ("ana", "tried-no-answer", "CA1234:vm"), ("ops", "closed", "CA1234:vm"),
+        ("bo", "claimed", "CA1299:cb"), ("bo", "released", "CA1299:cb")]
     s.close()
 
 

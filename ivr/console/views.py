@@ -74,6 +74,14 @@ def client_address(peer: str, forwarded: str, trusted: frozenset[str]) -> str:
     return peer
 
 
+def _audit(desk: Desk, account: Account, action: str, *, record: str = "", detail: str = "",
+           at: float | None = None) -> None:
+    """An audit event of the signed-in person's: their name and role, the client's address, now
+    (or `at`)."""
+    audit.record(desk.store, desk.now() if at is None else at, account.name, sessions.role_of(account), action,
+                 record=record, address=_address(), detail=detail)
+
+
 def _htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
@@ -121,8 +129,7 @@ def page(*roles: str, touch: bool = True) -> Callable:
                     return Response("", 401, {"HX-Redirect": target})
                 return redirect(target)
             if roles and not set(roles) & set(account.roles):
-                audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.DENIED,
-                             address=_address(), detail=request.path)
+                _audit(desk, account, audit.DENIED, detail=request.path)
                 abort(403)
             g.account = account
             return view(desk, account, *args, **kwargs)
@@ -219,8 +226,7 @@ def password(desk: Desk, account: Account) -> Any:
         except AccountError as exc:
             return render_template("console/password.html", error=str(exc)), 400
         desk.store.put_account(changed)
-        audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.PASSWORD_SET,
-                     address=_address(), detail=account.name)
+        _audit(desk, account, audit.PASSWORD_SET, detail=account.name)
         return redirect(url_for("console.login", reason="ended"))
     return render_template("console/password.html")
 
@@ -320,8 +326,7 @@ def worklist(desk: Desk, account: Account) -> Any:
     # A list shows what callers left too: the reading is audited (the filters, how many were shown, from where).
     shown = ", ".join(f"{name}={value}" for name, value in chosen.items() if value)
     start = f" from {pages['first']}" if pages["first"] > 1 else ""
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.LISTED, address=_address(),
-                 detail=f"{len(rows)} record(s){start}; {shown}")
+    _audit(desk, account, audit.LISTED, detail=f"{len(rows)} record(s){start}; {shown}")
     context = {"rows": rows, "counts": counts, "chosen": chosen, "teams": account.teams, "pages": pages,
                "titles": _titles(desk), "number_of": rec.callback_number}
     if _htmx():
@@ -347,8 +352,7 @@ def export(desk: Desk, account: Account) -> Any:
                                  record.language, item.state, item.by, item.attempts, record.summary])
                 written += 1
         items = desk.store.work_items(**query, limit=EXPORT_BATCH, after=work_key(items[-1]))
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.EXPORTED,
-                 address=_address(), detail=f"{written} record(s) as CSV")
+    _audit(desk, account, audit.EXPORTED, detail=f"{written} record(s) as CSV")
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="worklist.csv"'})
 
@@ -379,8 +383,7 @@ def _record_page(desk: Desk, item: Any, record: rec.Record, *, revealed: bool = 
 @page("coordinator")
 def record_view(desk: Desk, account: Account, ref: str) -> Any:
     item, record = _item_for(desk, account, ref)
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.VIEWED, record=item.id,
-                 address=_address())
+    _audit(desk, account, audit.VIEWED, record=item.id)
     return _record_page(desk, item, record)
 
 
@@ -388,8 +391,7 @@ def record_view(desk: Desk, account: Account, ref: str) -> Any:
 @page("coordinator")
 def reveal(desk: Desk, account: Account, ref: str) -> Any:
     item, record = _item_for(desk, account, ref)
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.REVEALED, record=item.id,
-                 address=_address())
+    _audit(desk, account, audit.REVEALED, record=item.id)
     if _htmx():
         return render_template("console/_number.html", item=item, number=rec.callback_number(record), revealed=True)
     return _record_page(desk, item, record, revealed=True)
@@ -405,8 +407,7 @@ def audio(desk: Desk, account: Account, ref: str) -> Any:
         chunks, headers = media.open_recording(desk, record.recording_url)
     except media.MediaError as exc:
         return Response(f"The recording cannot be played: {exc}.\n", 502, mimetype="text/plain")
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.PLAYED, record=item.id,
-                 address=_address())
+    _audit(desk, account, audit.PLAYED, record=item.id)
     return Response(stream_with_context(chunks), headers=headers)
 
 
@@ -436,8 +437,7 @@ def change_status(desk: Desk, account: Account, ref: str) -> Any:
         if _htmx():
             return render_template("console/_status.html", item=latest, message=message, error=True), 409
         return _record_page(desk, latest, record, message=message, status=409)
-    audit.record(desk.store, now, account.name, sessions.role_of(account), CHANGES[how], record=item.id,
-                 address=_address())
+    _audit(desk, account, CHANGES[how], record=item.id, at=now)
     message = {"claim": "Claimed: the team sees it is yours.", "release": "Given back to the team.",
                "tried": f"Tried, no answer ({item.attempts} so far). It stays open.",
                "done": "Done. It leaves the open worklist."}[how]
@@ -471,8 +471,7 @@ def availability(desk: Desk, account: Account) -> Any:
             abort(403)
         now = desk.now()
         desk.store.set_availability(name, state == "available", now)
-        audit.record(desk.store, now, account.name, sessions.role_of(account), audit.AVAILABILITY,
-                     address=_address(), detail=f"{name}: {state}")
+        _audit(desk, account, audit.AVAILABILITY, detail=f"{name}: {state}", at=now)
         message = f"{name} is {state}. This applies to the next call on every line."
         if not _htmx():
             flash(message)
@@ -556,8 +555,7 @@ def users(desk: Desk, account: Account) -> Any:
         except AccountError as exc:
             error, status = str(exc), 400
         else:
-            audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.USER_ADDED,
-                         address=_address(), detail=f"{new.name}: {', '.join(new.roles)}")
+            _audit(desk, account, audit.USER_ADDED, detail=f"{new.name}: {', '.join(new.roles)}")
             flash(f"Added {new.name}.")
             return redirect(url_for("console.users"))
     return render_template("console/users.html", accounts=desk.store.accounts(), roles=ROLES, team_ids=team_ids,
@@ -585,8 +583,7 @@ def user_change(desk: Desk, account: Account, name: str, change: str) -> Any:
     except AccountError as exc:
         flash(f"Not changed: {exc}.")
         return redirect(url_for("console.users"))
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), action, address=_address(),
-                 detail=name)
+    _audit(desk, account, action, detail=name)
     flash(f"{name}: {change} done.")
     return redirect(url_for("console.users"))
 

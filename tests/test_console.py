@@ -8,7 +8,7 @@ import re
 import uuid
 
 import pytest
-from desk_sim import FAST_HASHER, PASSWORD, SECRET, Browser, Clock, FakeTwilioMedia, add_account, silent_mp3
+from desk_sim import PASSWORD, SECRET, Browser, add_account, silent_mp3
 from twilio_sim import ACCOUNT_SID, CALLER, OPEN_HOURS, Call
 
 from ivr import records as rec
@@ -16,20 +16,7 @@ from ivr.console import accounts, session as sessions
 from ivr.stores.protocols import CLAIMED, CLOSED, NEW, TRIED
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(accounts, "HASHER", FAST_HASHER)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(OPEN_HOURS)
-
-
-@pytest.fixture
-def media():
-    with FakeTwilioMedia(silent_mp3()) as fake:
-        yield fake
+pytestmark = pytest.mark.usefixtures("fast_hashing")
 
 
 @pytest.fixture

@@ -12,18 +12,18 @@ import threading
 from pathlib import Path
 
 import pytest
-from desk_sim import FAST_HASHER, PASSWORD, SECRET, Clock, FakeTwilioMedia, add_account, silent_mp3
+from desk_sim import PASSWORD, SECRET, Clock, FakeTwilioMedia, add_account, silent_mp3
 from twilio_sim import ACCOUNT_SID, CALLER, OPEN_HOURS, Call
 
 from ivr import records as rec
-from ivr.console import accounts, session as sessions
+from ivr.console import session as sessions
 
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("fast_hashing")]
 if not CHROMIUM.exists():  # scripts/test installs Debian's package; without it only a CI run must fail
-    pytestmark = [pytest.mark.browser, pytest.mark.skipif(not os.environ.get("CI"), reason="no /usr/bin/chromium")]
+    pytestmark.append(pytest.mark.skipif(not os.environ.get("CI"), reason="no /usr/bin/chromium"))
 
 
 @pytest.fixture(scope="session")
@@ -38,11 +38,6 @@ def browser_type_launch_args():
 def base_url():
     """No base URL: each test's server has its own port (and the plugin's own fixture warns)."""
     return None
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(accounts, "HASHER", FAST_HASHER)
 
 
 class Served:

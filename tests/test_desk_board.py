@@ -6,30 +6,16 @@ import json
 import re
 
 import pytest
-from desk_sim import FAST_HASHER, SECRET, Browser, Clock, FakeTwilioMedia, add_account, silent_mp3
+from desk_sim import SECRET, Browser, add_account
 from twilio_sim import ACCOUNT_SID, AFTER_HOURS, CALLER, OPEN_HOURS, Call
 
 from ivr import records as rec
-from ivr.console import accounts
 from ivr.flows.loader import load_flow
 from ivr.web import board, notify
 from twilio_sim import FLOWS
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(accounts, "HASHER", FAST_HASHER)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(OPEN_HOURS)
-
-
-@pytest.fixture
-def media():
-    with FakeTwilioMedia(silent_mp3()) as fake:
-        yield fake
+pytestmark = pytest.mark.usefixtures("fast_hashing")
 
 
 def desk_app(make_app, clock, media=None, **config):

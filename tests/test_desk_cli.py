@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from desk_sim import FAST_HASHER
 
 from ivr import records as rec
 from ivr.cli import common as cli_common
@@ -20,8 +19,7 @@ T0 = 1_764_093_600.0  # 2025-11-25 10:00 in Los Angeles
 
 
 @pytest.fixture(autouse=True)
-def instance(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setattr(accounts, "HASHER", FAST_HASHER)
+def instance(tmp_path, monkeypatch, fast_hashing) -> Path:
     monkeypatch.setenv("IVR_INSTANCE_PATH", str(tmp_path / "instance"))
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("IVR_FLOWS_DIR", str(FLOWS))

@@ -8,7 +8,7 @@ import re
 import uuid
 
 import pytest
-from desk_sim import PASSWORD, SECRET, Browser, add_account, silent_mp3
+from desk_sim import PASSWORD, SECRET, Browser, add_account, leave_voicemail, silent_mp3
 from twilio_sim import ACCOUNT_SID, CALLER, OPEN_HOURS, Call
 
 from ivr import records as rec
@@ -33,19 +33,6 @@ def app(make_app, clock, media):
 
 def store_of(app):
     return app.extensions["ivr"].store
-
-
-def leave_voicemail(app, media, seconds: int = 12) -> rec.Record:
-    """A caller presses 1 (English), 3 (a coordinator); nobody answers; they leave a message."""
-    call = Call(app)
-    call.start()
-    call.press("1")
-    call.press("3")
-    call.dial_done("no-answer")
-    call.press("1")
-    call.recorded(seconds, url=media.recording_url())
-    (record,) = [r for r in rec.load_all(store_of(app)) if r.id.startswith(call.call_sid)]
-    return record
 
 
 def events(app, **kwargs) -> list[tuple[str, str, str]]:

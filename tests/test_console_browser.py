@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from desk_sim import PASSWORD, SECRET, Clock, FakeTwilioMedia, add_account, silent_mp3
+from desk_sim import PASSWORD, SECRET, Clock, FakeTwilioMedia, add_account, leave_voicemail, silent_mp3
 from twilio_sim import ACCOUNT_SID, CALLER, OPEN_HOURS, Call
 
 from ivr import records as rec
@@ -55,15 +55,7 @@ class Served:
 
     def voicemail(self) -> rec.Record:
         """A call through the HTTP layer: English, a coordinator, nobody answers, a message."""
-        call = Call(self.app)
-        call.start()
-        call.press("1")
-        call.press("3")
-        call.dial_done("no-answer")
-        call.press("1")
-        call.recorded(14, url=self.media.recording_url())
-        (record,) = [r for r in rec.load_all(self.store, limit=None) if r.id.startswith(call.call_sid)]
-        return record
+        return leave_voicemail(self.app, self.media, 14)
 
     def close(self) -> None:
         self.server.shutdown()

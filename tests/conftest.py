@@ -1,4 +1,5 @@
-"""Shared fixtures: TwiML schema validation, apps under test, and a real Redis server for @pytest.mark.redis."""
+"""Shared fixtures: TwiML schema validation, apps under test, the desk's clock, fast password
+hashing and fake Twilio media, and a real Redis server for @pytest.mark.redis."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from datetime import datetime
 import pytest
 from flask import Flask
 
+from desk_sim import FAST_HASHER, Clock, FakeTwilioMedia, silent_mp3
 from twiml_schema import assert_valid_twiml as _assert_valid_twiml
 from twilio_sim import APP_SETTINGS, BASE, FLOWS, LINE, MONOTONIC_START, OPEN_HOURS, TOKEN, FakeClock
 
+from ivr.console import accounts
 from ivr.web.app import create_app
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -44,6 +47,25 @@ def make_app(tmp_path, monkeypatch) -> Iterator[Callable[..., Flask]]:
     yield make
     for app in apps:
         app.extensions["ivr"].store.close()
+
+
+@pytest.fixture
+def fast_hashing(monkeypatch) -> None:
+    """Accounts hash passwords with argon2 at its cheapest (a desk test signs in many times)."""
+    monkeypatch.setattr(accounts, "HASHER", FAST_HASHER)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The desk's wall clock, at OPEN_HOURS until the test moves it."""
+    return Clock(OPEN_HOURS)
+
+
+@pytest.fixture
+def media() -> Iterator[FakeTwilioMedia]:
+    """Twilio's media endpoint, faked on 127.0.0.1, serving a second of silence."""
+    with FakeTwilioMedia(silent_mp3()) as fake:
+        yield fake
 
 
 @pytest.fixture(scope="session")

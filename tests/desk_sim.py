@@ -1,5 +1,6 @@
 """The desk as tests drive it: a moving clock, fast password hashing, accounts, a signed-in
-client that sends the CSRF token as a browser does, and a local fake of Twilio's media endpoint."""
+client that sends the CSRF token as a browser does, a local fake of Twilio's media endpoint, and
+a caller who leaves a voicemail."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
-from twilio_sim import ACCOUNT_SID, OPEN_HOURS, TOKEN
+from twilio_sim import ACCOUNT_SID, OPEN_HOURS, TOKEN, Call
 
+from ivr import records as rec
 from ivr.console import accounts
 
 SECRET = "desk-test-secret-" + "0" * 32
@@ -133,3 +135,17 @@ def silent_mp3(seconds: float = 1.0) -> bytes:
     """MPEG-1 Layer III frames of silence (128 kb/s, 44.1 kHz), which any MP3 decoder plays."""
     frame = bytes([0xFF, 0xFB, 0x90, 0x64]) + bytes(413)
     return frame * max(1, round(seconds * 44100 / 1152))
+
+
+def leave_voicemail(app: Any, media: FakeTwilioMedia, seconds: int = 12) -> rec.Record:
+    """A caller presses 1 (English), 3 (a coordinator); nobody answers; they leave a message."""
+    call = Call(app)
+    call.start()
+    call.press("1")
+    call.press("3")
+    call.dial_done("no-answer")
+    call.press("1")
+    call.recorded(seconds, url=media.recording_url())
+    store = app.extensions["ivr"].store
+    (record,) = [r for r in rec.load_all(store, limit=None) if r.id.startswith(call.call_sid)]
+    return record

@@ -8,7 +8,7 @@ import re
 import uuid
 
 import pytest
-from desk_sim import FAST_HASHER, PASSWORD, SECRET, Browser, Clock, FakeTwilioMedia, add_account, silent_mp3
+from desk_sim import PASSWORD, SECRET, Browser, add_account, leave_voicemail, silent_mp3
 from twilio_sim import ACCOUNT_SID, CALLER, OPEN_HOURS, Call
 
 from ivr import records as rec
@@ -16,20 +16,7 @@ from ivr.console import accounts, session as sessions
 from ivr.stores.protocols import CLAIMED, CLOSED, NEW, TRIED
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(accounts, "HASHER", FAST_HASHER)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(OPEN_HOURS)
-
-
-@pytest.fixture
-def media():
-    with FakeTwilioMedia(silent_mp3()) as fake:
-        yield fake
+pytestmark = pytest.mark.usefixtures("fast_hashing")
 
 
 @pytest.fixture
@@ -46,19 +33,6 @@ def app(make_app, clock, media):
 
 def store_of(app):
     return app.extensions["ivr"].store
-
-
-def leave_voicemail(app, media, seconds: int = 12) -> rec.Record:
-    """A caller presses 1 (English), 3 (a coordinator); nobody answers; they leave a message."""
-    call = Call(app)
-    call.start()
-    call.press("1")
-    call.press("3")
-    call.dial_done("no-answer")
-    call.press("1")
-    call.recorded(seconds, url=media.recording_url())
-    (record,) = [r for r in rec.load_all(store_of(app)) if r.id.startswith(call.call_sid)]
-    return record
 
 
 def events(app, **kwargs) -> list[tuple[str, str, str]]:
@@ -339,6 +313,104 @@ def test_the_worklist_filters_by_kind_and_status(app, media):
     assert "Nothing here" in browser.get("/console/worklist?status=done").get_data(as_text=True)
     fragment = browser.get("/console/worklist?kind=voicemail", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "<html" not in fragment and fragment.count("data-ref=") == 1
+
+
+def callbacks(app, count: int, *, team: str = "coordinators") -> list[rec.Record]:
+    """`count` call-back requests on the worklist, a minute apart, but for the 3rd and 4th, called
+    at the very same moment (where a page of 3 ends)."""
+    made = []
+    for n in range(count):
+        at = OPEN_HOURS.timestamp() - 3600 + 60 * (n if n != 3 else 2)
+        record = rec.CallbackRequest(id=f"CA{uuid.uuid4().hex}:cb", created_at=at, team=team, language="en",
+                                     summary=f"Call back {n}", number="+16265550100")
+        rec.save(store_of(app), record)
+        made.append(record)
+    return sorted(made, key=lambda record: (record.created_at, record.id))
+
+
+def shown(page: str) -> list[str]:
+    return re.findall(r'data-ref="([0-9a-f]+)"', page)
+
+
+def link(page: str, rel: str) -> str | None:
+    found = re.search(rf'<a href="([^"]+)" rel="{rel}">', page)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_the_worklist_pages_through_every_record_and_back(app, monkeypatch):
+    from ivr.console import views
+
+    monkeypatch.setattr(views, "PAGE", 3)
+    every = [rec.ref_of(record.id) for record in callbacks(app, 8)]
+    callbacks(app, 2, team="transportation")
+    browser = Browser(app)
+    browser.sign_in("ana")
+    first = browser.get("/console/worklist").get_data(as_text=True)
+    assert shown(first) == every[:3] and "Showing 1–3 of 8" in first
+    assert link(first, "prev") is None
+    second = browser.get(link(first, "next")).get_data(as_text=True)
+    assert shown(second) == every[3:6] and "Showing 4–6 of 8" in second
+    last = browser.get(link(second, "next")).get_data(as_text=True)
+    assert shown(last) == every[6:] and "Showing 7–8 of 8" in last and link(last, "next") is None
+    back = browser.get(link(last, "prev")).get_data(as_text=True)
+    assert shown(back) == every[3:6] and "Showing 4–6 of 8" in back
+    assert link(back, "prev") == "/console/worklist?status=open"  # the first page is the plain list again
+    listed = [e.detail for e in store_of(app).audit_events(user="ana") if e.action == "viewed-worklist"]
+    assert listed == ["3 record(s) from 4; status=open", "2 record(s) from 7; status=open",
+                      "3 record(s) from 4; status=open", "3 record(s); status=open"]
+
+
+def test_worklist_links_keep_the_filters_and_carry_no_call_or_caller(app, monkeypatch):
+    from ivr.console import views
+
+    monkeypatch.setattr(views, "PAGE", 2)
+    made = callbacks(app, 5)
+    store = store_of(app)
+    rec.claim(store, store.work_item(made[0].id), "ana", OPEN_HOURS.timestamp())
+    browser = Browser(app)
+    browser.sign_in("ana")
+    page = browser.get("/console/worklist?kind=callback&status=new&team=coordinators").get_data(as_text=True)
+    assert "Showing 1–2 of 4" in page
+    following = link(page, "next")
+    assert "kind=callback" in following and "status=new" in following and "team=coordinators" in following
+    (cursor,) = re.findall(r"after=([^&]+)", following)
+    assert re.fullmatch(r"[0-9.]+_[0-9a-f]{20}", cursor)  # a time and an opaque ref: no id, number or name
+    assert "CA" not in following and "555" not in following
+    fragment = browser.get(following, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment and shown(fragment) == [rec.ref_of(r.id) for r in made[3:5]]
+    assert "Showing 3–4 of 4" in fragment
+
+
+def test_a_worklist_cursor_that_went_stale_or_was_made_up_still_shows_a_page(app, monkeypatch):
+    from ivr.console import views
+
+    monkeypatch.setattr(views, "PAGE", 2)
+    every = [rec.ref_of(record.id) for record in callbacks(app, 5)]
+    browser = Browser(app)
+    browser.sign_in("ana")
+    for made_up in ("nonsense", "nan_" + every[0], "inf", "_", "1e400_x"):
+        assert shown(browser.get(f"/console/worklist?after={made_up}").get_data(as_text=True)) == every[:2]
+    page = browser.get(f"/console/worklist?after=1.0_{'0' * 20}").get_data(as_text=True)
+    assert shown(page) == every[:2] and "Showing 1–2 of 5" in page  # a time before every call
+    late = OPEN_HOURS.timestamp() + 86400
+    page = browser.get(f"/console/worklist?after={late!r}_{'0' * 20}").get_data(as_text=True)
+    assert shown(page) == every[3:] and "Showing 4–5 of 5" in page  # past the end: the last page
+    page = browser.get(f"/console/worklist?before={late!r}_{'0' * 20}").get_data(as_text=True)
+    assert shown(page) == every[3:]
+
+
+def test_the_worklist_export_holds_every_record_not_just_a_page(app, monkeypatch):
+    from ivr.console import views
+
+    monkeypatch.setattr(views, "PAGE", 2)
+    monkeypatch.setattr(views, "EXPORT_BATCH", 3)
+    every = [rec.ref_of(record.id) for record in callbacks(app, 7)]
+    browser = Browser(app)
+    browser.sign_in("ana")
+    response = browser.get("/console/worklist.csv?kind=callback")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True), newline="")))
+    assert [row["ref"] for row in rows] == every
+    assert store_of(app).audit_events(limit=1)[0].detail == "7 record(s) as CSV"
 
 
 def test_another_teams_record_is_not_visible(app, media):

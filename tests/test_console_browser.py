@@ -12,18 +12,18 @@ import threading
 from pathlib import Path
 
 import pytest
-from desk_sim import FAST_HASHER, PASSWORD, SECRET, Clock, FakeTwilioMedia, add_account, silent_mp3
+from desk_sim import PASSWORD, SECRET, Clock, FakeTwilioMedia, add_account, leave_voicemail, silent_mp3
 from twilio_sim import ACCOUNT_SID, CALLER, OPEN_HOURS, Call
 
 from ivr import records as rec
-from ivr.console import accounts, session as sessions
+from ivr.console import session as sessions
 
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("fast_hashing")]
 if not CHROMIUM.exists():  # scripts/test installs Debian's package; without it only a CI run must fail
-    pytestmark = [pytest.mark.browser, pytest.mark.skipif(not os.environ.get("CI"), reason="no /usr/bin/chromium")]
+    pytestmark.append(pytest.mark.skipif(not os.environ.get("CI"), reason="no /usr/bin/chromium"))
 
 
 @pytest.fixture(scope="session")
@@ -38,11 +38,6 @@ def browser_type_launch_args():
 def base_url():
     """No base URL: each test's server has its own port (and the plugin's own fixture warns)."""
     return None
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(accounts, "HASHER", FAST_HASHER)
 
 
 class Served:
@@ -60,15 +55,7 @@ class Served:
 
     def voicemail(self) -> rec.Record:
         """A call through the HTTP layer: English, a coordinator, nobody answers, a message."""
-        call = Call(self.app)
-        call.start()
-        call.press("1")
-        call.press("3")
-        call.dial_done("no-answer")
-        call.press("1")
-        call.recorded(14, url=self.media.recording_url())
-        (record,) = [r for r in rec.load_all(self.store, limit=None) if r.id.startswith(call.call_sid)]
-        return record
+        return leave_voicemail(self.app, self.media, 14)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -140,6 +127,31 @@ def test_the_core_journey(served, page):
     assert all("ana" in r for r in mine)
     assert any("signed-in" in r and "ana" in r for r in rows) and any("signed-out" in r for r in rows)
     assert complaints == []  # nothing the Content-Security-Policy refused, no script error
+
+
+def test_the_worklist_pages_forward_and_back(served, page, monkeypatch):
+    from ivr.console import views
+
+    monkeypatch.setattr(views, "PAGE", 2)
+    refs = []
+    for _ in range(3):
+        refs.append(rec.ref_of(served.voicemail().id))
+        served.clock.advance(60)
+    sign_in(page, served, "ana")
+    page.wait_for_url(re.compile(r"/console/worklist$"))
+    rows = page.locator("tr[data-ref]")
+    assert [rows.nth(i).get_attribute("data-ref") for i in range(rows.count())] == refs[:2]
+    assert page.locator("#showing").inner_text() == "Showing 1–2 of 3"
+    assert page.get_by_role("link", name="← Previous").count() == 0
+    page.get_by_role("link", name="Next →").click()
+    page.wait_for_url(re.compile(r"/console/worklist\?status=open&after=[0-9.]+_[0-9a-f]{20}$"))
+    assert page.locator("#showing").inner_text() == "Showing 3–3 of 3"
+    assert [rows.nth(i).get_attribute("data-ref") for i in range(rows.count())] == refs[2:]
+    assert page.get_by_role("link", name="Next →").count() == 0
+    page.get_by_role("link", name="← Previous").click()
+    page.wait_for_url(re.compile(r"/console/worklist\?status=open$"))
+    assert page.locator("#showing").inner_text() == "Showing 1–2 of 3"
+    assert [rows.nth(i).get_attribute("data-ref") for i in range(rows.count())] == refs[:2]
 
 
 def test_the_board_refreshes_itself(served, page):

@@ -6,30 +6,16 @@ import json
 import re
 
 import pytest
-from desk_sim import FAST_HASHER, SECRET, Browser, Clock, FakeTwilioMedia, add_account, silent_mp3
+from desk_sim import SECRET, Browser, add_account, leave_voicemail
 from twilio_sim import ACCOUNT_SID, AFTER_HOURS, CALLER, OPEN_HOURS, Call
 
 from ivr import records as rec
-from ivr.console import accounts
 from ivr.flows.loader import load_flow
 from ivr.web import board, notify
 from twilio_sim import FLOWS
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    monkeypatch.setattr(accounts, "HASHER", FAST_HASHER)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(OPEN_HOURS)
-
-
-@pytest.fixture
-def media():
-    with FakeTwilioMedia(silent_mp3()) as fake:
-        yield fake
+pytestmark = pytest.mark.usefixtures("fast_hashing")
 
 
 def desk_app(make_app, clock, media=None, **config):
@@ -114,13 +100,7 @@ def test_the_board_follows_calls_by_stage_and_holds_no_caller_data(app, clock):
 
 
 def test_the_board_counts_messages_waiting_per_team(app, media):
-    call = Call(app)
-    call.start()
-    call.press("1")
-    call.press("3")
-    call.dial_done("no-answer")
-    call.press("1")
-    call.recorded(9, url=media.recording_url())
+    leave_voicemail(app, media, 9)
     browser = Browser(app)
     browser.sign_in("root")
     found = tiles(browser.get("/console/board").get_data(as_text=True))
@@ -190,17 +170,16 @@ def texts(app) -> list[dict]:
 
 
 def leave(app, media, how: str) -> None:
+    if how == "voicemail":
+        leave_voicemail(app, media, 9)
+        return
     call = Call(app)
     call.start()
     call.press("1")
     call.press("3")
     call.dial_done("no-answer")
-    if how == "voicemail":
-        call.press("1")
-        call.recorded(9, url=media.recording_url())
-    else:
-        call.press("2")
-        call.press("1")  # the number calling
+    call.press("2")
+    call.press("1")  # the number calling
 
 
 def test_a_new_voicemail_texts_the_team_without_caller_data(app, media):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from desk_sim import FAST_HASHER
 
 from ivr import records as rec
 from ivr.cli import common as cli_common
@@ -20,8 +19,7 @@ T0 = 1_764_093_600.0  # 2025-11-25 10:00 in Los Angeles
 
 
 @pytest.fixture(autouse=True)
-def instance(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setattr(accounts, "HASHER", FAST_HASHER)
+def instance(tmp_path, monkeypatch, fast_hashing) -> Path:
     monkeypatch.setenv("IVR_INSTANCE_PATH", str(tmp_path / "instance"))
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("IVR_FLOWS_DIR", str(FLOWS))
@@ -107,13 +105,16 @@ def test_records_status_commands_take_prefixes_and_are_audited(instance):
     assert run("records", "done", "CA1234:vm", "--note", "Called back").stdout == "CA1234:vm: done by ops, " \
                                                                                    "1 attempt(s)\n"
     assert "no record 'CA9'" in run("records", "release", "CA9").output
+    assert run("records", "claim", "CA1299", "--as", "bo").stdout == "CA1299:cb: claimed by bo\n"
+    assert run("records", "release", "CA1299", "--as", "bo").stdout == "CA1299:cb: new\n"
     listed = run("records", "list").stdout.splitlines()
     assert listed[0].split()[4] == "STATUS" and "done (ops)" in listed[2] and " new " in listed[1]
     shown = run("records", "show", "CA1234").stdout.splitlines()
     assert shown[-2:] == ["status: done (ops), 1 attempt(s)", "note: Called back"]
     s = store(instance)
     assert [(e.user, e.action, e.record) for e in reversed(s.audit_events())] == [
-        ("ana", "claimed", "CA1234:vm"), ("ana", "tried-no-answer", "CA1234:vm"), ("ops", "closed", "CA1234:vm")]
+        ("ana", "claimed", "CA1234:vm"), ("ana", "tried-no-answer", "CA1234:vm"), ("ops", "closed", "CA1234:vm"),
+        ("bo", "claimed", "CA1299:cb"), ("bo", "released", "CA1299:cb")]
     s.close()
 
 
@@ -155,3 +156,81 @@ def test_coordinator_names_come_from_the_teams_file(instance):
     assert result.exit_code == 1
     assert 'no coordinator "Ana Riviera" in ' in result.output and 'did you mean "Ana Rivera"' in result.output
     assert run("coordinators", "away", "Ana Rivera").exit_code == 0
+
+
+# --- the password prompt at a terminal -------------------------------------------------------
+
+@pytest.fixture
+def terminal(monkeypatch):
+    """Standard input is a terminal: the commands ask for the password rather than read a line."""
+    monkeypatch.setattr(cli_desk, "_at_terminal", lambda: True)
+
+
+def prompts(output: str) -> list[str]:
+    return [line.strip() for line in output.splitlines() if line.strip()]
+
+
+def test_users_add_asks_twice_at_a_terminal_and_keeps_only_an_argon2_hash(instance, terminal):
+    result = run("users", "add", "root", "--role", "admin", stdin="correct horse battery\ncorrect horse battery\n")
+    assert result.exit_code == 0, result.output
+    assert prompts(result.output) == ["Password:", "Repeat for confirmation:", "added root (admin)"]
+    assert "correct horse" not in result.output  # hidden as it is typed
+    s = store(instance)
+    account = s.get_account("root")
+    assert account.password_hash.startswith("$argon2id$") and "correct horse" not in account.password_hash
+    assert accounts.verify(account, "correct horse battery") and not accounts.verify(account, "correct horse")
+    assert all("correct horse" not in f"{e.detail} {e.record}" for e in s.audit_events())
+    s.close()
+
+
+def test_a_confirmation_that_differs_asks_for_the_password_again(instance, terminal):
+    typed = "correct horse battery\ncorrect horse batery\nanother long secret\nanother long secret\n"
+    result = run("users", "add", "root", "--role", "admin", stdin=typed)
+    assert result.exit_code == 0, result.output
+    assert prompts(result.output) == ["Password:", "Repeat for confirmation:",
+                                      "Error: The two entered values do not match.",
+                                      "Password:", "Repeat for confirmation:", "added root (admin)"]
+    s = store(instance)
+    assert accounts.verify(s.get_account("root"), "another long secret")
+    assert not accounts.verify(s.get_account("root"), "correct horse battery")
+    s.close()
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    ("short", "a password needs at least 12 characters"),
+    ("eleven char", "a password needs at least 12 characters"),
+    ("x" * 257, "a password may have at most 256 characters"),
+])
+def test_a_password_that_breaks_the_rules_is_refused_at_once_and_asked_again(instance, terminal, bad, reason):
+    result = run("users", "add", "root", "--role", "admin", stdin=f"{bad}\ntwelve chars\ntwelve chars\n")
+    assert result.exit_code == 0, result.output
+    assert prompts(result.output) == ["Password:", f"Error: {reason}", "Password:", "Repeat for confirmation:",
+                                      "added root (admin)"]
+    assert bad not in result.output
+    s = store(instance)
+    assert accounts.verify(s.get_account("root"), "twelve chars")
+    s.close()
+
+
+def test_a_terminal_closed_before_a_good_password_adds_no_one(instance, terminal):
+    result = run("users", "add", "root", "--role", "admin", stdin="short\n")
+    assert result.exit_code == 1 and "Aborted!" in result.output
+    s = store(instance)
+    assert s.get_account("root") is None and s.audit_events() == []
+    s.close()
+
+
+def test_users_password_asks_twice_at_a_terminal_and_ends_the_sessions(instance, terminal):
+    assert run("users", "add", "root", "--role", "admin", stdin="correct horse battery\n" * 2).exit_code == 0
+    typed = "too short\nbrand new secret\nbrand new secrets\nbrand new secret\nbrand new secret\n"
+    result = run("users", "password", "root", stdin=typed)
+    assert result.exit_code == 0, result.output
+    assert prompts(result.output) == ["New password:", "Error: a password needs at least 12 characters",
+                                      "New password:", "Repeat for confirmation:",
+                                      "Error: The two entered values do not match.",
+                                      "New password:", "Repeat for confirmation:", "password set for root"]
+    s = store(instance)
+    account = s.get_account("root")
+    assert accounts.verify(account, "brand new secret") and account.epoch == 1
+    assert account.password_hash.startswith("$argon2id$") and "brand new" not in account.password_hash
+    s.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import multiprocessing
 import os
 import socket
@@ -1361,6 +1362,7 @@ from ivr.stores.protocols import (  # noqa: E402
     Account,
     AuditEvent,
     WorkItem,
+    work_key,
 )
 
 ANA = Account(name="ana", password_hash="$argon2id$x", roles=("coordinator",), teams=("coordinators",),
@@ -1510,6 +1512,93 @@ def test_worklist_lists_oldest_call_first_with_filters_and_counts(records_backen
     assert store.work_counts(kinds=("voicemail",)) == {NEW: 1, CLAIMED: 0, TRIED: 1, CLOSED: 0}
     with pytest.raises(ValueError):
         store.work_items(("lost",))
+
+
+def _paging_sample(store: Store) -> list[WorkItem]:
+    """Items of two teams, two kinds and three states, many of them called at the very same
+    time, with ids whose byte order is not their alphabetical one ("CAB" < "CA_" < "CAa")."""
+    import random
+
+    chooser = random.Random(7)
+    items = []
+    for n, suffix in enumerate(["CAB", "CA_", "CAa", "CAb", "CA0", "CAZ", "CAz", "CA9"] * 4):
+        item = _item(f"{suffix}{n % 3}:{n}", T0 + chooser.choice((0, 0, 5, 5, 5, 9.5, 12)),
+                     team=chooser.choice(("coordinators", "transportation")),
+                     kind=chooser.choice(("voicemail", "callback")))
+        store.track(item)
+        state = chooser.choice((NEW, NEW, TRIED, CLOSED))
+        if state != NEW:
+            changed = _changed(item, state=state)
+            store.update_work(item, changed)
+            item = changed
+        items.append(item)
+    return sorted(items, key=lambda item: (item.created_at, item.id.encode()))
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 100])
+@pytest.mark.parametrize(("states", "teams", "kinds"), [
+    ((NEW, TRIED), None, None),
+    ((NEW,), ("coordinators",), None),
+    ((NEW, TRIED, CLOSED), ("transportation",), ("callback",)),
+])
+def test_worklist_pages_by_key_forward_and_back(records_backend, size, states, teams, kinds):
+    store = records_backend.store
+    every = [item for item in _paging_sample(store) if item.state in states
+             and (teams is None or item.team in teams) and (kinds is None or item.kind in kinds)]
+    assert store.work_items(states, teams=teams, kinds=kinds, limit=100) == every
+    pages = [store.work_items(states, teams=teams, kinds=kinds, limit=size)]
+    while pages[-1]:
+        pages.append(store.work_items(states, teams=teams, kinds=kinds, limit=size, after=work_key(pages[-1][-1])))
+    assert [item for page in pages for item in page] == every
+    assert all(len(page) == size for page in pages[:-2])
+    back = [store.work_items(states, teams=teams, kinds=kinds, limit=size, after=work_key(every[-1]))]
+    assert back == [[]]
+    back = [store.work_items(states, teams=teams, kinds=kinds, limit=size, ahead_of=(T0 + 60, ""))]
+    while back[-1]:
+        back.append(store.work_items(states, teams=teams, kinds=kinds, limit=size, ahead_of=work_key(back[-1][0])))
+    assert [item for page in reversed(back) for item in page] == every
+    for place, item in enumerate(every):
+        counts = store.work_counts(teams=teams, kinds=kinds, ahead_of=work_key(item))
+        assert sum(counts[state] for state in states) == place
+
+
+def test_a_page_key_need_not_be_on_the_worklist(records_backend):
+    store = records_backend.store
+    every = [item for item in _paging_sample(store) if item.state in (NEW, TRIED)]
+    gone = (T0 + 5, "CAa")  # between ids called at T0 + 5, and the id of nothing
+    after = [item for item in every if (item.created_at, item.id.encode()) > (gone[0], gone[1].encode())]
+    assert store.work_items((NEW, TRIED), after=gone) == after
+    assert store.work_items((NEW, TRIED), ahead_of=gone) == every[:len(every) - len(after)]
+    assert store.work_items((NEW, TRIED), ahead_of=gone, limit=2) == every[len(every) - len(after) - 2:][:2]
+    counts = store.work_counts(ahead_of=gone)
+    assert counts[NEW] + counts[TRIED] == len(every) - len(after)
+    assert sum(store.work_counts(ahead_of=(T0 - 1, "")).values()) == 0
+    assert sum(store.work_counts(ahead_of=(T0 + 60, "")).values()) == len(store.work_ids("", 1000))
+
+
+def test_a_page_key_keeps_the_time_bound(records_backend):
+    store = records_backend.store
+    every = [item for item in _paging_sample(store) if item.state in (NEW, TRIED)]
+    early = [item for item in every if item.created_at < T0 + 9.5]
+    assert store.work_items((NEW, TRIED), before=T0 + 9.5, after=work_key(early[1])) == early[2:]
+    assert store.work_items((NEW, TRIED), before=T0 + 9.5, after=work_key(every[-1])) == []
+    assert store.work_items((NEW, TRIED), before=T0 + 9.5, ahead_of=work_key(every[-1])) == early
+    assert store.work_items((NEW, TRIED), before=T0 + 9.5, ahead_of=work_key(early[-1]), limit=2) == early[-3:-1]
+    assert store.work_items((NEW, TRIED), before=T0 + 5, ahead_of=(T0 + 5, "\U0010ffff")) == \
+        [item for item in every if item.created_at < T0 + 5]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"after": (T0, "CA1"), "ahead_of": (T0 + 1, "CA2")},
+    {"after": (math.nan, "CA1")},
+    {"ahead_of": (math.inf, "CA1")},
+])
+def test_bad_page_keys_are_refused(records_backend, kwargs):
+    with pytest.raises(ValueError):
+        records_backend.store.work_items((NEW,), **kwargs)
+    if "ahead_of" in kwargs and "after" not in kwargs:
+        with pytest.raises(ValueError):
+            records_backend.store.work_counts(**kwargs)
 
 
 def test_untrack_and_delete_record(records_backend):

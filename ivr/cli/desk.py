@@ -23,7 +23,7 @@ from ivr.console import audit
 from ivr.console.accounts import (AccountError, check_password, did_you_mean, disabled, new_account, require,
                                   with_password)
 from ivr.flows.loader import teams_in
-from ivr.stores.protocols import ROLES, Store
+from ivr.stores.protocols import ROLES, Store, WorkItem
 
 DAY = 86400.0
 CLI_ROLE = "cli"
@@ -36,12 +36,26 @@ def _operator() -> str:
         return "unknown"
 
 
+def _at_terminal() -> bool:
+    """Whether standard input is a terminal (someone to ask), not a pipe or a file."""
+    return sys.stdin.isatty()
+
+
 def _password(prompt: str) -> str:
-    """From a prompt (asked twice) at a terminal, else the first line of standard input."""
-    if sys.stdin.isatty():
-        return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+    """From a prompt at a terminal, hidden, asked again until it keeps the rules and is typed
+    the same twice; else the first line of standard input (refused if it breaks the rules)."""
+    if _at_terminal():
+        return click.prompt(prompt, hide_input=True, confirmation_prompt=True, value_proc=_kept_rules)
     line = sys.stdin.readline()
-    return line.rstrip("\r\n")
+    return check_password(line.rstrip("\r\n"))
+
+
+def _kept_rules(password: str) -> str:
+    """The password if it keeps the rules; else the reason, for the prompt to say before asking again."""
+    try:
+        return check_password(password)
+    except AccountError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _known_teams() -> dict[str, list[str]]:
@@ -97,8 +111,7 @@ def users_add(store: Store, name: str, roles: tuple[str, ...], teams: tuple[str,
         teams = tuple(team for team, people in known.items() if member in people)
     if store.get_account(name) is not None:
         raise AccountError(f'an account "{name}" exists already')
-    account = new_account(name, check_password(_password("Password")), roles, teams=teams, member=member,
-                          at=common.now())
+    account = new_account(name, _password("Password"), roles, teams=teams, member=member, at=common.now())
     if not store.add_account(account):
         raise AccountError(f'an account "{name}" exists already')
     audit.record(store, common.now(), _operator(), CLI_ROLE, audit.USER_ADDED, detail=f"{name}: {', '.join(roles)}")
@@ -200,52 +213,36 @@ def _as_option(command: Callable) -> Callable:
                         help="Whose name the change goes under [default: your login name].")(command)
 
 
-def _change(store: Store, given: str, who: str | None, how: str, note: str = "") -> None:
+Change = Callable[[Store, WorkItem, str, float], WorkItem]  # (store, item, by, at) -> the item changed
+
+
+def _change(store: Store, given: str, who: str | None, change: Change, action: str) -> None:
+    """Change the record a full id or unique start of one names, audit it, and say how it stands."""
     item = rec.find(store, given)
     by = who or _operator()
     at = common.now()
-    if how == "claim":
-        new = rec.claim(store, item, by, at)
-    elif how == "release":
-        new = rec.release(store, item, by, at)
-    elif how == "tried":
-        new = rec.tried(store, item, by, at)
-    else:
-        new = rec.close(store, item, by, at, note)
-    action = {"claim": audit.CLAIMED, "release": audit.RELEASED, "tried": audit.TRIED, "done": audit.CLOSED}[how]
+    new = change(store, item, by, at)
     audit.record(store, at, by, CLI_ROLE, action, record=new.id)
     extra = f", {new.attempts} attempt(s)" if new.attempts else ""
     click.echo(f"{new.id}: {new.state}" + (f" by {new.by}" if new.by else "") + extra)
 
 
-@records_group.command("claim")
-@click.argument("record_id", metavar="ID")
-@_as_option
-@with_store
-@_guarded
-def records_claim(store: Store, record_id: str, who: str | None) -> None:
-    """Take a record (a full id or a unique start of one): the team sees it is yours."""
-    _change(store, record_id, who, "claim")
+def _status_command(name: str, change: Change, action: str, help_text: str) -> None:
+    """`ivr records NAME ID [--as WHO]`: a change that takes a record and nothing more."""
+    @records_group.command(name, help=help_text)
+    @click.argument("record_id", metavar="ID")
+    @_as_option
+    @with_store
+    @_guarded
+    def command(store: Store, record_id: str, who: str | None) -> None:
+        _change(store, record_id, who, change, action)
 
 
-@records_group.command("release")
-@click.argument("record_id", metavar="ID")
-@_as_option
-@with_store
-@_guarded
-def records_release(store: Store, record_id: str, who: str | None) -> None:
-    """Give a record you claimed back to the team."""
-    _change(store, record_id, who, "release")
-
-
-@records_group.command("tried")
-@click.argument("record_id", metavar="ID")
-@_as_option
-@with_store
-@_guarded
-def records_tried(store: Store, record_id: str, who: str | None) -> None:
-    """The caller was tried and did not answer: counts an attempt, stays open."""
-    _change(store, record_id, who, "tried")
+_status_command("claim", rec.claim, audit.CLAIMED,
+                "Take a record (a full id or a unique start of one): the team sees it is yours.")
+_status_command("release", rec.release, audit.RELEASED, "Give a record you claimed back to the team.")
+_status_command("tried", rec.tried, audit.TRIED,
+                "The caller was tried and did not answer: counts an attempt, stays open.")
 
 
 @records_group.command("done")
@@ -256,7 +253,7 @@ def records_tried(store: Store, record_id: str, who: str | None) -> None:
 @_guarded
 def records_done(store: Store, record_id: str, who: str | None, note: str) -> None:
     """Close a record with a short note."""
-    _change(store, record_id, who, "done", note)
+    _change(store, record_id, who, lambda store, item, by, at: rec.close(store, item, by, at, note), audit.CLOSED)
 
 
 @records_group.command("purge")

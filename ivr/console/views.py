@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
@@ -25,13 +27,16 @@ from ivr import records as rec
 from ivr.console import Desk, audit, media, session as sessions
 from ivr.console.accounts import AccountError, check_password, disabled, new_account, require, verify, with_password
 from ivr.flows.teams import is_open, next_opening, team_title
-from ivr.stores.protocols import CLAIMED, CLOSED, NEW, OPEN_STATES, ROLES, TRIED, WORK_STATES, Account
+from ivr.stores.protocols import (CLAIMED, CLOSED, NEW, OPEN_STATES, ROLES, TRIED, WORK_STATES, Account, WorkItem,
+                                  WorkKey, work_key)
 
 blueprint = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                       static_folder="static")
 disabled_blueprint = Blueprint("console_off", __name__, url_prefix="/console")
 
 PAGE = 100  # worklist rows a page shows
+EXPORT_BATCH = 1000  # worklist rows an export reads at a time
+REF_RE = re.compile(r"[0-9a-f]{20}")  # a record's opaque ref (records.ref_of)
 AUDIT_PAGE = 200
 LIVE_SECONDS = 4 * 3600  # a call not heard of for this long has left the board
 STAGES = (("menu", "In the menus"), ("guide", "In the decision guide"), ("booking", "Booking a ride"),
@@ -67,6 +72,14 @@ def client_address(peer: str, forwarded: str, trusted: frozenset[str]) -> str:
             if hop not in trusted:
                 return hop
     return peer
+
+
+def _audit(desk: Desk, account: Account, action: str, *, record: str = "", detail: str = "",
+           at: float | None = None) -> None:
+    """An audit event of the signed-in person's: their name and role, the client's address, now
+    (or `at`)."""
+    audit.record(desk.store, desk.now() if at is None else at, account.name, sessions.role_of(account), action,
+                 record=record, address=_address(), detail=detail)
 
 
 def _htmx() -> bool:
@@ -116,8 +129,7 @@ def page(*roles: str, touch: bool = True) -> Callable:
                     return Response("", 401, {"HX-Redirect": target})
                 return redirect(target)
             if roles and not set(roles) & set(account.roles):
-                audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.DENIED,
-                             address=_address(), detail=request.path)
+                _audit(desk, account, audit.DENIED, detail=request.path)
                 abort(403)
             g.account = account
             return view(desk, account, *args, **kwargs)
@@ -214,8 +226,7 @@ def password(desk: Desk, account: Account) -> Any:
         except AccountError as exc:
             return render_template("console/password.html", error=str(exc)), 400
         desk.store.put_account(changed)
-        audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.PASSWORD_SET,
-                     address=_address(), detail=account.name)
+        _audit(desk, account, audit.PASSWORD_SET, detail=account.name)
         return redirect(url_for("console.login", reason="ended"))
     return render_template("console/password.html")
 
@@ -236,22 +247,87 @@ def _scope(account: Account, chosen: dict[str, str]) -> tuple[tuple[str, ...], t
     return teams, kinds
 
 
-@blueprint.get("/worklist")
-@page("coordinator")
-def worklist(desk: Desk, account: Account) -> Any:
+def _query(account: Account) -> tuple[dict[str, str], dict[str, Any]]:
+    """The filters chosen (as the page's links keep them), and the worklist query they make:
+    the states, teams and kinds to list."""
     chosen = _filters(account)
     teams, kinds = _scope(account, chosen)
     states = OPEN_STATES if chosen["status"] == "open" else (chosen["status"],)
-    items = desk.store.work_items(states, teams=teams, kinds=kinds, limit=PAGE)
+    return chosen, {"states": states, "teams": teams, "kinds": kinds}
+
+
+def _cursor(item: WorkItem) -> str:
+    """Where a page starts or ends, for its links: the call's time and the record's opaque ref,
+    nothing of the call or the caller."""
+    return f"{item.created_at!r}_{item.ref}"
+
+
+def _page_key(desk: Desk, name: str) -> WorkKey | None:
+    """The key a link's cursor names (None without a usable one). A record gone from the
+    worklist since leaves its time: the page starts at that moment."""
+    at, _, ref = request.args.get(name, "").partition("_")
+    try:
+        moment = float(at)
+    except ValueError:
+        return None
+    if not math.isfinite(moment):
+        return None
+    item = desk.store.work_item_by_ref(ref) if REF_RE.fullmatch(ref) else None
+    return work_key(item) if item is not None and item.created_at == moment else (moment, "")
+
+
+def _page(desk: Desk, query: dict[str, Any]) -> tuple[list[WorkItem], bool]:
+    """The page of the worklist the link asked for, and whether it is the first: the first, the
+    one after a cursor, or the one before it. A page before that comes up short is the first
+    page; a page after the last (its records closed since) is the last."""
+    store = desk.store
+    after, before = _page_key(desk, "after"), _page_key(desk, "before")
+    if after is not None:
+        items = store.work_items(**query, limit=PAGE, after=after)
+        if items:
+            return items, False
+        before = after
+    if before is not None:
+        items = store.work_items(**query, limit=PAGE, ahead_of=before)
+        if len(items) == PAGE:
+            return items, False
+    return store.work_items(**query, limit=PAGE), True
+
+
+def _pages(desk: Desk, query: dict[str, Any], chosen: dict[str, str], items: list[WorkItem], first: bool,
+           total: int) -> dict[str, Any]:
+    """Where a page stands ("Showing 101-200 of 340": how many that match are ahead of its
+    first row) and its links to the pages before and after, which keep the filters."""
+    ahead = 0
+    if items and not first:
+        counts = desk.store.work_counts(teams=query["teams"], kinds=query["kinds"], ahead_of=work_key(items[0]))
+        ahead = sum(counts[state] for state in query["states"])
+    kept: dict[str, Any] = {name: value for name, value in chosen.items() if value}
+    previous = following = None
+    if ahead:  # the page before is the first one when no more than a page is ahead
+        before: dict[str, Any] = {"before": _cursor(items[0])} if ahead > PAGE else {}
+        previous = url_for("console.worklist", **kept, **before)
+    if ahead + len(items) < total:
+        following = url_for("console.worklist", **kept, after=_cursor(items[-1]))
+    return {"first": ahead + 1, "last": ahead + len(items), "total": max(total, ahead + len(items)),
+            "previous": previous, "next": following}
+
+
+@blueprint.get("/worklist")
+@page("coordinator")
+def worklist(desk: Desk, account: Account) -> Any:
+    chosen, query = _query(account)
+    items, first = _page(desk, query)
     found = rec.load_many(desk.store, [item.id for item in items])
     rows = [(item, found[item.id]) for item in items if item.id in found]
-    counts = desk.store.work_counts(teams=teams, kinds=kinds)
+    counts = desk.store.work_counts(teams=query["teams"], kinds=query["kinds"])
     counts["open"] = sum(counts[state] for state in OPEN_STATES)
-    # A list shows what callers left too: the reading is audited (the filters, how many were shown).
+    pages = _pages(desk, query, chosen, items, first, total=sum(counts[state] for state in query["states"]))
+    # A list shows what callers left too: the reading is audited (the filters, how many were shown, from where).
     shown = ", ".join(f"{name}={value}" for name, value in chosen.items() if value)
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.LISTED, address=_address(),
-                 detail=f"{len(rows)} record(s); {shown}")
-    context = {"rows": rows, "counts": counts, "chosen": chosen, "teams": account.teams, "page": PAGE,
+    start = f" from {pages['first']}" if pages["first"] > 1 else ""
+    _audit(desk, account, audit.LISTED, detail=f"{len(rows)} record(s){start}; {shown}")
+    context = {"rows": rows, "counts": counts, "chosen": chosen, "teams": account.teams, "pages": pages,
                "titles": _titles(desk), "number_of": rec.callback_number}
     if _htmx():
         return render_template("console/_worklist.html", **context)
@@ -261,21 +337,22 @@ def worklist(desk: Desk, account: Account) -> Any:
 @blueprint.get("/worklist.csv")
 @page("coordinator")
 def export(desk: Desk, account: Account) -> Any:
-    chosen = _filters(account)
-    teams, kinds = _scope(account, chosen)
-    states = OPEN_STATES if chosen["status"] == "open" else (chosen["status"],)
-    items = desk.store.work_items(states, teams=teams, kinds=kinds, limit=10_000)
-    found = rec.load_many(desk.store, [item.id for item in items])
+    _, query = _query(account)
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["ref", "called_at", "team", "kind", "language", "status", "by", "attempts", "summary"])
-    for item in items:
-        record = found.get(item.id)
-        if record is not None:
-            writer.writerow([item.ref, _local(item.created_at, "%Y-%m-%d %H:%M"), item.team, item.kind,
-                             record.language, item.state, item.by, item.attempts, record.summary])
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.EXPORTED,
-                 address=_address(), detail=f"{len(items)} record(s) as CSV")
+    written = 0
+    items = desk.store.work_items(**query, limit=EXPORT_BATCH)
+    while items:  # every record the filters name, a batch at a time
+        found = rec.load_many(desk.store, [item.id for item in items])
+        for item in items:
+            record = found.get(item.id)
+            if record is not None:
+                writer.writerow([item.ref, _local(item.created_at, "%Y-%m-%d %H:%M"), item.team, item.kind,
+                                 record.language, item.state, item.by, item.attempts, record.summary])
+                written += 1
+        items = desk.store.work_items(**query, limit=EXPORT_BATCH, after=work_key(items[-1]))
+    _audit(desk, account, audit.EXPORTED, detail=f"{written} record(s) as CSV")
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="worklist.csv"'})
 
@@ -306,8 +383,7 @@ def _record_page(desk: Desk, item: Any, record: rec.Record, *, revealed: bool = 
 @page("coordinator")
 def record_view(desk: Desk, account: Account, ref: str) -> Any:
     item, record = _item_for(desk, account, ref)
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.VIEWED, record=item.id,
-                 address=_address())
+    _audit(desk, account, audit.VIEWED, record=item.id)
     return _record_page(desk, item, record)
 
 
@@ -315,8 +391,7 @@ def record_view(desk: Desk, account: Account, ref: str) -> Any:
 @page("coordinator")
 def reveal(desk: Desk, account: Account, ref: str) -> Any:
     item, record = _item_for(desk, account, ref)
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.REVEALED, record=item.id,
-                 address=_address())
+    _audit(desk, account, audit.REVEALED, record=item.id)
     if _htmx():
         return render_template("console/_number.html", item=item, number=rec.callback_number(record), revealed=True)
     return _record_page(desk, item, record, revealed=True)
@@ -332,8 +407,7 @@ def audio(desk: Desk, account: Account, ref: str) -> Any:
         chunks, headers = media.open_recording(desk, record.recording_url)
     except media.MediaError as exc:
         return Response(f"The recording cannot be played: {exc}.\n", 502, mimetype="text/plain")
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.PLAYED, record=item.id,
-                 address=_address())
+    _audit(desk, account, audit.PLAYED, record=item.id)
     return Response(stream_with_context(chunks), headers=headers)
 
 
@@ -363,8 +437,7 @@ def change_status(desk: Desk, account: Account, ref: str) -> Any:
         if _htmx():
             return render_template("console/_status.html", item=latest, message=message, error=True), 409
         return _record_page(desk, latest, record, message=message, status=409)
-    audit.record(desk.store, now, account.name, sessions.role_of(account), CHANGES[how], record=item.id,
-                 address=_address())
+    _audit(desk, account, CHANGES[how], record=item.id, at=now)
     message = {"claim": "Claimed: the team sees it is yours.", "release": "Given back to the team.",
                "tried": f"Tried, no answer ({item.attempts} so far). It stays open.",
                "done": "Done. It leaves the open worklist."}[how]
@@ -398,8 +471,7 @@ def availability(desk: Desk, account: Account) -> Any:
             abort(403)
         now = desk.now()
         desk.store.set_availability(name, state == "available", now)
-        audit.record(desk.store, now, account.name, sessions.role_of(account), audit.AVAILABILITY,
-                     address=_address(), detail=f"{name}: {state}")
+        _audit(desk, account, audit.AVAILABILITY, detail=f"{name}: {state}", at=now)
         message = f"{name} is {state}. This applies to the next call on every line."
         if not _htmx():
             flash(message)
@@ -483,8 +555,7 @@ def users(desk: Desk, account: Account) -> Any:
         except AccountError as exc:
             error, status = str(exc), 400
         else:
-            audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), audit.USER_ADDED,
-                         address=_address(), detail=f"{new.name}: {', '.join(new.roles)}")
+            _audit(desk, account, audit.USER_ADDED, detail=f"{new.name}: {', '.join(new.roles)}")
             flash(f"Added {new.name}.")
             return redirect(url_for("console.users"))
     return render_template("console/users.html", accounts=desk.store.accounts(), roles=ROLES, team_ids=team_ids,
@@ -512,8 +583,7 @@ def user_change(desk: Desk, account: Account, name: str, change: str) -> Any:
     except AccountError as exc:
         flash(f"Not changed: {exc}.")
         return redirect(url_for("console.users"))
-    audit.record(desk.store, desk.now(), account.name, sessions.role_of(account), action, address=_address(),
-                 detail=name)
+    _audit(desk, account, action, detail=name)
     flash(f"{name}: {change} done.")
     return redirect(url_for("console.users"))
 

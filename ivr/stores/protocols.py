@@ -215,6 +215,9 @@ class AuditEvent:
     detail: str = ""
 
 
+WorkKey = tuple[float, str]  # (created_at, id): where an item stands on the worklist, oldest call first
+
+
 @dataclass(frozen=True, slots=True)
 class WorkItem:
     """A record's place on the worklist: its status, who has it, how often the caller was tried.
@@ -296,14 +299,21 @@ class Worklist(Protocol):
 
     def work_items(self, states: tuple[str, ...], teams: tuple[str, ...] | None = None,
                    kinds: tuple[str, ...] | None = None, limit: int = 100,
-                   before: float | None = None) -> list[WorkItem]:
+                   before: float | None = None, after: WorkKey | None = None,
+                   ahead_of: WorkKey | None = None) -> list[WorkItem]:
         """Up to `limit` items in those states (of those teams and kinds; None: all), oldest
-        call first, ties by id; with `before`, only calls before that time."""
+        call first, ties by id (compared as bytes); with `before`, only calls before that time.
+
+        Pages by key (`WorkKey`, an item's place in that order, whether or not it is still
+        there): with `after`, the first `limit` items after that key (the next page); with
+        `ahead_of`, the last `limit` items ahead of it (the page before), still oldest first.
+        Not both."""
         ...
 
     def work_counts(self, teams: tuple[str, ...] | None = None,
-                    kinds: tuple[str, ...] | None = None) -> dict[str, int]:
-        """How many items are in each state (every state named, 0 when none)."""
+                    kinds: tuple[str, ...] | None = None, ahead_of: WorkKey | None = None) -> dict[str, int]:
+        """How many items are in each state (every state named, 0 when none); with `ahead_of`,
+        only those ahead of that key (where a page starts)."""
         ...
 
     def untrack(self, old: WorkItem) -> bool:
@@ -393,6 +403,27 @@ def check_work_states(states: tuple[str, ...]) -> None:
     for state in states:
         if state not in WORK_STATES:
             raise ValueError(f"state must be one of {', '.join(WORK_STATES)}, got {state!r}")
+
+
+def work_key(item: WorkItem) -> WorkKey:
+    """Where an item stands on the worklist: the key a page starts after or ends ahead of."""
+    return float(item.created_at), item.id
+
+
+def check_work_items(states: tuple[str, ...], limit: int, before: float | None, after: WorkKey | None,
+                     ahead_of: WorkKey | None) -> None:
+    """Refuse a listing of unknown states, a bad limit or bound, or a page from two keys or a bad one."""
+    check_work_states(states)
+    check_list(limit, before)
+    if after is not None and ahead_of is not None:
+        raise ValueError("a page starts after one key or ends ahead of one, not both")
+    check_work_key(after if after is not None else ahead_of)
+
+
+def check_work_key(key: WorkKey | None) -> None:
+    """Refuse a page key without a usable time."""
+    if key is not None:
+        _finite("created_at", key[0])
 
 
 def check_work_update(old: WorkItem, new: WorkItem) -> None:

@@ -37,10 +37,13 @@ from ivr.stores.protocols import (
     AuditEvent,
     BoardMove,
     WorkItem,
+    WorkKey,
     account_from_json,
     account_json,
     check_account,
     check_list,
+    check_work_items,
+    check_work_key,
     check_work_states,
     check_work_update,
 )
@@ -59,13 +62,18 @@ redis.call('SADD', KEYS[5], ARGV[5])
 return 1
 """
 
-# KEYS: items, the old queue, the new queue, groups; ARGV: id, expected version, new JSON,
-# created_at, the new group. Only if the stored version is the expected one.
-_UPDATE = """
+# The guard of a compare-and-set: KEYS[1] is the items hash, ARGV[1] the id, ARGV[2] the
+# version the caller read; the script goes on only if the stored item is still at that version.
+_IF_VERSION = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if not current or cjson.decode(current).version ~= tonumber(ARGV[2]) then
   return 0
 end
+"""
+
+# KEYS: items, the old queue, the new queue, groups; ARGV: id, expected version, new JSON,
+# created_at, the new group.
+_UPDATE = _IF_VERSION + """
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
@@ -74,11 +82,7 @@ return 1
 """
 
 # KEYS: items, refs, ids, the item's queue; ARGV: id, expected version, ref.
-_UNTRACK = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if not current or cjson.decode(current).version ~= tonumber(ARGV[2]) then
-  return 0
-end
+_UNTRACK = _IF_VERSION + """
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[3])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -86,23 +90,57 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 return 1
 """
 
-# KEYS: items, then queues; ARGV: the highest score ("+inf" or "(<before>"), limit. The JSON of
-# the `limit` items with the soonest calls across the queues (each queue gives its soonest, the
-# candidates are merged by score, and only the chosen ones are read).
-_ITEMS = """
+# Whether id a comes before id b byte by byte (Lua's own `<` on strings follows the server's
+# locale), as a sorted set orders members of one score and SQLite orders TEXT.
+_LESS = """
+local function less(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x < y
+    end
+  end
+  return #a < #b
+end
+"""
+
+# KEYS: items, then queues; ARGV: "asc" or "desc", limit, the score to start from and the one
+# to stop at (in that direction: "-inf", "+inf", "<score>" or "(<score>"), and a page key's
+# score and id ("" and "" for none). The JSON of the first `limit` items in that direction
+# across the queues, leaving out any at the key's score that are not past its id: each queue
+# gives its first (and those tied with the key), the candidates are merged by score then id,
+# and only the chosen ones are read.
+_ITEMS = _LESS + """
+local asc = ARGV[1] == 'asc'
 local limit = tonumber(ARGV[2])
+local tie, tie_id = tonumber(ARGV[5]), ARGV[6]
 local found = {}
 for k = 2, #KEYS do
-  local flat = redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, limit)
+  local take = limit
+  if tie then
+    take = take + redis.call('ZCOUNT', KEYS[k], ARGV[5], ARGV[5])
+  end
+  local flat
+  if asc then
+    flat = redis.call('ZRANGEBYSCORE', KEYS[k], ARGV[3], ARGV[4], 'WITHSCORES', 'LIMIT', 0, take)
+  else
+    flat = redis.call('ZREVRANGEBYSCORE', KEYS[k], ARGV[3], ARGV[4], 'WITHSCORES', 'LIMIT', 0, take)
+  end
   for i = 1, #flat, 2 do
-    found[#found + 1] = {flat[i], tonumber(flat[i + 1])}
+    local id, score = flat[i], tonumber(flat[i + 1])
+    if not tie or score ~= tie or (asc and less(tie_id, id)) or (not asc and less(id, tie_id)) then
+      found[#found + 1] = {id, score}
+    end
   end
 end
 table.sort(found, function(a, b)
+  if not asc then
+    a, b = b, a
+  end
   if a[2] ~= b[2] then
     return a[2] < b[2]
   end
-  return a[1] < b[1]
+  return less(a[1], b[1])
 end)
 local out = {}
 for i = 1, math.min(#found, limit) do
@@ -114,11 +152,23 @@ end
 return out
 """
 
-# KEYS: queues. The size of each.
-_COUNTS = """
+# KEYS: queues; ARGV: a page key's score and id ("" and "" for none). The size of each, or
+# with a key, how many of each are ahead of it.
+_COUNTS = _LESS + """
+local tie, tie_id = tonumber(ARGV[1]), ARGV[2]
 local out = {}
 for k = 1, #KEYS do
-  out[k] = redis.call('ZCARD', KEYS[k])
+  if tie then
+    local n = redis.call('ZCOUNT', KEYS[k], '-inf', '(' .. ARGV[1])
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k], ARGV[1], ARGV[1])) do
+      if less(id, tie_id) then
+        n = n + 1
+      end
+    end
+    out[k] = n
+  else
+    out[k] = redis.call('ZCARD', KEYS[k])
+  end
 end
 return out
 """
@@ -325,25 +375,36 @@ class RedisDesk:
 
     def work_items(self, states: tuple[str, ...], teams: tuple[str, ...] | None = None,
                    kinds: tuple[str, ...] | None = None, limit: int = 100,
-                   before: float | None = None) -> list[WorkItem]:
-        """Oldest call first, ties by id."""
-        check_work_states(states)
-        check_list(limit, before)
+                   before: float | None = None, after: WorkKey | None = None,
+                   ahead_of: WorkKey | None = None) -> list[WorkItem]:
+        """Oldest call first, ties by id; a page after a key, or the one ahead of it (read
+        newest first, then turned)."""
+        check_work_items(states, limit, before, after, ahead_of)
         queues = [self._queue(*group) for group in self._groups(states, teams, kinds)]
         if not queues or limit == 0:
             return []
-        highest = "+inf" if before is None else f"({float(before)!r}"
-        found = self._call("items", _ITEMS, [self.desk_key("work", "items"), *queues], [highest, limit])
+        below = "+inf" if before is None else f"({float(before)!r}"
+        tie: WorkKey | None = after if after is not None else ahead_of
+        if ahead_of is not None and before is not None and before <= ahead_of[0]:
+            tie = None  # the time bound comes first: no item at the key's time is in
+        start = "-inf" if ahead_of is None else below
+        if tie is not None:
+            start = repr(float(tie[0]))
+        args = ["asc", limit, start, below] if ahead_of is None else ["desc", limit, start, "-inf"]
+        args += [repr(float(tie[0])), tie[1]] if tie is not None else ["", ""]
+        found = self._call("items", _ITEMS, [self.desk_key("work", "items"), *queues], args)
         items = sorted((_work(value) for value in found), key=lambda item: (item.created_at, item.id.encode()))
         return items[:limit]
 
     def work_counts(self, teams: tuple[str, ...] | None = None,
-                    kinds: tuple[str, ...] | None = None) -> dict[str, int]:
-        """Items per state."""
+                    kinds: tuple[str, ...] | None = None, ahead_of: WorkKey | None = None) -> dict[str, int]:
+        """Items per state (ahead of a key, with one)."""
+        check_work_key(ahead_of)
         groups = self._groups(WORK_STATES, teams, kinds)
         counts = dict.fromkeys(WORK_STATES, 0)
         if groups:
-            sizes = self._call("counts", _COUNTS, [self._queue(*group) for group in groups], [])
+            args = [repr(float(ahead_of[0])), ahead_of[1]] if ahead_of is not None else ["", ""]
+            sizes = self._call("counts", _COUNTS, [self._queue(*group) for group in groups], args)
             for (state, _, _), size in zip(groups, sizes, strict=True):
                 counts[state] += int(size)
         return counts

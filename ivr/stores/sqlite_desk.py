@@ -19,10 +19,13 @@ from ivr.stores.protocols import (
     AuditEvent,
     BoardMove,
     WorkItem,
+    WorkKey,
     account_from_json,
     account_json,
     check_account,
     check_list,
+    check_work_items,
+    check_work_key,
     check_work_states,
     check_work_update,
 )
@@ -108,6 +111,13 @@ def move_on_board(conn: sqlite3.Connection, call_sid: str, move: BoardMove) -> N
     conn.execute("INSERT INTO ivr_board (call_sid, stage, since, started_at) VALUES (?, ?, ?, ?)"
                  " ON CONFLICT (call_sid) DO UPDATE SET stage = excluded.stage, since = excluded.since",
                  (call_sid, move.stage, at, at))
+
+
+def _from(key: WorkKey | None, side: str, where: list[str], params: list[Any]) -> None:
+    """Only items after (`>`) or ahead of (`<`) a key: ids compare as bytes (TEXT's BINARY collation)."""
+    if key is not None:
+        where.append(f"(created_at, id) {side} (?, ?)")
+        params.extend((float(key[0]), key[1]))
 
 
 class SqliteDesk:
@@ -210,10 +220,11 @@ class SqliteDesk:
 
     def work_items(self, states: tuple[str, ...], teams: tuple[str, ...] | None = None,
                    kinds: tuple[str, ...] | None = None, limit: int = 100,
-                   before: float | None = None) -> list[WorkItem]:
-        """Oldest call first, ties by id."""
-        check_work_states(states)
-        check_list(limit, before)
+                   before: float | None = None, after: WorkKey | None = None,
+                   ahead_of: WorkKey | None = None) -> list[WorkItem]:
+        """Oldest call first, ties by id; a page after a key, or the one ahead of it (read
+        newest first, then turned)."""
+        check_work_items(states, limit, before, after, ahead_of)
         where: list[str] = []
         params: list[Any] = []
         _in("state", states, where, params)
@@ -222,17 +233,23 @@ class SqliteDesk:
         if before is not None:
             where.append("created_at < ?")
             params.append(float(before))
+        _from(after, ">", where, params)
+        _from(ahead_of, "<", where, params)
+        order = "created_at DESC, id DESC" if ahead_of is not None else "created_at, id"
         rows = self._rows(f"SELECT {_WORK_COLUMNS} FROM ivr_work WHERE {' AND '.join(where)}"
-                          " ORDER BY created_at, id LIMIT ?", (*params, limit))
-        return [_work(row) for row in rows]
+                          f" ORDER BY {order} LIMIT ?", (*params, limit))
+        items = [_work(row) for row in rows]
+        return items[::-1] if ahead_of is not None else items
 
     def work_counts(self, teams: tuple[str, ...] | None = None,
-                    kinds: tuple[str, ...] | None = None) -> dict[str, int]:
-        """Items per state."""
+                    kinds: tuple[str, ...] | None = None, ahead_of: WorkKey | None = None) -> dict[str, int]:
+        """Items per state (ahead of a key, with one)."""
+        check_work_key(ahead_of)
         where: list[str] = []
         params: list[Any] = []
         _in("team", teams, where, params)
         _in("kind", kinds, where, params)
+        _from(ahead_of, "<", where, params)
         sql = "SELECT state, COUNT(*) FROM ivr_work" + (" WHERE " + " AND ".join(where) if where else "")
         counts = dict.fromkeys(WORK_STATES, 0)
         counts.update({state: count for state, count in self._rows(sql + " GROUP BY state", params)})

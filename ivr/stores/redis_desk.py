@@ -31,21 +31,9 @@ import redis
 from redis.commands.core import Script
 
 from ivr.stores.protocols import (
-    BOARD_KEEP_SECONDS,
-    WORK_STATES,
-    Account,
-    AuditEvent,
-    BoardMove,
-    WorkItem,
-    WorkKey,
-    account_from_json,
-    account_json,
-    check_account,
-    check_list,
-    check_work_items,
-    check_work_key,
-    check_work_states,
-    check_work_update,
+    BOARD_KEEP_SECONDS, WORK_STATES, Account, AuditEvent, BoardMove, WorkItem, WorkKey,
+    account_from_json, account_json, check_account, check_list, check_work_items, check_work_key,
+    check_work_states, check_work_update,
 )
 
 AUDIT_PAGE = 500
@@ -377,8 +365,8 @@ class RedisDesk:
                    kinds: tuple[str, ...] | None = None, limit: int = 100,
                    before: float | None = None, after: WorkKey | None = None,
                    ahead_of: WorkKey | None = None) -> list[WorkItem]:
-        """Oldest call first, ties by id; a page after a key, or the one ahead of it (read
-        newest first, then turned)."""
+        """The queues of the groups asked for, merged by call time in one script (see `Worklist`
+        in protocols for the order and the keys)."""
         check_work_items(states, limit, before, after, ahead_of)
         queues = [self._queue(*group) for group in self._groups(states, teams, kinds)]
         if not queues or limit == 0:

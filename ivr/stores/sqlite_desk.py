@@ -13,21 +13,9 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ivr.stores.protocols import (
-    BOARD_KEEP_SECONDS,
-    WORK_STATES,
-    Account,
-    AuditEvent,
-    BoardMove,
-    WorkItem,
-    WorkKey,
-    account_from_json,
-    account_json,
-    check_account,
-    check_list,
-    check_work_items,
-    check_work_key,
-    check_work_states,
-    check_work_update,
+    BOARD_KEEP_SECONDS, WORK_STATES, Account, AuditEvent, BoardMove, WorkItem, WorkKey,
+    account_from_json, account_json, check_account, check_list, check_work_items, check_work_key,
+    check_work_states, check_work_update,
 )
 
 PURGE_BATCH = 100
@@ -222,8 +210,8 @@ class SqliteDesk:
                    kinds: tuple[str, ...] | None = None, limit: int = 100,
                    before: float | None = None, after: WorkKey | None = None,
                    ahead_of: WorkKey | None = None) -> list[WorkItem]:
-        """Oldest call first, ties by id; a page after a key, or the one ahead of it (read
-        newest first, then turned)."""
+        """One query on the worklist's index (see `Worklist` in protocols for the order and the
+        keys)."""
         check_work_items(states, limit, before, after, ahead_of)
         where: list[str] = []
         params: list[Any] = []

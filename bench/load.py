@@ -1091,9 +1091,10 @@ def main(argv: list[str] | None = None) -> int:
             for app in ("ivr", "floor", "static"):
                 servers[f"{app}@{kind}"] = start_server(f"{app}@{kind}", app, args.workers, 1, workdir, args.flows,
                                                         kind=kind)
-        if args.compare:
-            servers["before@gunicorn"] = start_server("before@gunicorn", "ivr", args.workers, 1, workdir, args.flows,
-                                                      tree=args.compare.resolve())
+        if args.compare:  # the IVR of another checkout, under each server
+            for kind in kinds:
+                servers[f"before@{kind}"] = start_server(f"before@{kind}", "ivr", args.workers, 1, workdir,
+                                                         args.flows, tree=args.compare.resolve(), kind=kind)
             report["settings"]["compare"] = str(args.compare)
         report["sync"] = measure_servers(servers, scripts, client, args.connections, warmup, duration, rounds,
                                       args.seed)
@@ -1222,7 +1223,7 @@ def print_report(report: dict) -> None:
         for name in block:
             app, _, kind = name.partition("@")
             if app == "ivr" and isinstance(block[name], dict):
-                for other in (f"static@{kind}", f"floor@{kind}", "ivr@gunicorn", "before@gunicorn"):
+                for other in (f"static@{kind}", f"floor@{kind}", "ivr@gunicorn", f"before@{kind}"):
                     if other in block and other != name:
                         ratios.append(f"{name}/{other} {block[name]['turns_per_s'] / block[other]['turns_per_s']:.2f}")
         print(f"  turns per second: {', '.join(ratios)}")

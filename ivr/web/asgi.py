@@ -169,7 +169,7 @@ def _unquoted(path: str) -> str:
 
 # How the web process runs: granian's ASGI interface, the factory called in each worker, workers
 # replaced when they die, headers read within 5 s (a slower client is cut off by granian itself).
-SERVER_FLAGS = ("--interface", "asgi", "--factory", "--respawn-failed-workers", "--http1-header-read-timeout", "5000",
+SERVER_FLAGS = ("--interface", "asgi", "--loop", "asyncio", "--factory", "--respawn-failed-workers", "--http1-header-read-timeout", "5000",
                 "--no-access-log")
 
 

@@ -1,35 +1,36 @@
-"""The webhook server under load: signed Twilio calls against gunicorn, next to a static baseline.
+"""The webhook server under load: signed Twilio calls against several servers, next to two baselines.
 
 Run from the project root (a Redis server must answer on 127.0.0.1:6379; db 14 is
 flushed at the start and at the end):
 
-    .venv/bin/python -m bench.load            # the full run (about 85 s on 2 cores)
-    .venv/bin/python -m bench.load --quick    # a short run (about 25 s)
+    .venv/bin/python -m bench.load            # the full run (about 4 minutes on 2 cores)
+    .venv/bin/python -m bench.load --quick    # a short run (about a minute)
     .venv/bin/python -m bench.load --json     # the figures as JSON on stdout
     .venv/bin/python -m bench.load --profile  # where a turn's time goes, in process
+    .venv/bin/python -m bench.load --compare ../other-checkout   # that checkout's IVR beside this one
 
-It starts gunicorns with the Procfile's settings (2 sync workers, no access log):
-`ivr.web:create_app()` on the Redis store; `bench.static_app:app`, a plain WSGI
-callable answering one fixed Gather/Redirect document; and, for the headline run,
-`bench.floor_app:app`, which does only what any signed, stateful webhook must (read
-the form, check the signature, one Redis load and one compare-and-set save) before
-answering the same document. Driver processes, one per
-connection, each play calls one after another: a new CallSid, POST /voice, then
-follow the TwiML (Gather action, Redirect, Dial, Record) with the inputs of a case
-of flows/tests/*.yaml, every request carrying the ~28 fields Twilio posts and signed
-as Twilio signs it, and a status callback when the call ends.
+Each app runs under each server of --servers (default gunicorn, uvicorn, granian), two
+workers each: uvicorn as `ivr serve` (the Procfile's web process) runs it, gunicorn with sync
+workers as the Procfile used to, granian's ASGI interface with the settings it would need.
+The apps: the IVR on the Redis store; `bench.static_app`, answering one fixed Gather/Redirect
+document; and `bench.floor_app`, which does only what any signed, stateful webhook must (read
+the form, check the signature, one Redis load and one compare-and-set save) before answering
+the same document. Driver processes, one per connection, each play calls one after another:
+a new CallSid, POST /voice, then follow the TwiML (Gather action, Redirect, Dial, Record)
+with the inputs of a case of flows/tests/*.yaml, every request carrying the ~28 fields Twilio
+posts and signed as Twilio signs it, and a status callback when the call ends.
 
-1. Closed loop (each connection sends its next request when the answer arrives) on
-   the three servers, twice each, in turn: turns/s, p50/p90/p99 latency, and the CPU
-   per request of the server, of Redis and of the driver (from /proc and INFO cpu).
-2. Poisson arrivals at half the IVR's closed-loop rate, on both: latency when the
-   workers are not saturated (timed from when each request was due).
+1. Closed loop (each connection sends its next request when the answer arrives), every
+   server in turn, twice: turns/s, p50/p90/p99 latency, and the CPU per request of the
+   server, of Redis and of the driver (from /proc and INFO cpu).
+2. Poisson arrivals at half the IVR's closed-loop rate, under the Procfile's server:
+   latency when the workers are not saturated (timed from when each request was due).
 3. N calls driven to the middle of their scripts and left live: Redis used_memory
    per call (growth, and the drop when they are deleted) and MEMORY USAGE of a sample.
-4. gthread workers (--threads 4, keep-alive) on both, closed loop: a comparison.
 
-PASS/FAIL against the goals: p99 < 10 ms at 8 connections (closed loop, Procfile
-settings), IVR/static turns per second >= 0.5, < 1 KB of Redis per live call.
+PASS/FAIL against the goals: under the Procfile's server, p99 <= 10 ms at 8 connections,
+turns/s >= 1.5x the IVR under gunicorn and >= 0.75x the floor app; < 1 KB of Redis per
+live call.
 
 On a small machine every other job skews the figures: the run waits (up to
 --wait-idle seconds) for the CPUs to be under 20% busy, and each table shows how
@@ -68,7 +69,7 @@ import yaml
 from twilio.request_validator import RequestValidator
 
 from ivr.flows.messages import BUILT_IN
-from ivr.web.asgi import granian_command
+from ivr.web.asgi import server_command as procfile_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = ROOT / "flows" / "tests"
@@ -478,10 +479,16 @@ APPS = {
 SERVER_KINDS = ("gunicorn", "granian", "uvicorn")
 
 
+# granian's ASGI interface with the settings it would need to serve the line: workers replaced
+# when they die, headers read within 5 s, no access log.
+GRANIAN_FLAGS = ("--interface", "asgi", "--loop", "asyncio", "--factory", "--respawn-failed-workers",
+                 "--http1-header-read-timeout", "5000", "--no-access-log")
+
+
 def procfile_kind() -> str:
-    """Which server the Procfile's web process runs: `ivr serve` runs granian."""
+    """Which server the Procfile's web process runs: `ivr serve` runs uvicorn."""
     line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
-    return "granian" if line.split()[1:3] == ["ivr", "serve"] else line.split()[1]
+    return "uvicorn" if line.split()[1:3] == ["ivr", "serve"] else line.split()[1]
 
 
 def server_command(kind: str, app: str, port: int, workers: int, threads: int, log_path: str) -> list[str]:
@@ -490,12 +497,11 @@ def server_command(kind: str, app: str, port: int, workers: int, threads: int, l
         cmd = [sys.executable, "-m", "gunicorn", wsgi, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--forwarded-allow-ips", "*", "--error-logfile", log_path]
         return cmd + (["--threads", str(threads)] if threads > 1 else [])
-    if kind == "uvicorn":
-        return [sys.executable, "-m", "uvicorn", "--factory", asgi, "--host", "127.0.0.1", "--port", str(port),
-                "--workers", str(workers), "--http", "httptools", "--loop", "uvloop", "--lifespan", "on",
-                "--no-access-log", "--log-level", "warning"]
-    if kind == "granian":  # what `ivr serve` (the Procfile's web process) runs, on loopback
-        return granian_command(asgi, "127.0.0.1", port, workers)
+    if kind == "uvicorn":  # what `ivr serve` (the Procfile's web process) runs, on loopback
+        return procfile_command(asgi, "127.0.0.1", port, workers)
+    if kind == "granian":
+        return [sys.executable, "-m", "granian", *GRANIAN_FLAGS, "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers), asgi]
     raise ValueError(f"unknown server {kind!r}")
 
 
@@ -1026,9 +1032,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="threads per worker for a secondary gunicorn gthread run (default 0: skip it)")
     parser.add_argument("--servers", type=lambda text: [k for k in text.split(",") if k],
-                        default=["gunicorn", "granian"],
+                        default=["gunicorn", "uvicorn", "granian"],
                         help=f"servers to measure the apps under, of {', '.join(SERVER_KINDS)} "
-                             "(default: gunicorn,granian); the Procfile's must be among them")
+                             "(default: gunicorn,uvicorn,granian); the Procfile's must be among them")
     parser.add_argument("--paced-share", type=float, default=0.5,
                         help="the paced run offers this share of the IVR's closed-loop requests/s (default 0.5)")
     parser.add_argument("--flows", default="flows", help="IVR_FLOWS_DIR for the IVR server (default: flows)")

@@ -81,3 +81,49 @@ def test_other_paths_go_to_the_other_app_and_the_lifespan_runs_the_hooks():
     sent = run(front, {"type": "lifespan"}, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert hooks == ["up", "down"]
+
+
+def test_a_worker_that_cannot_build_the_app_answers_the_safe_route_until_it_can(tmp_path, monkeypatch,
+                                                                                   assert_valid_twiml):
+    # A worker restarted while the flow files are broken and no last good version can be read
+    # (a new instance folder here): it must not fail to start, which would stop every worker.
+    from urllib.parse import urlencode
+
+    from twilio_sim import APP_SETTINGS, FLOWS, LINE, TOKEN, form, signed_headers
+
+    from ivr.web import asgi
+
+    for name in APP_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "support-line.yaml").write_text("flow: [broken\n")
+    config = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_FLOWS_DIR": str(flows), "IVR_FALLBACK_NUMBER": LINE,
+              "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "PUBLIC_URL": "http://127.0.0.1:5000"}
+    service = asgi.create_service(config)
+    assert isinstance(service, asgi.Recovering)
+
+    def post(data, signed=True):
+        body = urlencode(data).encode()
+        headers = signed_headers("http://127.0.0.1:5000/voice", data) if signed else {"X-Twilio-Signature": "forged"}
+        request = {**scope("/voice"), "query_string": b"",
+                   "headers": [(b"content-type", b"application/x-www-form-urlencoded"),
+                               *((k.lower().encode(), v.encode()) for k, v in headers.items())]}
+        return run(service, request, [{"type": "http.request", "body": body}])
+
+    sent = post(form())
+    assert sent[0]["status"] == 200
+    assert_valid_twiml(sent[1]["body"].decode())
+    assert b"<Dial" in sent[1]["body"] and LINE.encode() in sent[1]["body"]  # the apology, then the main line
+    assert post(form(), signed=False)[0]["status"] == 403
+    assert run(service, scope("/healthz", "GET"), [])[0]["status"] == 503
+
+    assert service.retry() is False  # still broken
+    for path in FLOWS.glob("*.yaml"):
+        (flows / path.name).write_text(path.read_text())
+    assert service.retry() is True
+    try:
+        sent = post(form())
+        assert sent[0]["status"] == 200 and b"For English, press 1." in sent[1]["body"]
+    finally:
+        service.app.on_shutdown()

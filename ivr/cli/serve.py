@@ -1,4 +1,4 @@
-"""`ivr serve`: the web service under granian, after checking it can start.
+"""`ivr serve`: the web service under uvicorn, after checking it can start.
 
 The check builds the app once, as each worker will: settings, the store, the flows (or the
 last good versions kept in the store). When that fails, the reason is one line on stderr
@@ -15,7 +15,7 @@ import click
 
 from ivr.flows.problems import FlowError
 from ivr.stores.protocols import StoreUnavailable
-from ivr.web.asgi import granian_command
+from ivr.web.asgi import server_command
 from ivr.web.app import create_app
 
 
@@ -30,7 +30,8 @@ def register(main: click.Group) -> None:
 @click.option("--workers", type=click.IntRange(min=1), show_default="$WEB_CONCURRENCY or 2",
               default=lambda: int(os.environ.get("WEB_CONCURRENCY") or 2), help="Worker processes.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Run the web service (the Procfile's web process); a worker that dies is replaced."""
+    """Run the web service (the Procfile's web process); with two or more workers, one that
+    dies or hangs is replaced."""
     logging.getLogger("ivr").setLevel(logging.WARNING)  # the check's own log lines would repeat the workers'
     try:
         app = create_app()
@@ -41,6 +42,6 @@ def serve(host: str, port: int, workers: int) -> None:
     except (RuntimeError, ValueError, OSError, StoreUnavailable) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     app.extensions["ivr"].store.close()
-    command = granian_command("ivr.web.asgi:create_service", host, port, workers)
+    command = server_command("ivr.web.asgi:create_service", host, port, workers)
     sys.stdout.flush()
     os.execv(command[0], command)

@@ -1,6 +1,7 @@
 """The service as an ASGI app, so that slow clients cost a coroutine, never the thread that runs turns.
 
-A server with a compiled HTTP layer (granian) reads each request's headers without Python;
+A server with a compiled HTTP parser (uvicorn with httptools) reads each request's headers
+on its event loop, never holding the thread that runs turns;
 this app then reads a webhook's small body on the event loop, within a size cap and a
 deadline, and only then runs the turn (`webhooks.Webhooks`, the same WSGI callable the tests
 drive) on the loop's thread: a turn is short, its store I/O is bounded by timeouts, and a
@@ -17,15 +18,20 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Container, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from a2wsgi import WSGIMiddleware
 
+from ivr.telephony import signature
+from ivr.web import documents
 from ivr.web.app import create_app
-from ivr.web.webhooks import MAX_BODY_BYTES, Webhooks
+from ivr.web.turns import apology_says
+from ivr.web.webhooks import MAX_BODY_BYTES, Refused, Webhooks, read_form
 
 log = logging.getLogger("ivr.web")
 
@@ -167,24 +173,39 @@ def _unquoted(path: str) -> str:
     return unquote_to_bytes(path).decode("latin-1")
 
 
-# How the web process runs: granian's ASGI interface, the factory called in each worker, workers
-# replaced when they die, headers read within 5 s (a slower client is cut off by granian itself).
-SERVER_FLAGS = ("--interface", "asgi", "--loop", "asyncio", "--factory", "--respawn-failed-workers", "--http1-header-read-timeout", "5000",
-                "--no-access-log")
+# How the web process runs: uvicorn with its compiled HTTP parser (httptools) on uvloop, the
+# factory called in each worker, workers watched and replaced by uvicorn's supervisor; no
+# access log, and no rewriting of the client's address from forwarded headers (the service
+# trusts those only from IVR_TRUSTED_PROXIES, itself).
+SERVER_FLAGS = ("--factory", "--http", "httptools", "--loop", "uvloop", "--lifespan", "on", "--no-access-log",
+                "--no-proxy-headers", "--no-server-header", "--timeout-keep-alive", "5")
+RETRY_SECONDS = 5.0  # a worker that could not build the app tries again this often
 
 
-def granian_command(app: str, host: str, port: int, workers: int) -> list[str]:
+def server_command(app: str, host: str, port: int, workers: int) -> list[str]:
     """The command that serves an ASGI factory the way the Procfile's web process does."""
-    return [sys.executable, "-m", "granian", *SERVER_FLAGS, "--host", host, "--port", str(port),
+    return [sys.executable, "-m", "uvicorn", *SERVER_FLAGS, "--host", host, "--port", str(port),
             "--workers", str(workers), app]
 
 
-def create_service(config: dict | None = None) -> Front:
-    """The ASGI app for the Procfile's server (granian): `ivr.web.asgi:create_service`, as a factory.
+def create_service(config: dict | None = None) -> Front | Recovering:
+    """The ASGI app for the Procfile's server: `ivr.web.asgi:create_service`, as a factory.
 
     Webhooks are answered inline; every other path (`/healthz`, the console) is the Flask app,
-    run by a2wsgi in a few threads.
+    run by a2wsgi in a few threads. `ivr serve` checks the app can be built before any worker
+    starts; a worker restarted later, when it cannot (the flow files broken and the store's
+    last good versions out of reach), answers the safe route until it can (`Recovering`):
+    a server whose worker fails to start would stop them all.
     """
+    try:
+        return _service(config)
+    except Exception as exc:
+        log.error("the service cannot start (%s: %s); answering the safe route, trying again every %.0f s",
+                  type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", RETRY_SECONDS)
+        return Recovering(lambda: _service(config), safe_route(config))
+
+
+def _service(config: dict | None) -> Front:
     app = create_app(config)
     webhooks = app.wsgi_app
     assert isinstance(webhooks, Webhooks), "create_app puts the webhooks in front of Flask"
@@ -196,3 +217,76 @@ def create_service(config: dict | None = None) -> Front:
 
     return Front(webhooks, webhooks.routes, WSGIMiddleware(app, workers=OTHER_THREADS),  # type: ignore[arg-type]
                  on_startup=service.registry.watch, on_shutdown=shutdown)
+
+
+def safe_route(config: dict | None = None) -> WSGIApp:
+    """What a worker without its app answers: a signed webhook gets the apology and the fallback
+    number (or goodbye), anything unsigned 403, every other request 503."""
+    settings = {**os.environ, **(config or {})}
+    token, public = settings.get("TWILIO_AUTH_TOKEN"), settings.get("PUBLIC_URL")
+    fallback = settings.get("IVR_FALLBACK_NUMBER") or None
+    apology = documents.apology(apology_says(fallback), fallback).encode()
+
+    def answer(environ: dict[str, Any], start_response: Callable[..., None]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST" or not environ.get("PATH_INFO", "").startswith("/voice"):
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+            return [b"starting\n"]
+        try:
+            form = read_form(environ)
+            url = signature.public_url(environ, public, False)
+            signed = bool(token) and signature.check(str(token), url, form, environ.get("HTTP_X_TWILIO_SIGNATURE"))
+        except Refused:
+            signed = False
+        if not signed:
+            start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", "10")])
+            return [b"forbidden\n"]
+        start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(apology)))])
+        return [apology]
+
+    return answer
+
+
+class Recovering:
+    """An ASGI app that answers with `safe` until `build` gives the service, tried in a thread
+    every `every` seconds from the lifespan's start (or at each `retry()`)."""
+
+    def __init__(self, build: Callable[[], Front], safe: WSGIApp, every: float = RETRY_SECONDS):
+        self.build, self.every = build, every
+        self.app: Front | None = None
+        self.safe = Front(safe)
+        self._stop = threading.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            await (self.app or self.safe)(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                threading.Thread(target=self._retrying, name="ivr-recover", daemon=True).start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self._stop.set()
+                if self.app is not None:
+                    self.app.on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _retrying(self) -> None:
+        while not self._stop.wait(self.every) and not self.retry():
+            pass
+
+    def retry(self) -> bool:
+        """Try to build the service once; True (and serving it) when it could."""
+        try:
+            app = self.build()
+        except Exception as exc:
+            log.warning("the service still cannot start (%s)", type(exc).__name__)
+            return False
+        app.on_startup()
+        self.app = app
+        log.warning("the service started; the safe route is over")
+        return True

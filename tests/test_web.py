@@ -11,10 +11,11 @@ from collections.abc import Iterator, MutableMapping
 from types import FrameType
 
 import pytest
-from twilio_sim import (APP_SETTINGS, BASE, CALL_SID, CALLER, FLOWS, TOKEN, Call, assert_apology,
+from twilio_sim import (APP_SETTINGS, BASE, CALL_SID, CALLER, FLOWS, TOKEN, Call, assert_apology, record_at_the_end,
                         check_document, form, post, signed_headers, spoken, stored, tags)
 
 from ivr.tools import callscripts
+from ivr.web import documents
 from ivr.tools.phone import Phone
 from ivr.stores.protocols import StoreUnavailable
 
@@ -67,9 +68,10 @@ def test_every_scripted_call_sounds_the_same_over_http(make_app, case):
         engine_phone.enter(entry)
     http_phone = Call(app, engine_phone.call_id,  # the same call id: the same confirmation
                       caller=case.caller or "Anonymous")
+    at_the_end = record_at_the_end(http_phone, app)
     http_phone.play(entries)
     assert spoken(http_phone.heard) == spoken(engine_phone.heard)
-    record = stored(app, http_phone.call_sid)
+    record = at_the_end[0] if at_the_end else stored(app, http_phone.call_sid)
     assert set(record.state.answers) == set(engine_phone.state.answers)
     assert without_recordings(record.state.answers) == without_recordings(engine_phone.state.answers)
     assert record.state.lang == engine_phone.state.lang
@@ -266,6 +268,29 @@ def test_status_callback_racing_a_turn_keeps_the_state(app, client):
     assert post(client, "/voice/status", form(CallSid="CA" + "ef" * 16, CallStatus="completed")).status_code == 204
 
 
+def test_after_the_status_callback_the_record_keeps_nothing_the_caller_keyed(app, client):
+    from ivr.stores.protocols import BoardMove
+    from ivr.web.turns import ENDED_TTL_SECONDS
+
+    store = app.extensions["ivr"].store
+    post(client, "/voice", form())
+    assert stored(app).state.answers.get("caller_id") == form()["From"]
+    saves = []
+    real = store.save
+    store.save = lambda *args: saves.append(args) or real(*args)
+    try:
+        assert post(client, "/voice/status", form(CallStatus="completed")).status_code == 204
+    finally:
+        store.save = real
+    record = stored(app)
+    assert record.state.ended and record.state.node == "language"  # where it ended, for drop-off counts
+    assert record.state.answers == {} and record.state.pending is None and record.twiml == documents.HANGUP
+    assert record.whisper == () and record.details == ()
+    assert saves[0][3] == ENDED_TTL_SECONDS and saves[0][4] == BoardMove(None, saves[0][4].at)
+    # A late retry of the last turn hears nothing from before.
+    assert post(client, "/voice", form()).get_data(as_text=True) == documents.HANGUP
+
+
 def test_silence_is_handled_in_the_same_round_trip(app, client):
     post(client, "/voice", form())
     body = post(client, "/voice/turn?t=0", form()).get_data(as_text=True)
@@ -448,8 +473,9 @@ def test_a_ride_booked_over_http_is_recorded_texted_and_handed_to_the_desk(make_
     app = make_app(booking.now, RIDES_WEBHOOK_URL="https://rides.example.org/requests",
                    RIDES_WEBHOOK_SECRET="s3cret", TWILIO_SMS_FROM="+16266696777")
     phone = Call(app)
+    at_the_end = record_at_the_end(phone, app)
     phone.play(_entries(booking))
-    state = stored(app, phone.call_sid).state
+    state = at_the_end[0].state
     assert state.ended and len(state.answers["confirmation"]) == 8
     store = app.extensions["ivr"].store
     rides = records.load_all(store, "ride")

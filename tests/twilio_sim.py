@@ -100,6 +100,15 @@ def check_document(body: str) -> ET.Element:
     return root
 
 
+def record_at_the_end(phone: HttpPhone, app) -> list[CallRecord | None]:
+    """Filled, when the phone sends its status callback, with the call's record as the last turn
+    left it (the callback leaves only where the call ended)."""
+    kept: list[CallRecord | None] = []
+    status_callback = phone._status
+    phone._status = lambda status: (kept.append(stored(app, phone.call_sid)), status_callback(status))  # type: ignore[method-assign]
+    return kept
+
+
 def stored(app, call_sid: str = CALL_SID) -> CallRecord | None:
     """The call's record in the app's store, or None."""
     blob, _ = app.extensions["ivr"].store.load(call_sid)

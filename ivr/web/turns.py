@@ -46,6 +46,9 @@ from ivr.web.registry import FlowRegistry
 
 log = logging.getLogger("ivr.calls")
 CALL_TTL_SECONDS = 4 * 3600
+# After the status callback a call's record keeps only where it ended, for this long: enough
+# for Twilio's late retries, none of what the caller keyed.
+ENDED_TTL_SECONDS = 600
 SAVE_ATTEMPTS = 3
 # A store that failed slowly (a timeout) is left alone for a moment: the next turns get the
 # apology at once instead of each waiting out the same timeout.
@@ -292,7 +295,9 @@ class CallService:
         return spoken[0] if spoken else next(iter(texts))
 
     def ended(self, call_sid: str, status: str) -> None:
-        """A status callback: note where the call ended (for drop-off counts) and mark it over."""
+        """A status callback: note where the call ended (for drop-off counts) and mark it over.
+        What the caller keyed (answers, an entry being read back) and the last document leave
+        the store with the call: the record kept for late retries says only where it ended."""
         try:
             for _ in range(SAVE_ATTEMPTS):
                 blob, version = self.store.load(call_sid)
@@ -305,9 +310,10 @@ class CallService:
                                          "flow": state.flow, "node": state.node, "turns": state.turn},
                                         separators=(",", ":")))
                     state.ended = True
-                ended = CallRecord(state, record.answered, record.twiml)
+                state.answers, state.pending = {}, None
+                ended = CallRecord(state, record.answered, documents.HANGUP)
                 off = BoardMove(None, self.clock().timestamp())  # off the desk's board
-                if self.store.save(call_sid, ended.pack(), version, CALL_TTL_SECONDS, off):
+                if self.store.save(call_sid, ended.pack(), version, ENDED_TTL_SECONDS, off):
                     return
         except (StoreUnavailable, ValueError) as exc:
             log.warning(json.dumps({"call": call_sid, "event": "CallEnded", "outcome": type(exc).__name__},

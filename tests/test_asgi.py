@@ -91,7 +91,7 @@ def test_a_worker_that_cannot_build_the_app_answers_the_safe_route_until_it_can(
 
     from twilio_sim import APP_SETTINGS, FLOWS, LINE, TOKEN, form, signed_headers
 
-    from ivr.web import asgi
+    from ivr.web import asgi, documents
 
     for name in APP_SETTINGS:
         monkeypatch.delenv(name, raising=False)
@@ -103,10 +103,10 @@ def test_a_worker_that_cannot_build_the_app_answers_the_safe_route_until_it_can(
     service = asgi.create_service(config)
     assert isinstance(service, asgi.Recovering)
 
-    def post(data, signed=True):
+    def post(data, signed=True, path="/voice"):
         body = urlencode(data).encode()
-        headers = signed_headers("http://127.0.0.1:5000/voice", data) if signed else {"X-Twilio-Signature": "forged"}
-        request = {**scope("/voice"), "query_string": b"",
+        headers = signed_headers("http://127.0.0.1:5000" + path, data) if signed else {"X-Twilio-Signature": "forged"}
+        request = {**scope(path), "query_string": b"",
                    "headers": [(b"content-type", b"application/x-www-form-urlencoded"),
                                *((k.lower().encode(), v.encode()) for k, v in headers.items())]}
         return run(service, request, [{"type": "http.request", "body": body}])
@@ -117,6 +117,12 @@ def test_a_worker_that_cannot_build_the_app_answers_the_safe_route_until_it_can(
     assert b"<Dial" in sent[1]["body"] and LINE.encode() in sent[1]["body"]  # the apology, then the main line
     assert post(form(), signed=False)[0]["status"] == 403
     assert run(service, scope("/healthz", "GET"), [])[0]["status"] == 503
+    # A coordinator's leg is declined (never the caller's apology), the status callback gets 204.
+    for path in ("/voice/whisper", "/voice/whisper/accept"):
+        sent = post(form(ParentCallSid="CA" + "ab" * 16), path=path)
+        assert sent[0]["status"] == 200 and sent[1]["body"] == documents.DECLINE.encode()
+    assert post(form(CallStatus="completed"), path="/voice/status")[0]["status"] == 204
+    assert post(form(), path="/voicemail")[0]["status"] == 503
 
     assert service.retry() is False  # still broken
     for path in FLOWS.glob("*.yaml"):

@@ -51,6 +51,6 @@ def test_a_record_packed_with_an_unknown_dictionary_is_unreadable(record):
     blob = other.compress(zlib.decompressobj(zdict=call_record.DICTIONARY).decompress(record.pack())) + other.flush()
     with pytest.raises(UnreadableRecord) as raised:
         CallRecord.unpack(blob)
-    assert raised.value.why == "format"
+    assert raised.value.why == "dictionary"
     with pytest.raises(UnreadableRecord):
         CallRecord.unpack(record.pack() + b"trailing")

@@ -92,7 +92,8 @@ nodes:
     assert documents._rendered.cache_info().currsize == 3  # the answer's echo only as a blank
 
 
-@given(st.lists(st.text(max_size=40), min_size=1, max_size=3), st.text(max_size=20), st.integers(0, 999))
+@given(st.lists(st.text(st.characters(), max_size=40) | st.sampled_from(["\ud800", "a\udfff", " "]), min_size=1,
+                max_size=3), st.text(max_size=20), st.integers(0, 999))
 def test_a_turn_with_personal_prompts_reads_as_if_rendered_afresh(texts, plain, number):
     says = tuple(Say(text, "Polly.Joanna", "en-US", personal=True) for text in texts)
     for commands in ((*says, Say(plain, "Polly.Joanna", "en-US"), Hangup()),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import base64
 import json
 import math
@@ -1664,6 +1666,33 @@ def test_a_save_on_a_cluster_moves_the_call_on_the_board_by_a_command_of_its_own
     store = records_redis.store
     store._own = None  # as on a cluster, where the board's keys are in a slot of their own
     _moves_with_saves(store)
+
+
+@pytest.mark.redis
+def test_a_board_that_cannot_be_written_does_not_undo_the_save(records_redis, caplog):
+    store = records_redis.store
+    store.client.set(store.board_keys()[0], "not a hash")
+    with caplog.at_level(logging.WARNING, logger="ivr.stores"):
+        assert store.save("CA1", b"one", 0, 60, BoardMove("menu", T0)) is True
+    assert store.load("CA1") == (b"one", 1) and "BoardNotNoted" in caplog.text
+
+
+@pytest.mark.redis
+def test_a_server_that_keeps_slots_behind_a_plain_url_gets_the_board_by_a_command_of_its_own(records_redis,
+                                                                                                monkeypatch):
+    from redis.exceptions import ClusterCrossSlotError
+
+    store = records_redis.store
+    real = store._save_by
+
+    def slotted(script, keys, args):
+        if len(keys) > 1:  # as such a server answers a script across slots
+            raise ClusterCrossSlotError("Keys in request don't hash to the same slot")
+        return real(script, keys, args)
+
+    monkeypatch.setattr(store, "_save_by", slotted)
+    _moves_with_saves(store)
+    assert store._board_apart
 
 
 def _moves_with_saves(store: Store) -> None:

@@ -31,7 +31,7 @@ def register(main: click.Group) -> None:
               default=lambda: int(os.environ.get("WEB_CONCURRENCY") or 2), help="Worker processes.")
 def serve(host: str, port: int, workers: int) -> None:
     """Run the web service (the Procfile's web process); with two or more workers, one that
-    dies or hangs is replaced."""
+    dies is replaced."""
     logging.getLogger("ivr").setLevel(logging.WARNING)  # the check's own log lines would repeat the workers'
     try:
         app = create_app()

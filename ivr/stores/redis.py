@@ -60,6 +60,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
+from redis.exceptions import ClusterCrossSlotError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MasterDownError, NoScriptError, OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -117,8 +118,11 @@ redis.call('SET', KEYS[1], (version + 1) .. ':' .. ARGV[2], 'PX', ARGV[3])
 """
 _SAVE = _SAVED + "return 1\n"
 # The same, then the call's move on the board: KEYS[2], KEYS[3] and ARGV[4..7] as BOARD_MOVE takes them.
+# A board that cannot be written does not undo the save: 2 says so.
 _SAVE_MOVED = BOARD_MOVE + _SAVED + """
-board_move(KEYS[2], KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+if not pcall(board_move, KEYS[2], KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]) then
+  return 2
+end
 return 1
 """
 
@@ -435,6 +439,7 @@ class RedisStore(RedisDesk):
         self._own = OwnConnection(client.connection_pool) if isinstance(client, redis.Redis) else None
         # The turn's two scripts, by SHA on its own connection; the rest register when first run (`_call`).
         self._save, self._save_moved = client.register_script(_SAVE), client.register_script(_SAVE_MOVED)
+        self._board_apart = False  # True once the server refused the board's keys beside a call's
         self._health: dict[tuple, redis.Redis] = {}  # check_writable's clients, by server and timeout
 
     @classmethod
@@ -481,19 +486,32 @@ class RedisStore(RedisDesk):
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
         keys, args = [self.key(call_sid)], [int(expected_version), blob, ttl_ms]
         script = self._save
-        if board is not None and self._own is not None:
+        if board is not None and self._own is not None and not self._board_apart:
             script = self._save_moved
             keys += self.board_keys()
             args += self.board_args(call_sid, board)
+        try:
+            reply = self._save_by(script, keys, args)
+        except ClusterCrossSlotError:
+            if script is self._save:
+                raise
+            # A server that keeps hash slots behind a plain URL (a clustering proxy): the board's
+            # keys are in a slot of their own, so from now on it is a command of its own.
+            self._board_apart, script = True, self._save
+            reply = self._save_by(script, keys[:1], args[:3])
+        if reply == 2:
+            log.warning('{"event":"BoardNotNoted"}')
+        if reply != 0 and board is not None and script is self._save:
+            self._move_apart(call_sid, board)
+        return reply != 0
+
+    def _save_by(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         if self._own is not None:
             try:
-                return self._own.call("EVALSHA", script.sha, len(keys), *keys, *args) == 1
+                return self._own.call("EVALSHA", script.sha, len(keys), *keys, *args)
             except NoScriptError:  # a restarted or flushed server forgot the script: load it again
                 pass
-        saved = self._run(script, keys, args) == 1
-        if saved and board is not None and script is self._save:
-            self._move_apart(call_sid, board)
-        return saved
+        return self._run(script, keys, args)
 
     def _move_apart(self, call_sid: str, board: BoardMove) -> None:
         try:
@@ -501,7 +519,7 @@ class RedisStore(RedisDesk):
                 self.board_end(call_sid)
             else:
                 self.board_note(call_sid, board.stage, board.at)
-        except StoreUnavailable:
+        except (StoreUnavailable, redis.RedisError):  # the board is not worth the caller's turn
             log.warning('{"event":"BoardNotNoted"}')
 
     def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:

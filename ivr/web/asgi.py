@@ -28,7 +28,7 @@ from urllib.parse import unquote_to_bytes
 from a2wsgi import WSGIMiddleware
 
 from ivr.telephony import signature
-from ivr.web import documents
+from ivr.web import documents, urls
 from ivr.web.app import create_app
 from ivr.web.turns import apology_says
 from ivr.web.webhooks import MAX_BODY_BYTES, Refused, Webhooks, read_form
@@ -220,30 +220,43 @@ def _service(config: dict | None) -> Front:
 
 
 def safe_route(config: dict | None = None) -> WSGIApp:
-    """What a worker without its app answers: a signed webhook gets the apology and the fallback
-    number (or goodbye), anything unsigned 403, every other request 503."""
+    """What a worker without its app answers, each webhook as the app answers it when something
+    fails: a call's webhooks the apology and the fallback number (or goodbye), a coordinator's
+    leg a decline, the status callback 204; anything unsigned 403, any other path 503."""
     settings = {**os.environ, **(config or {})}
     token, public = settings.get("TWILIO_AUTH_TOKEN"), settings.get("PUBLIC_URL")
+    unsigned_ok = not token and str(settings.get("IVR_DEV") or "").lower() in ("1", "true", "yes")
     fallback = settings.get("IVR_FALLBACK_NUMBER") or None
+    xml = [("Content-Type", "text/xml; charset=utf-8")]
     apology = documents.apology(apology_says(fallback), fallback).encode()
+    answers: dict[str, tuple[str, list[tuple[str, str]], bytes]] = {
+        path: ("200 OK", xml, apology) for path in (urls.VOICE, urls.TURN, urls.FALLBACK)}
+    answers.update({path: ("200 OK", xml, documents.DECLINE.encode()) for path in (urls.WHISPER, urls.ACCEPT)})
+    answers[urls.STATUS] = ("204 No Content", [], b"")
 
     def answer(environ: dict[str, Any], start_response: Callable[..., None]) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "POST" or not environ.get("PATH_INFO", "").startswith("/voice"):
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "9")])
-            return [b"starting\n"]
+        found = answers.get(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "POST" else None
+        if found is None:
+            return _plain(start_response, "503 Service Unavailable", b"starting\n")
         try:
             form = read_form(environ)
             url = signature.public_url(environ, public, False)
-            signed = bool(token) and signature.check(str(token), url, form, environ.get("HTTP_X_TWILIO_SIGNATURE"))
+            signed = unsigned_ok or (bool(token) and signature.check(str(token), url, form,
+                                                                     environ.get("HTTP_X_TWILIO_SIGNATURE")))
         except Refused:
             signed = False
         if not signed:
-            start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", "10")])
-            return [b"forbidden\n"]
-        start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(apology)))])
-        return [apology]
+            return _plain(start_response, "403 Forbidden", b"forbidden\n")
+        status, headers, body = found
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
 
     return answer
+
+
+def _plain(start_response: Callable[..., None], status: str, body: bytes) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 class Recovering:
@@ -255,6 +268,7 @@ class Recovering:
         self.app: Front | None = None
         self.safe = Front(safe)
         self._stop = threading.Event()
+        self._lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -269,7 +283,8 @@ class Recovering:
                 threading.Thread(target=self._retrying, name="ivr-recover", daemon=True).start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self._stop.set()
+                with self._lock:
+                    self._stop.set()
                 if self.app is not None:
                     self.app.on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -286,7 +301,16 @@ class Recovering:
         except Exception as exc:
             log.warning("the service still cannot start (%s)", type(exc).__name__)
             return False
-        app.on_startup()
-        self.app = app
+        with self._lock:  # a worker shutting down meanwhile takes no new service
+            if self._stop.is_set():
+                app.on_shutdown()
+                return True
+            try:
+                app.on_startup()
+            except Exception as exc:
+                log.warning("the service could not start its watcher (%s)", type(exc).__name__)
+                app.on_shutdown()
+                return False
+            self.app = app
         log.warning("the service started; the safe route is over")
         return True

@@ -50,7 +50,8 @@ _DECODER = msgspec.json.Decoder(_Head)
 
 
 class UnreadableRecord(ValueError):
-    """Stored bytes that are not a call record of ours: `why` is "format" or "schema" (another version)."""
+    """Stored bytes that are not a call record of ours: `why` is "format", "schema" (another
+    version's state) or "dictionary" (packed with a dictionary this version does not have)."""
 
     def __init__(self, why: str, detail: str):
         super().__init__(f"not a call record ({why}): {detail}")
@@ -78,6 +79,8 @@ class CallRecord(msgspec.Struct, frozen=True):
         try:
             head, body = _inflate(blob).split(b"\0", 1)
             data = _DECODER.decode(head)
+        except _NoDictionary:
+            raise UnreadableRecord("dictionary", "packed with a dictionary this version does not have") from None
         except (ValueError, zlib.error, msgspec.DecodeError) as exc:
             raise UnreadableRecord("format", type(exc).__name__) from None
         if data.state.version != STATE_VERSION:
@@ -85,12 +88,17 @@ class CallRecord(msgspec.Struct, frozen=True):
         return cls(data.state, data.answered, body.decode(), data.whisper, data.details)
 
 
+class _NoDictionary(Exception):
+    pass
+
+
 def _inflate(blob: bytes) -> bytes:
-    if len(blob) < 6 or not blob[1] & _FDICT:
+    header = len(blob) >= 6 and blob[0] & 0x0F == 8 and (blob[0] << 8 | blob[1]) % 31 == 0  # RFC 1950's check
+    if not header or not blob[1] & _FDICT:
         return zlib.decompress(blob)
     dictionary = DICTIONARIES.get(int.from_bytes(blob[2:6], "big"))
     if dictionary is None:
-        raise ValueError("packed with a dictionary this version does not have")
+        raise _NoDictionary
     unpacker = zlib.decompressobj(zdict=dictionary)
     data = unpacker.decompress(blob) + unpacker.flush()
     if not unpacker.eof or unpacker.unused_data:

@@ -56,7 +56,7 @@ def _blanked(commands: tuple[Command, ...]) -> tuple[tuple[Command, ...], list[s
         nonlocal fit
         if not isinstance(prompt, Say):
             return prompt
-        fit = fit and _OPEN not in prompt.text and (not prompt.personal or bool(prompt.text.strip()))
+        fit = fit and _OPEN not in prompt.text and (not prompt.personal or _fills(prompt.text))
         if not prompt.personal:
             return prompt
         texts.append(prompt.text)
@@ -65,6 +65,16 @@ def _blanked(commands: tuple[Command, ...]) -> tuple[tuple[Command, ...], list[s
     shape = tuple(replace(c, prompts=tuple(blank(p) for p in c.prompts)) if isinstance(c, Gather) else blank(c)
                   for c in commands)
     return (shape, texts) if fit else None
+
+
+def _fills(text: str) -> bool:
+    """Whether a text reads in a blank as the renderer would write it: not blank, and UTF-8
+    (the renderer writes a lone surrogate as a character reference)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return bool(text.strip())
 
 
 def turn(commands: Iterable[Command], number: int) -> str:

@@ -133,3 +133,22 @@ def test_a_worker_that_cannot_build_the_app_answers_the_safe_route_until_it_can(
         assert sent[0]["status"] == 200 and b"For English, press 1." in sent[1]["body"]
     finally:
         service.app.on_shutdown()
+
+
+def test_a_safe_route_without_a_token_outside_development_refuses_every_webhook(monkeypatch):
+    from urllib.parse import urlencode
+
+    from twilio_sim import APP_SETTINGS, form
+
+    from ivr.web.app import create_safe_route
+    from ivr.web.webhooks import SafeRoute
+
+    for name in APP_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    route = create_safe_route({"IVR_FALLBACK_NUMBER": "+16266696777"})
+    assert isinstance(route, SafeRoute) and route.signing is None
+    request = {**scope("/voice"), "query_string": b""}
+    assert run(Front(route), request, [{"type": "http.request", "body": urlencode(form()).encode()}])[0]["status"] == 403
+    developing = create_safe_route({"IVR_DEV": "1"})
+    sent = run(Front(developing), request, [{"type": "http.request", "body": urlencode(form()).encode()}])
+    assert sent[0]["status"] == 200 and b"<Hangup" in sent[1]["body"]  # unsigned in development, as the app is

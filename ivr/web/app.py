@@ -18,7 +18,7 @@ from ivr.web import turns
 from ivr.web.turns import CallService, utc_now
 from ivr.web.registry import FlowRegistry
 from ivr.stores import from_url
-from ivr.web.webhooks import MAX_BODY_BYTES, Signing, Webhooks
+from ivr.web.webhooks import MAX_BODY_BYTES, SafeRoute, Signing, Webhooks
 
 log = logging.getLogger("ivr.web")
 DEFAULT_PROXIES = "127.0.0.1,::1"  # forwarded headers are believed from these addresses only
@@ -67,11 +67,23 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(_routes())
     init_console(app, app.extensions["ivr"])  # the coordinators' desk, at /console/
     # Wrapping wsgi_app is Flask's documented way to put middleware in front of it.
-    proxies = frozenset(a.strip() for a in (settings.get("IVR_TRUSTED_PROXIES") or DEFAULT_PROXIES).split(",") if a.strip())
-    signing = Signing(settings.get("TWILIO_AUTH_TOKEN"), settings.get("PUBLIC_URL"), proxies)
-    app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app, signing, clock,  # type: ignore[method-assign]
+    app.wsgi_app = Webhooks(app.extensions["ivr"], app.wsgi_app, _signing(settings), clock,  # type: ignore[method-assign]
                             dev_clock=settings["IVR_DEV"])
     return app
+
+
+def create_safe_route(config: dict | None = None) -> SafeRoute:
+    """What a worker answers when `create_app` fails: each webhook its safe answer, signed as the
+    app would check it; nothing else."""
+    settings = _settings(config)
+    checked = settings.get("TWILIO_AUTH_TOKEN") or settings["IVR_DEV"]
+    return SafeRoute(_signing(settings) if checked else None,
+                     turns.apology_document(settings.get("IVR_FALLBACK_NUMBER") or None))
+
+
+def _signing(settings: dict) -> Signing:
+    proxies = frozenset(a.strip() for a in (settings.get("IVR_TRUSTED_PROXIES") or DEFAULT_PROXIES).split(",") if a.strip())
+    return Signing(settings.get("TWILIO_AUTH_TOKEN"), settings.get("PUBLIC_URL"), proxies)
 
 
 HEALTH_WRITE_SECONDS = 1.0  # /healthz's write must finish within this: well inside a load balancer's timeout

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Container, Iterable, MutableMapping
@@ -27,11 +26,8 @@ from urllib.parse import unquote_to_bytes
 
 from a2wsgi import WSGIMiddleware
 
-from ivr.telephony import signature
-from ivr.web import documents, urls
-from ivr.web.app import create_app
-from ivr.web.turns import apology_says
-from ivr.web.webhooks import MAX_BODY_BYTES, Refused, Webhooks, read_form
+from ivr.web.app import create_app, create_safe_route
+from ivr.web.webhooks import MAX_BODY_BYTES, Webhooks
 
 log = logging.getLogger("ivr.web")
 
@@ -202,7 +198,7 @@ def create_service(config: dict | None = None) -> Front | Recovering:
     except Exception as exc:
         log.error("the service cannot start (%s: %s); answering the safe route, trying again every %.0f s",
                   type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", RETRY_SECONDS)
-        return Recovering(lambda: _service(config), safe_route(config))
+        return Recovering(lambda: _service(config), create_safe_route(config))
 
 
 def _service(config: dict | None) -> Front:
@@ -217,46 +213,6 @@ def _service(config: dict | None) -> Front:
 
     return Front(webhooks, webhooks.routes, WSGIMiddleware(app, workers=OTHER_THREADS),  # type: ignore[arg-type]
                  on_startup=service.registry.watch, on_shutdown=shutdown)
-
-
-def safe_route(config: dict | None = None) -> WSGIApp:
-    """What a worker without its app answers, each webhook as the app answers it when something
-    fails: a call's webhooks the apology and the fallback number (or goodbye), a coordinator's
-    leg a decline, the status callback 204; anything unsigned 403, any other path 503."""
-    settings = {**os.environ, **(config or {})}
-    token, public = settings.get("TWILIO_AUTH_TOKEN"), settings.get("PUBLIC_URL")
-    unsigned_ok = not token and str(settings.get("IVR_DEV") or "").lower() in ("1", "true", "yes")
-    fallback = settings.get("IVR_FALLBACK_NUMBER") or None
-    xml = [("Content-Type", "text/xml; charset=utf-8")]
-    apology = documents.apology(apology_says(fallback), fallback).encode()
-    answers: dict[str, tuple[str, list[tuple[str, str]], bytes]] = {
-        path: ("200 OK", xml, apology) for path in (urls.VOICE, urls.TURN, urls.FALLBACK)}
-    answers.update({path: ("200 OK", xml, documents.DECLINE.encode()) for path in (urls.WHISPER, urls.ACCEPT)})
-    answers[urls.STATUS] = ("204 No Content", [], b"")
-
-    def answer(environ: dict[str, Any], start_response: Callable[..., None]) -> Iterable[bytes]:
-        found = answers.get(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "POST" else None
-        if found is None:
-            return _plain(start_response, "503 Service Unavailable", b"starting\n")
-        try:
-            form = read_form(environ)
-            url = signature.public_url(environ, public, False)
-            signed = unsigned_ok or (bool(token) and signature.check(str(token), url, form,
-                                                                     environ.get("HTTP_X_TWILIO_SIGNATURE")))
-        except Refused:
-            signed = False
-        if not signed:
-            return _plain(start_response, "403 Forbidden", b"forbidden\n")
-        status, headers, body = found
-        start_response(status, [*headers, ("Content-Length", str(len(body)))])
-        return [body]
-
-    return answer
-
-
-def _plain(start_response: Callable[..., None], status: str, body: bytes) -> list[bytes]:
-    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
 
 
 class Recovering:

@@ -75,6 +75,11 @@ def apology_says(fallback_number: str | None) -> tuple[Say, ...]:
                  for say, lang in zip(APOLOGY, ("en", "es"), strict=True))
 
 
+def apology_document(fallback_number: str | None) -> str:
+    """The safe route's TwiML: sorry in both languages, then the main line (or goodbye)."""
+    return documents.apology(apology_says(fallback_number), fallback_number)
+
+
 _LINE = msgspec.json.Encoder()  # the turn's log line: the same JSON as json.dumps's compact form, 10x faster
 
 
@@ -133,7 +138,7 @@ class CallService:
         self.clock = clock
         self.monotonic = monotonic
         self._store_paused_until = float("-inf")
-        self._apology = documents.apology(apology_says(fallback_number), fallback_number)
+        self._apology = apology_document(fallback_number)
 
     def apology(self) -> str:
         """The safe route: sorry in both languages, then the main line (or goodbye)."""
@@ -206,10 +211,10 @@ class CallService:
             new = CallRecord(state, -1 if turn is None else turn, twiml, dial.whisper if dial else (),
                              dial.details if dial else ())
             # Effects first, keyed by call and turn: a lost race or a retry keeps one record.
-            effects.perform(self.store, call_sid, [c for c in commands if isinstance(c, Effect)],
-                            self.clock().timestamp(), caller=state.answers.get("caller_id") or None,
-                            settings=self.settings, flow=flow)
-            moved = board.move(flow, prior, state, self.clock().timestamp())  # on the desk's board
+            now = self.clock().timestamp()
+            effects.perform(self.store, call_sid, [c for c in commands if isinstance(c, Effect)], now,
+                            caller=state.answers.get("caller_id") or None, settings=self.settings, flow=flow)
+            moved = board.move(flow, prior, state, now)  # on the desk's board
             if self.store.save(call_sid, new.pack(), version, CALL_TTL_SECONDS, moved):
                 fields.update(flow=flow.id, version=flow.version, node=state.node, outcome="ok",
                               ended=state.ended or None, did=[h.brief() for h in happened] or None)

@@ -91,6 +91,42 @@ class Signing:
         return signature.public_url(environ, self.public_url, trust_forwarded=trusted)
 
 
+def safe_answers(apology: str) -> dict[str, str | None]:
+    """What each webhook answers when it cannot be served (None: 204): the caller gets the
+    apology and the safe route, a coordinator's leg is declined (the caller's call goes on), a
+    status callback gets its 204."""
+    return {urls.VOICE: apology, urls.TURN: apology, urls.FALLBACK: apology, urls.STATUS: None,
+            urls.WHISPER: documents.DECLINE, urls.ACCEPT: documents.DECLINE}
+
+
+def verified_form(environ: dict, signing: Signing) -> Form:
+    """The webhook's form, its signature checked (Refused when it does not match)."""
+    form = read_form(environ)
+    token = signing.token
+    if token:
+        url = signing.signed_url(environ)
+        if not signature.check(token, url, form, environ.get("HTTP_X_TWILIO_SIGNATURE")):
+            fields = {"outcome": "forbidden", "path": environ.get("PATH_INFO")}
+            if environ.get(SIGNATURE_SETTINGS):  # signed with a Webhook Setting's key, not the auth token
+                fields["signature_settings"] = SETTINGS_REFUSED
+            log.warning(json.dumps(fields, separators=(",", ":")))
+            raise Refused("403 Forbidden", "the X-Twilio-Signature does not match")
+    return form
+
+
+def _answer(start_response: Callable, body: str | None) -> list[bytes]:
+    if body is None:
+        return _send(start_response, "204 No Content", (), b"")
+    return _send(start_response, "200 OK", TWIML_HEADERS, body.encode())
+
+
+def _refused(start_response: Callable, refused: Refused) -> list[bytes]:
+    headers = [("Content-Type", "text/plain; charset=utf-8")]
+    if refused.status.startswith("405"):
+        headers.append(("Allow", "POST"))
+    return _send(start_response, refused.status, headers, f"{refused.status}: {refused}\n".encode())
+
+
 class Webhooks:
     """The WSGI callable for `POST /voice...`; `other` serves every other request."""
 
@@ -101,57 +137,32 @@ class Webhooks:
         self.signing = signing
         self.clock = clock
         self.dev_clock = dev_clock and not signing.token  # only where signatures are not checked anyway
-        # path -> (the route, what to answer if it fails unexpectedly): the caller gets the
-        # apology and the safe route, a coordinator's leg is declined (the caller's call goes
-        # on), a status callback gets its 204.
-        apology, decline, no_content = service.apology, lambda: documents.DECLINE, lambda: None
-        self.routes: dict[str, tuple[Callable[[Form, str], str | None], Callable[[], str | None]]] = {
-            urls.VOICE: (self.voice, apology),
-            urls.TURN: (self.turn, apology),
-            urls.STATUS: (self.status, no_content),
-            urls.FALLBACK: (self.fallback, apology),
-            urls.WHISPER: (self.whisper, decline),
-            urls.ACCEPT: (self.accept, decline),
+        self.routes: dict[str, Callable[[Form, str], str | None]] = {
+            urls.VOICE: self.voice, urls.TURN: self.turn, urls.STATUS: self.status,
+            urls.FALLBACK: self.fallback, urls.WHISPER: self.whisper, urls.ACCEPT: self.accept,
         }
+        self.safe = safe_answers(service.apology())  # what a route answers if it fails unexpectedly
 
     def __call__(self, environ: dict, start_response: Callable):
         path = environ.get("PATH_INFO", "")
-        if path not in self.routes:
+        route = self.routes.get(path)
+        if route is None:
             return self.other(environ, start_response)
-        route, safe_answer = self.routes[path]
         override = _now_override.set(None)
         try:
             if self.dev_clock and environ.get(DEV_NOW):
                 _now_override.set(_moment(environ[DEV_NOW]))
-            form = self._verified_form(environ)
+            form = verified_form(environ, self.signing)
             body = route(form, environ.get("QUERY_STRING", ""))
         except Refused as refused:
-            headers = [("Content-Type", "text/plain; charset=utf-8")]
-            if refused.status.startswith("405"):
-                headers.append(("Allow", "POST"))
-            return _send(start_response, refused.status, headers, f"{refused.status}: {refused}\n".encode())
+            return _refused(start_response, refused)
         except Exception as exc:  # whatever slipped past a turn's own guard: still a safe answer
             log.error(json.dumps({"outcome": "error", "path": path, "error": type(exc).__name__},
                                  separators=(",", ":")))
-            body = safe_answer()
+            body = self.safe[path]
         finally:
             _now_override.reset(override)
-        if body is None:
-            return _send(start_response, "204 No Content", (), b"")
-        return _send(start_response, "200 OK", TWIML_HEADERS, body.encode())
-
-    def _verified_form(self, environ: dict) -> Form:
-        form = read_form(environ)
-        token = self.signing.token
-        if token:
-            url = self.signing.signed_url(environ)
-            if not signature.check(token, url, form, environ.get("HTTP_X_TWILIO_SIGNATURE")):
-                fields = {"outcome": "forbidden", "path": environ.get("PATH_INFO")}
-                if environ.get(SIGNATURE_SETTINGS):  # signed with a Webhook Setting's key, not the auth token
-                    fields["signature_settings"] = SETTINGS_REFUSED
-                log.warning(json.dumps(fields, separators=(",", ":")))
-                raise Refused("403 Forbidden", "the X-Twilio-Signature does not match")
-        return form
+        return _answer(start_response, body)
 
     # -- the routes: (form, raw query) -> TwiML, or None for 204 -------------------------
 
@@ -278,3 +289,25 @@ def _turn_number(query: str) -> int:
     if turn is None:
         raise Refused("400 Bad Request", "t must be the turn number")
     return turn
+
+
+class SafeRoute:
+    """What a worker that could not build its service answers: each webhook, signed, gets its
+    safe answer (`safe_answers`), every other request 503. Without `signing` (no token outside
+    development) every webhook is refused."""
+
+    def __init__(self, signing: Signing | None, apology: str):
+        self.signing = signing
+        self.safe = safe_answers(apology)
+
+    def __call__(self, environ: dict, start_response: Callable):
+        path = environ.get("PATH_INFO", "")
+        if path not in self.safe:
+            return _send(start_response, "503 Service Unavailable", [("Content-Type", "text/plain")], b"starting\n")
+        try:
+            if self.signing is None:
+                raise Refused("403 Forbidden", "no auth token to check the X-Twilio-Signature with")
+            verified_form(environ, self.signing)
+        except Refused as refused:
+            return _refused(start_response, refused)
+        return _answer(start_response, self.safe[path])
